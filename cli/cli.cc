@@ -1,1 +1,83 @@
-// placeholder
+#include "cli.h"
+
+#include <algorithm>
+#include <exception>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+
+namespace berth::cli {
+namespace {
+
+void BuildApp(CLI::App& app, CommandContext& ctx) {
+  app.require_subcommand(1);
+  app.fallthrough();
+  app.add_option("--server", ctx.server(),
+                 "Controller address host:port (env BERTH_SERVER, default 127.0.0.1:7443)");
+  app.add_option("-n,--namespace", ctx.namespace_flag(), "Namespace (default \"default\")");
+  app.footer(
+      "Examples:\n"
+      "  berth apply -f snapshot.yaml\n"
+      "  berth get vdsnapshot\n"
+      "  berth wait vds/linux-vm-root-snap --for=jsonpath='{.status.phase}'=Ready\n\n"
+      "Use \"berth <command> --help\" for more about a command.");
+  AddApplyCommand(app, ctx);
+  AddGetCommand(app, ctx);
+  AddDescribeCommand(app, ctx);
+  AddDeleteCommand(app, ctx);
+  AddWaitCommand(app, ctx);
+  AddLabelCommands(app, ctx);
+  AddVersionCommand(app, ctx);
+  AddCompletionCommand(app, ctx);
+}
+
+// Returns the first word that is neither a flag nor a flag's value, if it names no verb.
+std::string UnknownVerb(const CLI::App& app, const std::vector<std::string>& args) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--server" || a == "-n" || a == "--namespace") {
+      ++i;
+      continue;
+    }
+    if (!a.empty() && a[0] == '-') continue;
+    auto named = [&a](const CLI::App* sub) { return sub->get_name() == a; };
+    return app.get_subcommands(std::function<bool(const CLI::App*)>(named)).empty() ? a : "";
+  }
+  return "";
+}
+
+std::string OneLine(std::string s) {
+  std::replace(s.begin(), s.end(), '\n', ' ');
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+int RunCli(const std::vector<std::string>& args, CliEnv env) {
+  CommandContext ctx(std::move(env));
+  CLI::App app("berth: manage Berth virtualization resources (kubectl-style)", "berth");
+  try {
+    BuildApp(app, ctx);
+    std::vector<std::string> reversed(args.rbegin(), args.rend());
+    app.parse(reversed);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) {
+      return app.exit(e, ctx.out(), ctx.err());
+    }
+    std::string verb = UnknownVerb(app, args);
+    if (!verb.empty()) {
+      ctx.err() << "error: unknown command \"" << verb << "\" for \"berth\"\n";
+    } else {
+      ctx.err() << "error: " << OneLine(e.what()) << "\n";
+    }
+    return 1;
+  } catch (const std::exception& e) {
+    ctx.err() << "error: " << OneLine(e.what()) << "\n";
+    return 1;
+  }
+  ctx.out().flush();
+  return ctx.exit_code();
+}
+
+}  // namespace berth::cli

@@ -1,1 +1,88 @@
-int main() { return 0; }
+// berth-controller: holds every resource's state machine; asks node agents to act.
+#include <signal.h>
+
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_split.h"
+#include "berth/controller/api.h"
+#include "berth/controller/controllers.h"
+#include "grpcpp/grpcpp.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:7443", "address:port the API listens on");
+ABSL_FLAG(std::string, data_dir, "/var/lib/berth/controller", "directory of the embedded store");
+ABSL_FLAG(std::vector<std::string>, storage_classes,
+          std::vector<std::string>({"local-reflink=reflink", "local-btrfs=btrfs",
+                                    "local-copy=copy"}),
+          "storage classes as NAME=POOL, comma-separated; POOL is a pool name agents serve");
+ABSL_FLAG(std::string, default_storage_class, "local-reflink",
+          "storage class for disks that name none");
+ABSL_FLAG(int, workers, 4, "reconcile workers per kind");
+ABSL_FLAG(int, heartbeat_grace_seconds, 8, "a node is NotReady after this long without heartbeat");
+
+namespace bc = berth::controller;
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("berth-controller --listen=HOST:PORT --data_dir=DIR");
+  absl::ParseCommandLine(argc, argv);
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  bc::ControllerConfig config;
+  for (const std::string& entry : absl::GetFlag(FLAGS_storage_classes)) {
+    std::vector<std::string> kv = absl::StrSplit(entry, absl::MaxSplits('=', 1));
+    if (kv.size() != 2 || kv[0].empty() || kv[1].empty()) {
+      std::cerr << "berth-controller: --storage_classes: bad entry \"" << entry
+                << "\" (want NAME=POOL)\n";
+      return 2;
+    }
+    config.storage_classes[kv[0]] = kv[1];
+  }
+  config.default_storage_class = absl::GetFlag(FLAGS_default_storage_class);
+  config.heartbeat_grace = absl::Seconds(absl::GetFlag(FLAGS_heartbeat_grace_seconds));
+
+  berth::RealClock clock;
+  auto store = bc::OpenSqliteStore(absl::GetFlag(FLAGS_data_dir), clock);
+  if (!store.ok()) {
+    std::cerr << "berth-controller: " << store.status() << "\n";
+    return 1;
+  }
+  bc::GrpcAgentDirectory agents(**store);
+  bc::NodeTracker tracker(clock);
+  bc::Manager manager(**store, clock, absl::GetFlag(FLAGS_workers));
+  manager.Add(bc::NewNodeReconciler(**store, agents, tracker, clock, config));
+  manager.Add(bc::NewVirtualDiskReconciler(**store, agents, clock, config));
+  manager.Add(bc::NewVirtualDiskSnapshotReconciler(**store, agents, clock, config));
+
+  auto resources = bc::NewResourcesService(**store);
+  auto admin = bc::NewAdminService(**store, tracker, manager, config);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(absl::GetFlag(FLAGS_listen), grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(resources.get());
+  builder.RegisterService(admin.get());
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || port == 0) {
+    std::cerr << "berth-controller: cannot listen on " << absl::GetFlag(FLAGS_listen) << "\n";
+    return 1;
+  }
+  if (absl::Status s = manager.Start(); !s.ok()) {
+    std::cerr << "berth-controller: " << s << "\n";
+    return 1;
+  }
+  std::cerr << "berth-controller: listening on " << absl::GetFlag(FLAGS_listen) << ", store "
+            << absl::GetFlag(FLAGS_data_dir) << "\n";
+  int sig = 0;
+  sigwait(&signals, &sig);
+  std::cerr << "berth-controller: signal " << sig << ", shutting down\n";
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  manager.Stop();
+  return 0;
+}

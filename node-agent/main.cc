@@ -1,1 +1,84 @@
-int main() { return 0; }
+// berth-agent: the privileged per-node daemon. Serves storage pools to the controller.
+#include <signal.h>
+
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_split.h"
+#include "berth/agent/agent_service.h"
+#include "grpcpp/grpcpp.h"
+
+ABSL_FLAG(std::string, node_name, "", "this node's name (default: the host name)");
+ABSL_FLAG(std::string, listen, "127.0.0.1:7444", "address:port the agent API listens on");
+ABSL_FLAG(std::string, advertise, "", "address:port the controller dials (default: --listen)");
+ABSL_FLAG(std::string, controller, "127.0.0.1:7443", "controller address:port");
+ABSL_FLAG(std::vector<std::string>, pools, {},
+          "storage pools as NAME:TYPE:PATH, comma-separated; TYPE is reflink, btrfs or copy");
+
+namespace ba = berth::agent;
+
+namespace {
+
+bool OpenPools(ba::PoolMap& pools) {
+  for (const std::string& entry : absl::GetFlag(FLAGS_pools)) {
+    std::vector<std::string> parts = absl::StrSplit(entry, absl::MaxSplits(':', 2));
+    if (parts.size() != 3 || parts[0].empty()) {
+      std::cerr << "berth-agent: --pools: bad entry \"" << entry << "\" (want NAME:TYPE:PATH)\n";
+      return false;
+    }
+    auto backend = ba::OpenStorageBackend(parts[1], parts[2]);
+    if (!backend.ok()) {
+      std::cerr << "berth-agent: pool " << parts[0] << ": " << backend.status() << "\n";
+      return false;
+    }
+    pools[parts[0]] = *std::move(backend);
+  }
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("berth-agent --node_name=NAME --pools=NAME:TYPE:PATH,...");
+  absl::ParseCommandLine(argc, argv);
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  std::string node = absl::GetFlag(FLAGS_node_name);
+  if (node.empty()) {
+    char host[256] = {};
+    gethostname(host, sizeof(host) - 1);
+    node = host;
+  }
+  ba::PoolMap pools;
+  if (!OpenPools(pools)) return 1;
+  auto service = ba::NewNodeAgentService(node, pools);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(absl::GetFlag(FLAGS_listen), grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(service.get());
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || port == 0) {
+    std::cerr << "berth-agent: cannot listen on " << absl::GetFlag(FLAGS_listen) << "\n";
+    return 1;
+  }
+  std::string advertise = absl::GetFlag(FLAGS_advertise);
+  if (advertise.empty()) advertise = absl::GetFlag(FLAGS_listen);
+  ba::Registration registration(absl::GetFlag(FLAGS_controller), node, advertise);
+  registration.Start();
+  std::cerr << "berth-agent: node " << node << " listening on " << absl::GetFlag(FLAGS_listen)
+            << " with " << pools.size() << " pool(s)\n";
+  int sig = 0;
+  sigwait(&signals, &sig);
+  std::cerr << "berth-agent: signal " << sig << ", shutting down\n";
+  registration.Stop();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  return 0;
+}

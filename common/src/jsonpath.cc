@@ -24,7 +24,8 @@ absl::Status Apply(std::string_view expr, std::vector<const Json*>& nodes) {
     } else if (expr[i] == '[') {
       size_t close = expr.find(']', i);
       if (close == std::string_view::npos) {
-        return absl::InvalidArgumentError(absl::StrCat("jsonpath: unclosed '[' in ", std::string(expr)));
+        return absl::InvalidArgumentError(
+            absl::StrCat("jsonpath: unclosed '[' in ", std::string(expr)));
       }
       std::string_view inner = expr.substr(i + 1, close - i - 1);
       if (inner == "*") {
@@ -41,7 +42,8 @@ absl::Status Apply(std::string_view expr, std::vector<const Json*>& nodes) {
       } else {
         int idx = 0;
         if (!absl::SimpleAtoi(std::string(inner), &idx)) {
-          return absl::InvalidArgumentError(absl::StrCat("jsonpath: bad index [", std::string(inner), "]"));
+          return absl::InvalidArgumentError(
+              absl::StrCat("jsonpath: bad index [", std::string(inner), "]"));
         }
         for (const Json* n : nodes) {
           if (!n->is_array()) continue;
@@ -52,8 +54,8 @@ absl::Status Apply(std::string_view expr, std::vector<const Json*>& nodes) {
       }
       i = close + 1;
     } else {
-      return absl::InvalidArgumentError(
-          absl::StrCat("jsonpath: unexpected '", std::string(1, expr[i]), "' in ", std::string(expr)));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "jsonpath: unexpected '", std::string(1, expr[i]), "' in ", std::string(expr)));
     }
     nodes = std::move(next);
   }
@@ -76,7 +78,8 @@ absl::StatusOr<std::string> EvaluateJsonPath(const Json& root, std::string_view 
     out.append(tmpl.substr(i, open - i));
     size_t close = tmpl.find('}', open);
     if (close == std::string_view::npos) {
-      return absl::InvalidArgumentError(absl::StrCat("jsonpath: unclosed '{' in ", std::string(tmpl)));
+      return absl::InvalidArgumentError(
+          absl::StrCat("jsonpath: unclosed '{' in ", std::string(tmpl)));
     }
     std::vector<const Json*> nodes = {&root};
     absl::Status s = Apply(tmpl.substr(open + 1, close - open - 1), nodes);

@@ -97,8 +97,8 @@ absl::StatusOr<std::vector<Json>> ParseManifests(std::string_view text) {
     docs = YAML::LoadAll(std::string(text));
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(absl::StrCat("manifest: invalid YAML at line ",
-                                                   e.mark.line + 1, ", column ",
-                                                   e.mark.column + 1, ": ", e.msg));
+                                                   e.mark.line + 1, ", column ", e.mark.column + 1,
+                                                   ": ", e.msg));
   }
   for (size_t i = 0; i < docs.size(); ++i) {
     if (docs[i].IsNull()) continue;

@@ -9,9 +9,10 @@ namespace berth {
 
 absl::StatusOr<uint64_t> ParseQuantity(std::string_view text) {
   static const std::pair<const char*, uint64_t> kSuffixes[] = {
-      {"Ki", 1ull << 10}, {"Mi", 1ull << 20}, {"Gi", 1ull << 30}, {"Ti", 1ull << 40},
-      {"Pi", 1ull << 50}, {"k", 1000ull},     {"K", 1000ull},     {"M", 1000000ull},
-      {"G", 1000000000ull}, {"T", 1000000000000ull}, {"P", 1000000000000000ull}};
+      {"Ki", 1ull << 10},      {"Mi", 1ull << 20},        {"Gi", 1ull << 30},
+      {"Ti", 1ull << 40},      {"Pi", 1ull << 50},        {"k", 1000ull},
+      {"K", 1000ull},          {"M", 1000000ull},         {"G", 1000000000ull},
+      {"T", 1000000000000ull}, {"P", 1000000000000000ull}};
   auto bad = [&](const char* why) {
     return absl::InvalidArgumentError(absl::StrCat("quantity \"", std::string(text), "\": ", why));
   };

@@ -1,1 +1,102 @@
-// placeholder
+#include "berth/controller/work_queue.h"
+
+#include <algorithm>
+
+namespace berth::controller {
+
+WorkQueue::WorkQueue(const Clock& clock, absl::Duration base_backoff, absl::Duration max_backoff)
+    : clock_(clock), base_backoff_(base_backoff), max_backoff_(max_backoff) {}
+
+void WorkQueue::AddLocked(const std::string& key) {
+  if (shutdown_ || dirty_.count(key)) return;
+  dirty_.insert(key);
+  delayed_.erase(key);
+  if (!processing_.count(key)) queue_.push_back(key);
+}
+
+void WorkQueue::Add(const std::string& key) {
+  absl::MutexLock l(&mu_);
+  AddLocked(key);
+}
+
+void WorkQueue::AddAfter(const std::string& key, absl::Duration delay) {
+  if (delay <= absl::ZeroDuration()) return Add(key);
+  absl::MutexLock l(&mu_);
+  if (shutdown_ || dirty_.count(key)) return;
+  absl::Time when = clock_.Now() + delay;
+  auto it = delayed_.find(key);
+  if (it == delayed_.end() || when < it->second) delayed_[key] = when;
+}
+
+void WorkQueue::AddRateLimited(const std::string& key) {
+  absl::Duration delay;
+  {
+    absl::MutexLock l(&mu_);
+    int n = failures_[key]++;
+    delay = base_backoff_ * (1 << std::min(n, 20));
+    if (delay > max_backoff_) delay = max_backoff_;
+  }
+  AddAfter(key, delay);
+}
+
+void WorkQueue::Forget(const std::string& key) {
+  absl::MutexLock l(&mu_);
+  failures_.erase(key);
+}
+
+void WorkQueue::PromoteDueLocked() {
+  absl::Time now = clock_.Now();
+  for (auto it = delayed_.begin(); it != delayed_.end();) {
+    if (it->second <= now) {
+      std::string key = it->first;
+      it = delayed_.erase(it);
+      AddLocked(key);
+    } else {
+      ++it;
+    }
+  }
+}
+
+std::optional<std::string> WorkQueue::Get() {
+  absl::MutexLock l(&mu_);
+  while (true) {
+    if (shutdown_) return std::nullopt;
+    PromoteDueLocked();
+    if (!queue_.empty()) break;
+    absl::Duration wait = absl::Milliseconds(200);
+    absl::Time now = clock_.Now();
+    for (const auto& [key, when] : delayed_) wait = std::min(wait, when - now);
+    auto ready = [this]()
+                     ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return shutdown_ || !queue_.empty(); };
+    mu_.AwaitWithTimeout(absl::Condition(&ready), std::max(wait, absl::Milliseconds(1)));
+  }
+  std::string key = queue_.front();
+  queue_.pop_front();
+  processing_.insert(key);
+  dirty_.erase(key);
+  return key;
+}
+
+void WorkQueue::Done(const std::string& key) {
+  absl::MutexLock l(&mu_);
+  processing_.erase(key);
+  if (dirty_.count(key)) queue_.push_back(key);
+}
+
+void WorkQueue::ShutDown() {
+  absl::MutexLock l(&mu_);
+  shutdown_ = true;
+}
+
+size_t WorkQueue::Len() const {
+  absl::MutexLock l(&mu_);
+  return queue_.size();
+}
+
+int WorkQueue::Failures(const std::string& key) const {
+  absl::MutexLock l(&mu_);
+  auto it = failures_.find(key);
+  return it == failures_.end() ? 0 : it->second;
+}
+
+}  // namespace berth::controller

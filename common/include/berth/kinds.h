@@ -12,9 +12,9 @@ inline constexpr char kApiVersion[] = "virtualization.deckhouse.io/v1alpha2";
 
 // Describes one resource kind the API serves.
 struct KindInfo {
-  std::string kind;        // VirtualDiskSnapshot
-  std::string plural;      // virtualdisksnapshots
-  std::string singular;    // virtualdisksnapshot
+  std::string kind;                      // VirtualDiskSnapshot
+  std::string plural;                    // virtualdisksnapshots
+  std::string singular;                  // virtualdisksnapshot
   std::vector<std::string> short_names;  // vdsnapshot, vds
   bool namespaced = true;
   std::string api_version;  // virtualization.deckhouse.io/v1alpha2, or v1 for Secret

@@ -5,10 +5,10 @@
 #include "absl/status/statusor.h"
 
 // Returns the status of `expr` from the enclosing function when it is not OK.
-#define BERTH_RETURN_IF_ERROR(expr)                    \
-  do {                                                 \
-    ::absl::Status berth_status_ = (expr);             \
-    if (!berth_status_.ok()) return berth_status_;     \
+#define BERTH_RETURN_IF_ERROR(expr)                \
+  do {                                             \
+    ::absl::Status berth_status_ = (expr);         \
+    if (!berth_status_.ok()) return berth_status_; \
   } while (0)
 
 #define BERTH_STATUS_CONCAT_INNER_(a, b) a##b

@@ -1,0 +1,129 @@
+#include "command_context.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "berth/manifest.h"
+#include "label_selector.h"
+
+namespace berth::cli {
+namespace {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path, CommandContext& ctx) {
+  std::stringstream buf;
+  if (path == "-") {
+    buf << ctx.in().rdbuf();
+    return buf.str();
+  }
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return absl::NotFoundError(absl::StrCat("the path \"", path, "\" does not exist"));
+  buf << f.rdbuf();
+  if (f.bad()) return absl::DataLossError(absl::StrCat("error reading \"", path, "\""));
+  return buf.str();
+}
+
+// Expands directories to their manifest files, sorted by name.
+std::vector<std::string> ExpandPaths(const std::vector<std::string>& files) {
+  std::vector<std::string> out;
+  for (const std::string& f : files) {
+    std::error_code ec;
+    if (f == "-" || !std::filesystem::is_directory(f, ec)) {
+      out.push_back(f);
+      continue;
+    }
+    std::vector<std::string> found;
+    for (const auto& entry : std::filesystem::directory_iterator(f, ec)) {
+      std::string ext = entry.path().extension().string();
+      if (entry.is_regular_file(ec) && (ext == ".yaml" || ext == ".yml" || ext == ".json")) {
+        found.push_back(entry.path().string());
+      }
+    }
+    std::sort(found.begin(), found.end());
+    out.insert(out.end(), found.begin(), found.end());
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string CommandContext::NamespaceFor(const KindInfo& kind) const {
+  if (!kind.namespaced) return "";
+  return namespace_.empty() ? "default" : namespace_;
+}
+
+absl::StatusOr<ResourceClient*> CommandContext::Client() {
+  if (client_ == nullptr) {
+    auto c = env_.connect(server_);
+    if (!c.ok()) return c.status();
+    client_ = *std::move(c);
+  }
+  return client_.get();
+}
+
+void CommandContext::Fail(const absl::Status& status) {
+  err() << FormatError(status, server_) << "\n";
+  exit_code_ = 1;
+}
+
+void CommandContext::Warn(const std::string& message) { err() << "Warning: " << message << "\n"; }
+
+void RunGuarded(CommandContext& ctx, const std::function<absl::Status()>& body) {
+  try {
+    ctx.Finish(body());
+  } catch (const nlohmann::json::exception& e) {
+    ctx.Fail(absl::InternalError(absl::StrCat("unexpected object shape: ", e.what())));
+  }
+}
+
+std::vector<FileObject> ReadManifestFiles(const std::vector<std::string>& files,
+                                          CommandContext& ctx) {
+  std::vector<FileObject> out;
+  for (const std::string& path : ExpandPaths(files)) {
+    auto text = ReadFile(path, ctx);
+    if (!text.ok()) {
+      ctx.Fail(text.status());
+      continue;
+    }
+    auto docs = ParseManifests(*text);
+    if (!docs.ok()) {
+      std::string name = path == "-" ? "STDIN" : path;
+      ctx.Fail(absl::InvalidArgumentError(
+          absl::StrCat("error parsing ", name, ": ", docs.status().message())));
+      continue;
+    }
+    for (Json& doc : *docs) out.push_back({path, std::move(doc)});
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<Target>> ResolveTargets(const ResourceArgs& args, bool all,
+                                                   const std::string& selector,
+                                                   CommandContext& ctx) {
+  std::vector<Target> out;
+  if (!all && selector.empty()) {
+    for (const ResourceRef& ref : args.refs) out.push_back({ref, ctx.NamespaceFor(*ref.kind)});
+    return out;
+  }
+  if (!args.refs.empty()) {
+    return absl::InvalidArgumentError("names cannot be provided when a selector or --all is given");
+  }
+  auto sel = LabelSelector::Parse(selector);
+  if (!sel.ok()) return sel.status();
+  auto client = ctx.Client();
+  if (!client.ok()) return client.status();
+  ListQuery q{args.kind->kind, ctx.NamespaceFor(*args.kind), false, selector};
+  auto list = (*client)->List(q);
+  if (!list.ok()) return list.status();
+  for (const Json& o : list->items) {
+    if (!sel->Matches(o)) continue;
+    std::string ns = args.kind->namespaced ? JsonString(o, "/metadata/namespace", q.ns) : "";
+    out.push_back({{args.kind, JsonString(o, "/metadata/name")}, ns});
+  }
+  return out;
+}
+
+}  // namespace berth::cli

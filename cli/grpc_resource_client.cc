@@ -1,0 +1,181 @@
+#include "grpc_resource_client.h"
+
+#include <chrono>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "api.grpc.pb.h"
+#include "berth/grpc_status.h"
+#include "berth/kinds.h"
+#include "grpcpp/grpcpp.h"
+
+namespace berth::cli {
+namespace {
+
+constexpr absl::Duration kUnaryTimeout = absl::Seconds(30);
+
+namespace v1 = ::berth::api::v1;
+
+absl::Status FromRpc(const grpc::Status& status) { return MarkFromServer(FromGrpcStatus(status)); }
+
+absl::StatusOr<Json> ParseObject(const std::string& text) {
+  Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return absl::InternalError("the server sent an object that is not JSON");
+  return j;
+}
+
+void SetDeadline(grpc::ClientContext& ctx, absl::Time deadline) {
+  if (deadline == absl::InfiniteFuture()) return;
+  ctx.set_deadline(absl::ToChronoTime(deadline));
+}
+
+class GrpcResourceClient : public ResourceClient {
+ public:
+  explicit GrpcResourceClient(std::shared_ptr<grpc::Channel> channel)
+      : resources_(v1::Resources::NewStub(channel)), admin_(v1::Admin::NewStub(channel)) {}
+
+  absl::StatusOr<ObjectResult> Apply(const Json& object, bool dry_run) override {
+    v1::ApplyRequest req;
+    req.set_object_json(object.dump(-1, ' ', false, Json::error_handler_t::replace));
+    req.set_dry_run(dry_run);
+    return CallObject(&v1::Resources::Stub::Apply, req);
+  }
+
+  absl::StatusOr<Json> Get(const std::string& kind, const std::string& ns,
+                           const std::string& name) override {
+    v1::GetRequest req;
+    req.set_kind(kind);
+    req.set_namespace_(ns);
+    req.set_name(name);
+    auto res = CallObject(&v1::Resources::Stub::Get, req);
+    if (!res.ok()) return res.status();
+    return std::move(res->object);
+  }
+
+  absl::StatusOr<ListResult> List(const ListQuery& query) override {
+    v1::ListRequest req;
+    req.set_kind(query.kind);
+    req.set_namespace_(query.ns);
+    req.set_all_namespaces(query.all_namespaces);
+    req.set_label_selector(query.label_selector);
+    v1::ListResponse resp;
+    grpc::ClientContext ctx;
+    SetDeadline(ctx, absl::Now() + kUnaryTimeout);
+    grpc::Status st = resources_->List(&ctx, req, &resp);
+    const KindInfo* info = ResolveKind(query.kind);
+    if (!st.ok() && info != nullptr && info->kind == "Node" &&
+        (st.error_code() == grpc::StatusCode::UNIMPLEMENTED ||
+         st.error_code() == grpc::StatusCode::INVALID_ARGUMENT)) {
+      return ListNodes();  // Nodes may be served by Admin only.
+    }
+    if (!st.ok()) return FromRpc(st);
+    return ToListResult(resp);
+  }
+
+  absl::StatusOr<ObjectResult> Delete(const std::string& kind, const std::string& ns,
+                                      const std::string& name) override {
+    v1::DeleteRequest req;
+    req.set_kind(kind);
+    req.set_namespace_(ns);
+    req.set_name(name);
+    return CallObject(&v1::Resources::Stub::Delete, req);
+  }
+
+  absl::Status Watch(const WatchQuery& query, absl::Time deadline,
+                     const WatchHandler& handler) override {
+    v1::WatchRequest req;
+    req.set_kind(query.kind);
+    req.set_namespace_(query.ns);
+    req.set_all_namespaces(query.all_namespaces);
+    req.set_name(query.name);
+    req.set_resource_version(query.resource_version);
+    grpc::ClientContext ctx;
+    SetDeadline(ctx, deadline);
+    std::unique_ptr<grpc::ClientReader<v1::WatchEvent>> reader = resources_->Watch(&ctx, req);
+    v1::WatchEvent ev;
+    while (reader->Read(&ev)) {
+      auto obj = ParseObject(ev.object_json());
+      if (!obj.ok()) continue;
+      if (!handler(WatchEvent{ev.type(), *std::move(obj)})) {
+        ctx.TryCancel();
+        reader->Finish();
+        return absl::OkStatus();
+      }
+    }
+    grpc::Status st = reader->Finish();
+    if (st.ok()) return absl::UnavailableError("the server closed the watch");
+    return FromRpc(st);
+  }
+
+  absl::StatusOr<std::string> ServerVersion() override {
+    v1::HealthRequest req;
+    v1::HealthResponse resp;
+    grpc::ClientContext ctx;
+    SetDeadline(ctx, absl::Now() + kUnaryTimeout);
+    grpc::Status st = admin_->Health(&ctx, req, &resp);
+    if (!st.ok()) return FromRpc(st);
+    return resp.version();
+  }
+
+ private:
+  template <typename Req>
+  using UnaryMethod = grpc::Status (v1::Resources::Stub::*)(grpc::ClientContext*, const Req&,
+                                                            v1::ObjectResponse*);
+
+  template <typename Req>
+  absl::StatusOr<ObjectResult> CallObject(UnaryMethod<Req> method, const Req& req) {
+    v1::ObjectResponse resp;
+    grpc::ClientContext ctx;
+    SetDeadline(ctx, absl::Now() + kUnaryTimeout);
+    grpc::Status st = (resources_.get()->*method)(&ctx, req, &resp);
+    if (!st.ok()) return FromRpc(st);
+    auto obj = ParseObject(resp.object_json());
+    if (!obj.ok()) return obj.status();
+    return ObjectResult{*std::move(obj), resp.action()};
+  }
+
+  absl::StatusOr<ListResult> ListNodes() {
+    v1::ListNodesRequest req;
+    v1::ListResponse resp;
+    grpc::ClientContext ctx;
+    SetDeadline(ctx, absl::Now() + kUnaryTimeout);
+    grpc::Status st = admin_->ListNodes(&ctx, req, &resp);
+    if (!st.ok()) return FromRpc(st);
+    return ToListResult(resp);
+  }
+
+  static absl::StatusOr<ListResult> ToListResult(const v1::ListResponse& resp) {
+    ListResult out;
+    out.resource_version = resp.resource_version();
+    for (const std::string& text : resp.items_json()) {
+      auto obj = ParseObject(text);
+      if (!obj.ok()) return obj.status();
+      out.items.push_back(*std::move(obj));
+    }
+    return out;
+  }
+
+  std::unique_ptr<v1::Resources::Stub> resources_;
+  std::unique_ptr<v1::Admin::Stub> admin_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& address) {
+  if (address.empty()) return absl::InvalidArgumentError("the server address is empty");
+  std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  if (channel == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot create a channel to ", address));
+  }
+  return channel;
+}
+
+absl::StatusOr<std::unique_ptr<ResourceClient>> CreateGrpcResourceClient(
+    const std::string& address) {
+  auto channel = MakeChannel(address);
+  if (!channel.ok()) return channel.status();
+  return std::unique_ptr<ResourceClient>(new GrpcResourceClient(*std::move(channel)));
+}
+
+}  // namespace berth::cli

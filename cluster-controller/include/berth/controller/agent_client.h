@@ -1,0 +1,55 @@
+#ifndef BERTH_CONTROLLER_AGENT_CLIENT_H_
+#define BERTH_CONTROLLER_AGENT_CLIENT_H_
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "agent.pb.h"
+#include "berth/controller/object_store.h"
+
+namespace berth::controller {
+
+namespace agentpb = ::berth::agent::v1;
+
+// Calls one node agent. Every call is idempotent on the agent side. Thread-safe.
+class AgentClient {
+ public:
+  virtual ~AgentClient() = default;
+  virtual absl::StatusOr<agentpb::NodeInfo> GetInfo() = 0;
+  virtual absl::StatusOr<agentpb::Volume> CreateVolume(const agentpb::CreateVolumeRequest& r) = 0;
+  virtual absl::StatusOr<bool> DeleteVolume(const std::string& pool, const std::string& id) = 0;
+  virtual absl::StatusOr<agentpb::Snapshot> CreateSnapshot(
+      const agentpb::CreateSnapshotRequest& r) = 0;
+  virtual absl::StatusOr<agentpb::Snapshot> GetSnapshot(const std::string& pool,
+                                                        const std::string& id) = 0;
+  virtual absl::StatusOr<bool> DeleteSnapshot(const std::string& pool, const std::string& id) = 0;
+};
+
+// Finds the client for a node. Thread-safe.
+class AgentDirectory {
+ public:
+  virtual ~AgentDirectory() = default;
+  // Unavailable when the node is unknown or has no address yet.
+  virtual absl::StatusOr<std::shared_ptr<AgentClient>> ForNode(const std::string& node) = 0;
+};
+
+// Dials agents over gRPC at the address each Node object records in status.address, and keeps
+// one channel per node (replaced when the address changes).
+class GrpcAgentDirectory : public AgentDirectory {
+ public:
+  explicit GrpcAgentDirectory(ObjectStore& store) : store_(store) {}
+  absl::StatusOr<std::shared_ptr<AgentClient>> ForNode(const std::string& node) override;
+
+ private:
+  ObjectStore& store_;
+  absl::Mutex mu_;
+  std::map<std::string, std::pair<std::string, std::shared_ptr<AgentClient>>> clients_
+      ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace berth::controller
+
+#endif  // BERTH_CONTROLLER_AGENT_CLIENT_H_

@@ -1,0 +1,63 @@
+#ifndef BERTH_CONTROLLER_CONTROLLERS_H_
+#define BERTH_CONTROLLER_CONTROLLERS_H_
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "berth/controller/agent_client.h"
+#include "berth/controller/object_store.h"
+#include "berth/controller/reconciler.h"
+#include "berth/time_util.h"
+
+namespace berth::controller {
+
+struct ControllerConfig {
+  // Storage class name -> pool name that agents serve.
+  std::map<std::string, std::string> storage_classes;
+  std::string default_storage_class;
+  absl::Duration heartbeat_interval = absl::Seconds(2);
+  // A node is NotReady when no heartbeat arrived for this long.
+  absl::Duration heartbeat_grace = absl::Seconds(8);
+  // How often a Ready snapshot's node-side data is checked (to report Lost).
+  absl::Duration lost_check_interval = absl::Seconds(20);
+};
+
+// Remembers when each node last sent a heartbeat. In memory only: after a controller restart
+// nodes count as NotReady until their next heartbeat. Thread-safe.
+class NodeTracker {
+ public:
+  explicit NodeTracker(const Clock& clock) : clock_(clock) {}
+  void Beat(const std::string& node) {
+    absl::MutexLock l(&mu_);
+    last_[node] = clock_.Now();
+  }
+  // Returns InfinitePast for a node never heard from.
+  absl::Time LastBeat(const std::string& node) const {
+    absl::MutexLock l(&mu_);
+    auto it = last_.find(node);
+    return it == last_.end() ? absl::InfinitePast() : it->second;
+  }
+
+ private:
+  const Clock& clock_;
+  mutable absl::Mutex mu_;
+  std::map<std::string, absl::Time> last_ ABSL_GUARDED_BY(mu_);
+};
+
+std::unique_ptr<Reconciler> NewNodeReconciler(ObjectStore& store, AgentDirectory& agents,
+                                              NodeTracker& tracker, const Clock& clock,
+                                              const ControllerConfig& config);
+std::unique_ptr<Reconciler> NewVirtualDiskReconciler(ObjectStore& store, AgentDirectory& agents,
+                                                     const Clock& clock,
+                                                     const ControllerConfig& config);
+std::unique_ptr<Reconciler> NewVirtualDiskSnapshotReconciler(ObjectStore& store,
+                                                             AgentDirectory& agents,
+                                                             const Clock& clock,
+                                                             const ControllerConfig& config);
+
+}  // namespace berth::controller
+
+#endif  // BERTH_CONTROLLER_CONTROLLERS_H_

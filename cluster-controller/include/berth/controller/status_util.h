@@ -1,0 +1,36 @@
+#ifndef BERTH_CONTROLLER_STATUS_UTIL_H_
+#define BERTH_CONTROLLER_STATUS_UTIL_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "berth/controller/object_store.h"
+#include "berth/json.h"
+
+namespace berth::controller {
+
+inline constexpr char kVolumeFinalizer[] = "virtualization.deckhouse.io/berth-volume";
+inline constexpr char kSnapshotFinalizer[] = "virtualization.deckhouse.io/berth-snapshot";
+
+// Sets condition `type` in status.conditions the Kubernetes way: lastTransitionTime changes only
+// when `status` flips.
+void SetCondition(Json& status, const std::string& type, bool value, const std::string& reason,
+                  const std::string& message, const Json& obj, absl::Time now);
+
+// Returns the condition of `type` in obj.status.conditions, or an empty object.
+Json GetCondition(const Json& obj, const std::string& type);
+
+// Writes `status` (with observedGeneration) when it differs from the stored one; returns the
+// object as stored afterwards.
+absl::StatusOr<Json> WriteStatus(ObjectStore& store, const Json& obj, Json status);
+
+bool HasFinalizer(const Json& obj, const std::string& finalizer);
+// Adds or removes a finalizer (no write when nothing changes); returns the stored object.
+absl::StatusOr<Json> AddFinalizer(ObjectStore& store, const Json& obj, const std::string& f);
+absl::StatusOr<Json> RemoveFinalizer(ObjectStore& store, const Json& obj, const std::string& f);
+
+bool IsDeleting(const Json& obj);
+
+}  // namespace berth::controller
+
+#endif  // BERTH_CONTROLLER_STATUS_UTIL_H_

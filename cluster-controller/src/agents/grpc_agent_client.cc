@@ -1,0 +1,92 @@
+#include "absl/strings/str_cat.h"
+#include "agent.grpc.pb.h"
+#include "berth/controller/agent_client.h"
+#include "berth/grpc_status.h"
+#include "grpcpp/grpcpp.h"
+
+namespace berth::controller {
+namespace {
+
+// Storage calls may copy whole disks (the `copy` backend), so they get a long deadline.
+constexpr absl::Duration kShortDeadline = absl::Seconds(10);
+constexpr absl::Duration kLongDeadline = absl::Minutes(30);
+
+class GrpcAgentClient : public AgentClient {
+ public:
+  GrpcAgentClient(const std::string& node, const std::string& address)
+      : node_(node),
+        stub_(agentpb::NodeAgent::NewStub(
+            grpc::CreateChannel(address, grpc::InsecureChannelCredentials()))) {}
+
+  absl::StatusOr<agentpb::NodeInfo> GetInfo() override {
+    return Call<agentpb::NodeInfo>(&agentpb::NodeAgent::Stub::GetInfo, agentpb::GetInfoRequest(),
+                                   kShortDeadline);
+  }
+  absl::StatusOr<agentpb::Volume> CreateVolume(const agentpb::CreateVolumeRequest& r) override {
+    return Call<agentpb::Volume>(&agentpb::NodeAgent::Stub::CreateVolume, r, kLongDeadline);
+  }
+  absl::StatusOr<bool> DeleteVolume(const std::string& pool, const std::string& id) override {
+    agentpb::DeleteVolumeRequest r;
+    r.set_pool(pool);
+    r.set_id(id);
+    auto resp =
+        Call<agentpb::DeleteResponse>(&agentpb::NodeAgent::Stub::DeleteVolume, r, kLongDeadline);
+    if (!resp.ok()) return resp.status();
+    return resp->existed();
+  }
+  absl::StatusOr<agentpb::Snapshot> CreateSnapshot(
+      const agentpb::CreateSnapshotRequest& r) override {
+    return Call<agentpb::Snapshot>(&agentpb::NodeAgent::Stub::CreateSnapshot, r, kLongDeadline);
+  }
+  absl::StatusOr<agentpb::Snapshot> GetSnapshot(const std::string& pool,
+                                                const std::string& id) override {
+    agentpb::GetSnapshotRequest r;
+    r.set_pool(pool);
+    r.set_id(id);
+    return Call<agentpb::Snapshot>(&agentpb::NodeAgent::Stub::GetSnapshot, r, kShortDeadline);
+  }
+  absl::StatusOr<bool> DeleteSnapshot(const std::string& pool, const std::string& id) override {
+    agentpb::DeleteSnapshotRequest r;
+    r.set_pool(pool);
+    r.set_id(id);
+    auto resp =
+        Call<agentpb::DeleteResponse>(&agentpb::NodeAgent::Stub::DeleteSnapshot, r, kLongDeadline);
+    if (!resp.ok()) return resp.status();
+    return resp->existed();
+  }
+
+ private:
+  template <typename Resp, typename Req, typename Method>
+  absl::StatusOr<Resp> Call(Method method, const Req& req, absl::Duration deadline) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+    Resp resp;
+    grpc::Status s = (stub_.get()->*method)(&ctx, req, &resp);
+    if (!s.ok()) {
+      absl::Status st = FromGrpcStatus(s);
+      return absl::Status(st.code(), absl::StrCat("node ", node_, ": ", st.message()));
+    }
+    return resp;
+  }
+
+  const std::string node_;
+  std::unique_ptr<agentpb::NodeAgent::Stub> stub_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<AgentClient>> GrpcAgentDirectory::ForNode(const std::string& node) {
+  auto obj = store_.Get(ObjectKey{"Node", "", node});
+  if (!obj.ok()) return absl::UnavailableError(absl::StrCat("node ", node, " is not registered"));
+  std::string address = JsonString(*obj, "/status/address");
+  if (address.empty())
+    return absl::UnavailableError(absl::StrCat("node ", node, " has no address"));
+  absl::MutexLock l(&mu_);
+  auto& entry = clients_[node];
+  if (entry.first != address || !entry.second) {
+    entry = {address, std::make_shared<GrpcAgentClient>(node, address)};
+  }
+  return entry.second;
+}
+
+}  // namespace berth::controller

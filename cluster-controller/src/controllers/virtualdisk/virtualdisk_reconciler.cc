@@ -1,0 +1,228 @@
+// Provisions VirtualDisks on a node's storage pool: blank, or restored from a
+// VirtualDiskSnapshot (copy-on-write on the snapshot's node). The node is chosen once and
+// recorded in status before the agent is asked, so a crash never provisions a disk twice.
+#include <algorithm>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "berth/controller/controllers.h"
+#include "berth/controller/status_util.h"
+#include "berth/quantity.h"
+#include "berth/status_macros.h"
+
+namespace berth::controller {
+namespace {
+
+constexpr absl::Duration kPendingPoll = absl::Seconds(2);
+
+// What the disk's data comes from, once resolved.
+struct Source {
+  std::string snapshot_name;
+  std::string node;
+  std::string pool;
+  std::string snapshot_id;
+  uint64_t size = 0;
+};
+
+class VirtualDiskReconciler : public Reconciler {
+ public:
+  VirtualDiskReconciler(ObjectStore& store, AgentDirectory& agents, const Clock& clock,
+                        const ControllerConfig& config)
+      : store_(store), agents_(agents), clock_(clock), config_(config) {}
+
+  std::string Kind() const override { return "VirtualDisk"; }
+
+  std::vector<ObjectKey> Related(const StoreEvent& event) override {
+    std::vector<ObjectKey> keys;
+    if (event.object.value("kind", "") != "VirtualDiskSnapshot") return keys;
+    std::string ns = JsonString(event.object, "/metadata/namespace");
+    std::string name = JsonString(event.object, "/metadata/name");
+    auto disks = store_.List("VirtualDisk", ns);
+    if (!disks.ok()) return keys;
+    for (const Json& d : *disks) {
+      if (JsonString(d, "/spec/dataSource/objectRef/kind") == "VirtualDiskSnapshot" &&
+          JsonString(d, "/spec/dataSource/objectRef/name") == name) {
+        keys.push_back(ObjectKey::Of(d));
+      }
+    }
+    return keys;
+  }
+
+  absl::StatusOr<ReconcileResult> Reconcile(const ObjectKey& key) override {
+    auto got = store_.Get(key);
+    if (absl::IsNotFound(got.status())) return ReconcileResult{};
+    if (!got.ok()) return got.status();
+    Json obj = *std::move(got);
+    if (IsDeleting(obj)) return Finalize(obj);
+    std::string phase = JsonString(obj, "/status/phase");
+    if (phase == "Ready" || phase == "Failed") return ReconcileResult{};
+    BERTH_ASSIGN_OR_RETURN(obj, AddFinalizer(store_, obj, kVolumeFinalizer));
+    return Provision(obj);
+  }
+
+ private:
+  absl::StatusOr<ReconcileResult> Finalize(const Json& obj) {
+    Json status = obj.value("status", Json::object());
+    if (status.value("phase", "") != "Terminating") {
+      status["phase"] = "Terminating";
+      BERTH_RETURN_IF_ERROR(WriteStatus(store_, obj, status).status());
+      return ReconcileResult{};  // the status write queues another pass
+    }
+    std::string node = status.value("node", "");
+    if (!node.empty() && HasFinalizer(obj, kVolumeFinalizer)) {
+      BERTH_ASSIGN_OR_RETURN(auto agent, agents_.ForNode(node));
+      BERTH_RETURN_IF_ERROR(
+          agent->DeleteVolume(status.value("pool", ""), JsonString(obj, "/metadata/uid")).status());
+    }
+    BERTH_RETURN_IF_ERROR(RemoveFinalizer(store_, obj, kVolumeFinalizer).status());
+    return ReconcileResult{};
+  }
+
+  absl::StatusOr<ReconcileResult> SetPhase(const Json& obj, const std::string& phase, bool ready,
+                                           const std::string& reason, const std::string& msg,
+                                           absl::Duration requeue = absl::ZeroDuration()) {
+    Json status = obj.value("status", Json::object());
+    status["phase"] = phase;
+    SetCondition(status, "Ready", ready, reason, msg, obj, clock_.Now());
+    BERTH_RETURN_IF_ERROR(WriteStatus(store_, obj, status).status());
+    return ReconcileResult{requeue};
+  }
+
+  // Resolves dataSource; returns nullopt-like empty Source for a blank disk.
+  absl::StatusOr<Source> ResolveSource(const Json& obj) {
+    Source src;
+    Json ds = JsonAt(obj, "/spec/dataSource");
+    if (ds.is_null()) return src;
+    if (ds.value("type", "") != "ObjectRef" ||
+        JsonString(ds, "/objectRef/kind") != "VirtualDiskSnapshot") {
+      return absl::UnimplementedError(
+          "spec.dataSource: only ObjectRef to a VirtualDiskSnapshot is supported for disks");
+    }
+    src.snapshot_name = JsonString(ds, "/objectRef/name");
+    auto snap = store_.Get(ObjectKey{"VirtualDiskSnapshot", JsonString(obj, "/metadata/namespace"),
+                                     src.snapshot_name});
+    if (!snap.ok() || JsonString(*snap, "/status/phase") != "Ready") {
+      return absl::FailedPreconditionError(
+          absl::StrCat("waiting for VirtualDiskSnapshot \"", src.snapshot_name, "\" to be Ready"));
+    }
+    src.node = JsonString(*snap, "/status/node");
+    src.pool = JsonString(*snap, "/status/pool");
+    src.snapshot_id = JsonString(*snap, "/metadata/uid");
+    src.size = JsonAt(*snap, "/status/sizeBytes").is_number()
+                   ? (*snap)["status"]["sizeBytes"].get<uint64_t>()
+                   : 0;
+    return src;
+  }
+
+  // Picks the Ready node serving `pool` with the fewest disks.
+  absl::StatusOr<std::string> PickNode(const std::string& pool) {
+    BERTH_ASSIGN_OR_RETURN(std::vector<Json> nodes, store_.List("Node", ""));
+    BERTH_ASSIGN_OR_RETURN(std::vector<Json> disks, store_.List("VirtualDisk", ""));
+    std::map<std::string, int> load;
+    for (const Json& d : disks) load[JsonString(d, "/status/node")]++;
+    std::string best;
+    for (const Json& n : nodes) {
+      if (GetCondition(n, "Ready").value("status", "") != "True") continue;
+      bool serves = false;
+      for (const Json& p : JsonAt(n, "/status/pools")) serves |= p.value("name", "") == pool;
+      std::string name = JsonString(n, "/metadata/name");
+      if (serves && (best.empty() || load[name] < load[best])) best = name;
+    }
+    if (best.empty()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("no Ready node serves storage pool \"", pool, "\""));
+    }
+    return best;
+  }
+
+  absl::StatusOr<ReconcileResult> Provision(const Json& obj) {
+    std::string cls = JsonString(obj, "/spec/persistentVolumeClaim/storageClassName",
+                                 config_.default_storage_class);
+    auto pool_it = config_.storage_classes.find(cls);
+    if (pool_it == config_.storage_classes.end()) {
+      return SetPhase(obj, "Pending", false, "StorageClassNotFound",
+                      absl::StrCat("storage class \"", cls, "\" is not configured"),
+                      absl::Seconds(10));
+    }
+    std::string pool = pool_it->second;
+    auto src = ResolveSource(obj);
+    if (absl::IsFailedPrecondition(src.status())) {
+      return SetPhase(obj, "Pending", false, "WaitingForDataSource",
+                      std::string(src.status().message()), kPendingPoll);
+    }
+    if (!src.ok())
+      return SetPhase(obj, "Failed", false, "ProvisioningFailed",
+                      std::string(src.status().message()));
+    uint64_t size = src->size;
+    std::string size_text = JsonString(obj, "/spec/persistentVolumeClaim/size");
+    if (!size_text.empty()) {
+      BERTH_ASSIGN_OR_RETURN(size, ParseQuantity(size_text));
+    }
+    if (size < src->size) {
+      return SetPhase(
+          obj, "Failed", false, "ProvisioningFailed",
+          absl::StrCat("spec.persistentVolumeClaim.size ", size_text,
+                       " is smaller than VirtualDiskSnapshot \"", src->snapshot_name, "\" (",
+                       FormatQuantity(src->size), "); use at least ", FormatQuantity(src->size)));
+    }
+    return CreateOnNode(obj, pool, *src, size);
+  }
+
+  absl::StatusOr<ReconcileResult> CreateOnNode(const Json& obj, const std::string& pool,
+                                               const Source& src, uint64_t size) {
+    Json status = obj.value("status", Json::object());
+    std::string node = status.value("node", "");
+    if (node.empty()) {
+      auto picked = src.node.empty() ? PickNode(pool) : absl::StatusOr<std::string>(src.node);
+      if (!picked.ok()) {
+        return SetPhase(obj, "Pending", false, "WaitingForNode",
+                        std::string(picked.status().message()), kPendingPoll);
+      }
+      status["node"] = *picked;
+      status["pool"] = pool;
+      status["storageClassName"] = JsonString(obj, "/spec/persistentVolumeClaim/storageClassName",
+                                              config_.default_storage_class);
+      status["phase"] = "Provisioning";
+      SetCondition(status, "Ready", false, "Provisioning", "creating the volume", obj,
+                   clock_.Now());
+      BERTH_RETURN_IF_ERROR(WriteStatus(store_, obj, status).status());
+      return ReconcileResult{};  // the write queues the next pass
+    }
+    BERTH_ASSIGN_OR_RETURN(auto agent, agents_.ForNode(node));
+    agentpb::CreateVolumeRequest req;
+    req.set_pool(status.value("pool", pool));
+    req.set_id(JsonString(obj, "/metadata/uid"));
+    req.set_size_bytes(size);
+    req.set_source_snapshot_pool(src.pool);
+    req.set_source_snapshot_id(src.snapshot_id);
+    auto vol = agent->CreateVolume(req);
+    if (absl::IsInvalidArgument(vol.status()) || absl::IsFailedPrecondition(vol.status()) ||
+        absl::IsNotFound(vol.status())) {
+      return SetPhase(obj, "Failed", false, "ProvisioningFailed",
+                      std::string(vol.status().message()));
+    }
+    if (!vol.ok()) return vol.status();
+    status["phase"] = "Ready";
+    status["capacity"] = FormatQuantity(vol->size_bytes());
+    status["sizeBytes"] = vol->size_bytes();
+    status["path"] = vol->path();
+    SetCondition(status, "Ready", true, "Ready", "", obj, clock_.Now());
+    BERTH_RETURN_IF_ERROR(WriteStatus(store_, obj, status).status());
+    return ReconcileResult{};
+  }
+
+  ObjectStore& store_;
+  AgentDirectory& agents_;
+  const Clock& clock_;
+  const ControllerConfig& config_;
+};
+
+}  // namespace
+
+std::unique_ptr<Reconciler> NewVirtualDiskReconciler(ObjectStore& store, AgentDirectory& agents,
+                                                     const Clock& clock,
+                                                     const ControllerConfig& config) {
+  return std::make_unique<VirtualDiskReconciler>(store, agents, clock, config);
+}
+
+}  // namespace berth::controller

@@ -1,0 +1,133 @@
+#include <iostream>
+
+#include "absl/strings/str_split.h"
+#include "berth/controller/reconciler.h"
+#include "berth/status_macros.h"
+
+namespace berth::controller {
+namespace {
+
+bool Retryable(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kUnknown:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kResourceExhausted:
+      return true;
+    default:
+      return false;
+  }
+}
+
+ObjectKey ParseKey(const std::string& s) {
+  std::vector<std::string> parts = absl::StrSplit(s, absl::MaxSplits('/', 2));
+  parts.resize(3);
+  return ObjectKey{parts[0], parts[1], parts[2]};
+}
+
+}  // namespace
+
+Manager::Manager(ObjectStore& store, const Clock& clock, int workers_per_kind)
+    : store_(store), clock_(clock), workers_(workers_per_kind) {}
+
+Manager::~Manager() { Stop(); }
+
+void Manager::Add(std::unique_ptr<Reconciler> reconciler) {
+  auto loop = std::make_unique<Loop>();
+  loop->reconciler = std::move(reconciler);
+  loop->queue = std::make_unique<WorkQueue>(clock_);
+  loops_.push_back(std::move(loop));
+}
+
+Manager::Loop* Manager::LoopFor(const std::string& kind) {
+  for (auto& loop : loops_) {
+    if (loop->reconciler->Kind() == kind) return loop.get();
+  }
+  return nullptr;
+}
+
+void Manager::Enqueue(const ObjectKey& key) {
+  if (Loop* loop = LoopFor(key.kind)) loop->queue->Add(key.ToString());
+}
+
+void Manager::OnEvent(const StoreEvent& event) {
+  absl::MutexLock l(&events_mu_);
+  events_.push_back(event);
+}
+
+void Manager::Dispatch() {
+  while (true) {
+    std::deque<StoreEvent> batch;
+    {
+      absl::MutexLock l(&events_mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(events_mu_) {
+        return stopping_ || !events_.empty();
+      };
+      events_mu_.Await(absl::Condition(&ready));
+      if (stopping_) return;
+      batch.swap(events_);
+    }
+    for (const StoreEvent& event : batch) {
+      Enqueue(ObjectKey::Of(event.object));
+      for (auto& loop : loops_) {
+        for (const ObjectKey& key : loop->reconciler->Related(event)) {
+          loop->queue->Add(key.ToString());
+        }
+      }
+    }
+  }
+}
+
+absl::Status Manager::Start() {
+  dispatcher_ = std::thread([this] { Dispatch(); });
+  started_ = true;  // from here on Stop() has threads to join
+  BERTH_ASSIGN_OR_RETURN(watch_id_, store_.Watch(0, [this](const StoreEvent& e) { OnEvent(e); }));
+  for (auto& loop : loops_) {
+    BERTH_ASSIGN_OR_RETURN(std::vector<Json> objects, store_.List(loop->reconciler->Kind(), ""));
+    for (const Json& obj : objects) loop->queue->Add(ObjectKey::Of(obj).ToString());
+    for (int i = 0; i < workers_; ++i)
+      loop->threads.emplace_back([this, l = loop.get()] { Work(l); });
+  }
+  return absl::OkStatus();
+}
+
+void Manager::Stop() {
+  if (!started_) return;
+  started_ = false;
+  if (watch_id_ != 0) store_.Unwatch(watch_id_);
+  {
+    absl::MutexLock l(&events_mu_);
+    stopping_ = true;
+  }
+  dispatcher_.join();
+  for (auto& loop : loops_) loop->queue->ShutDown();
+  for (auto& loop : loops_) {
+    for (auto& t : loop->threads) t.join();
+    loop->threads.clear();
+  }
+}
+
+void Manager::Work(Loop* loop) {
+  while (auto key = loop->queue->Get()) {
+    absl::StatusOr<ReconcileResult> result = loop->reconciler->Reconcile(ParseKey(*key));
+    if (result.ok()) {
+      loop->queue->Forget(*key);
+      if (result->requeue_after > absl::ZeroDuration()) {
+        loop->queue->AddAfter(*key, result->requeue_after);
+      }
+    } else if (Retryable(result.status().code())) {
+      loop->queue->AddRateLimited(*key);
+      if (loop->queue->Failures(*key) > 3) {
+        std::cerr << "reconcile " << *key << ": " << result.status() << " (retrying)\n";
+      }
+    } else {
+      loop->queue->Forget(*key);
+      std::cerr << "reconcile " << *key << ": " << result.status() << "\n";
+    }
+    loop->queue->Done(*key);
+  }
+}
+
+}  // namespace berth::controller

@@ -1,0 +1,108 @@
+#ifndef BERTH_CONTROLLER_STORE_SQLITE_STORE_H_
+#define BERTH_CONTROLLER_STORE_SQLITE_STORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/random/random.h"
+#include "absl/synchronization/mutex.h"
+#include "berth/controller/object_store.h"
+#include "store/sqlite_db.h"
+
+namespace berth::controller::store {
+
+// ObjectStore on one SQLite connection. Thread-safe: one mutex serializes every read and write
+// (SQLite serializes writers anyway, and reads are short indexed lookups). Watch callbacks run
+// with that mutex held, on the writer's thread, after COMMIT; so a callback must not call into
+// the store, including Unwatch.
+class SqliteStore : public ObjectStore {
+ public:
+  // Opens `data_dir`/berth.db, creating the directory, file and schema when needed.
+  static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const std::string& data_dir,
+                                                           const Clock& clock, size_t history);
+
+  absl::StatusOr<Json> Create(Json obj) override;
+  absl::StatusOr<Json> Update(Json obj) override;
+  absl::StatusOr<Json> Get(const ObjectKey& key) override;
+  absl::StatusOr<std::vector<Json>> List(const std::string& kind, const std::string& ns,
+                                         uint64_t* resource_version) override;
+  absl::StatusOr<Json> Delete(const ObjectKey& key, std::optional<std::string> uid) override;
+  absl::StatusOr<uint64_t> Watch(uint64_t from_version, WatchCallback callback) override;
+  void Unwatch(uint64_t subscription) override;
+  uint64_t CurrentVersion() override;
+
+ private:
+  // The changes of one write transaction, published after COMMIT.
+  struct Batch {
+    uint64_t version;  // the last resourceVersion handed out
+    std::vector<StoreEvent> events;
+  };
+  struct Subscription {
+    uint64_t after;  // deliver only events with resource_version > after
+    WatchCallback callback;
+  };
+  using WriteFn = std::function<absl::StatusOr<Json>(Batch&)>;
+
+  SqliteStore(std::unique_ptr<Database> db, const Clock& clock, size_t history, uint64_t version);
+
+  // Runs `fn` in one transaction; commits, then publishes the batch's events.
+  absl::StatusOr<Json> Write(const WriteFn& fn) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status FinishBatchLocked(const Batch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PublishLocked(const std::vector<StoreEvent>& events) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Transaction steps (sqlite_store_write.cc).
+  absl::StatusOr<Json> CreateLocked(Batch& batch, Json obj) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<Json> UpdateLocked(Batch& batch, Json obj) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Deletes `stored` (finalizers: marks it) and cascades; `visited` holds uids already handled.
+  absl::StatusOr<Json> DeleteLocked(Batch& batch, Json stored, std::set<std::string>* visited)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status CascadeLocked(Batch& batch, const std::string& owner_uid,
+                             std::set<std::string>* visited) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes `obj` with the next resourceVersion and records the event. `old_owners` are the
+  // owner uids of the stored row (empty for a new object).
+  absl::Status PutLocked(Batch& batch, StoreEvent::Type type,
+                         const std::vector<std::string>& old_owners, Json* obj)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Removes the row of `obj`, stamps the next resourceVersion on it and records kDeleted.
+  absl::Status RemoveLocked(Batch& batch, Json* obj) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status WriteOwnersLocked(const ObjectKey& key, const std::vector<std::string>& owners)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Records the event at batch.version; `text` is `obj` serialized.
+  absl::Status AppendEventLocked(Batch& batch, StoreEvent::Type type, const ObjectKey& key,
+                                 const Json& obj, const std::string& text)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Reads (sqlite_store.cc).
+  absl::StatusOr<std::optional<std::string>> LoadTextLocked(const ObjectKey& key)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<std::optional<Json>> LoadLocked(const ObjectKey& key)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<bool> UidTakenLocked(const std::string& uid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<uint64_t> OldestEventLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status ReplayLocked(uint64_t after, const WatchCallback& callback)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const Clock& clock_;
+  const size_t history_;
+
+  absl::Mutex mu_;
+  std::unique_ptr<Database> db_ ABSL_GUARDED_BY(mu_);
+  uint64_t version_ ABSL_GUARDED_BY(mu_);  // the last committed resourceVersion
+  absl::BitGen gen_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_subscription_ ABSL_GUARDED_BY(mu_) = 1;
+  std::map<uint64_t, Subscription> subscriptions_ ABSL_GUARDED_BY(mu_);
+};
+
+// Parses a stored JSON document; Internal (naming `what`) when it is corrupt.
+absl::StatusOr<Json> ParseStored(const std::string& text, const std::string& what);
+
+}  // namespace berth::controller::store
+
+#endif  // BERTH_CONTROLLER_STORE_SQLITE_STORE_H_

@@ -1,0 +1,88 @@
+# Shared helpers for integration tests: a private local cluster per test, assertions.
+# Source it; it sets BERTH_SERVER and PATH and tears the cluster down on exit.
+set -euo pipefail
+
+: "${BERTH_SOURCE_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+: "${BERTH_BUILD_DIR:=$BERTH_SOURCE_DIR/build}"
+export PATH="$BERTH_BUILD_DIR/cli:$PATH"
+
+if [ "$(id -u)" != 0 ]; then
+  echo "SKIP: integration tests need root (loop mounts)"; exit 0
+fi
+
+IT_NAME=$(basename "$0" .sh)
+IT_DIR=$(mktemp -d "/var/tmp/berth-it-$IT_NAME.XXXXXX")
+# A port per test run, so tests can run while a developer's cluster uses 7443.
+IT_PORT=$((20000 + (RANDOM % 2000) * 10))
+export BERTH_SERVER=127.0.0.1:$IT_PORT
+CHECKS=0
+
+cluster() { BERTH_IMAGE_SIZE=${BERTH_IMAGE_SIZE:-6G} "$BERTH_SOURCE_DIR/scripts/local-cluster" "$@" \
+  --dir "$IT_DIR/cluster" --port "$IT_PORT" --build-dir "$BERTH_BUILD_DIR"; }
+
+cleanup() {
+  local rc=$?
+  if [ $rc -ne 0 ]; then
+    echo "--- logs of failed test $IT_NAME ---"
+    tail -n 30 "$IT_DIR"/cluster/logs/*.log 2>/dev/null || true
+  fi
+  cluster down >/dev/null 2>&1 || true
+  rm -rf "$IT_DIR"
+  exit $rc
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+check() {  # check DESCRIPTION COMMAND...: the command must succeed
+  local what=$1; shift
+  "$@" || fail "$what"
+  CHECKS=$((CHECKS + 1))
+}
+expect_eq() {  # expect_eq DESCRIPTION ACTUAL EXPECTED
+  [ "$2" == "$3" ] || fail "$1: got '$2', want '$3'"
+  CHECKS=$((CHECKS + 1))
+}
+done_ok() { echo "PASS: $IT_NAME ($CHECKS checks)"; }
+
+start_cluster() { cluster up --no-build --nodes "${1:-2}" >/dev/null; }
+
+jp() { berth get "$1" "$2" -o "jsonpath=$3"; }  # jp KIND NAME TEMPLATE
+
+wait_phase() {  # wait_phase KIND NAME PHASE [TIMEOUT]
+  berth wait "$1/$2" --for="jsonpath={.status.phase}=$3" --timeout="${4:-120s}" >/dev/null ||
+    fail "$1/$2 did not reach phase $3 (phase: $(jp "$1" "$2" '{.status.phase}' 2>&1))"
+}
+
+disk_yaml() {  # disk_yaml NAME CLASS SIZE [SNAPSHOT]
+  cat <<YAML
+apiVersion: virtualization.deckhouse.io/v1alpha2
+kind: VirtualDisk
+metadata:
+  name: $1
+spec:
+  persistentVolumeClaim:
+    size: $3
+    storageClassName: $2
+YAML
+  if [ -n "${4:-}" ]; then
+    cat <<YAML
+  dataSource:
+    type: ObjectRef
+    objectRef:
+      kind: VirtualDiskSnapshot
+      name: $4
+YAML
+  fi
+}
+
+snapshot_yaml() {  # snapshot_yaml NAME DISK [REQUIRED_CONSISTENCY]
+  cat <<YAML
+apiVersion: virtualization.deckhouse.io/v1alpha2
+kind: VirtualDiskSnapshot
+metadata:
+  name: $1
+spec:
+  virtualDiskName: $2
+  requiredConsistency: ${3:-true}
+YAML
+}
