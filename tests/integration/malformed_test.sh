@@ -20,16 +20,19 @@ count=0
 for f in "$BERTH_SOURCE_DIR"/tests/fixtures/malformed/*; do
   expect=$(sed -n '1s/^# expect: //p' "$f")
   [ -n "$expect" ] || fail "$f: first line must be '# expect: ...'"
-  input=$f
+  input=$f first=""
   if [ "$(grep -c '^---' "$f")" -ge 1 ] && doc "$f" 2 | grep -q 'kind:'; then
-    doc "$f" 1 | berth apply -f - >/dev/null || fail "$f: the first (valid) document was refused"
-    input=$(mktemp); doc "$f" 2 >"$input"
+    first="$IT_DIR/first.yaml" input="$IT_DIR/second.yaml"
+    doc "$f" 1 >"$first"
+    doc "$f" 2 >"$input"
+    berth apply -f "$first" >/dev/null || fail "$f: the first (valid) document was refused"
   fi
   before=$(dump_state)
   if out=$(berth apply -f "$input" 2>&1); then fail "$f: accepted, want error '$expect'"; fi
   [ "$(wc -l <<<"$out")" -eq 1 ] || fail "$f: error is not one line: $out"
   grep -qF -- "$expect" <<<"$out" || fail "$f: error '$out' does not contain '$expect'"
   expect_eq "$f: nothing stored or changed" "$(dump_state)" "$before"
+  if [ -n "$first" ]; then berth delete -f "$first" --timeout=30s >/dev/null; fi
   count=$((count + 1))
 done
 check "at least 20 malformed manifests ($count)" test "$count" -ge 20

@@ -145,6 +145,21 @@ absl::StatusOr<std::string> RealPath(const std::string& path) {
   return std::string(resolved.get());
 }
 
+absl::Status MakeSymlink(const std::string& target, const std::string& path) {
+  if (::symlink(target.c_str(), path.c_str()) != 0) {
+    return OsError(errno, absl::StrCat("symlink ", path));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadSymlink(const std::string& path) {
+  std::string target(PATH_MAX, '\0');
+  ssize_t n = ::readlink(path.c_str(), target.data(), target.size());
+  if (n < 0) return OsError(errno, absl::StrCat("readlink ", path));
+  target.resize(static_cast<size_t>(n));
+  return target;
+}
+
 absl::Status LockExclusive(int fd, const std::string& what) {
   if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return absl::OkStatus();
   int err = errno;

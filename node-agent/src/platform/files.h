@@ -44,6 +44,9 @@ absl::Status RemoveDir(const std::string& path);
 // Returns the names in directory `dir` except "." and "..".
 absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir);
 absl::StatusOr<std::string> RealPath(const std::string& path);
+// Creates the symbolic link `path` holding `target`, and reads one back.
+absl::Status MakeSymlink(const std::string& target, const std::string& path);
+absl::StatusOr<std::string> ReadSymlink(const std::string& path);
 // Takes an exclusive, non-blocking flock(2) on `fd`; FailedPrecondition if held elsewhere.
 absl::Status LockExclusive(int fd, const std::string& what);
 

@@ -70,6 +70,9 @@ class BtrfsLayout final : public DataLayout {
                       /*read_only=*/false);
   }
 
+  // A snapshot subvolume appears in the transaction commit that the ioctl waits for.
+  bool RestoreIsAtomic() const override { return true; }
+
   std::string SnapshotImage(const std::string& snapshot_dir) const override {
     return absl::StrCat(snapshot_dir, "/", kSnapshotSubvolume, "/", kImageName);
   }

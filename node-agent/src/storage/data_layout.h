@@ -30,6 +30,9 @@ class DataLayout {
   // durable copy of the snapshot's image.
   virtual absl::Status Restore(const std::string& snapshot_dir,
                                const std::string& volume_dir) const = 0;
+  // Returns whether Restore() is itself atomic and durable (nothing or the whole volume after a
+  // crash), so it may create the final volume directory directly when no resize follows.
+  virtual bool RestoreIsAtomic() const { return false; }
   // Returns the path of the image inside a snapshot directory.
   virtual std::string SnapshotImage(const std::string& snapshot_dir) const = 0;
 };

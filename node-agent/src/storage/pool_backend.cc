@@ -169,6 +169,11 @@ absl::StatusOr<VolumeInfo> PoolBackend::CreateVolumeFromSnapshot(const std::stri
   if (size_bytes != 0 && size_bytes < snapshot->size_bytes) {
     return TooSmall(context, size_bytes, snapshot->size_bytes, "snapshot");
   }
+  if (layout_->RestoreIsAtomic() && size_bytes <= snapshot->size_bytes) {
+    absl::Status status = layout_->Restore(SnapshotDir(snapshot_id), VolumeDir(id));
+    if (!status.ok()) return Annotate(status, context);
+    return ReadVolume(id);
+  }
   TempTree tmp(TempPath(volumes_, id));
   absl::Status status = layout_->Restore(SnapshotDir(snapshot_id), tmp.path());
   if (!status.ok()) return Annotate(status, context);
@@ -245,14 +250,12 @@ absl::StatusOr<SnapshotInfo> PoolBackend::CreateSnapshot(const std::string& volu
   if (!absl::IsNotFound(existing.status())) return existing;
   absl::StatusOr<VolumeInfo> volume = ReadVolume(volume_id);
   if (!volume.ok()) return Annotate(volume.status(), context);
+  // Metadata goes in first: on btrfs the snapshot ioctl's transaction commit then persists it
+  // too, and elsewhere the final directory fsync does.
   TempTree tmp(TempPath(snapshots_, snapshot_id));
   absl::Status status = platform::MakeDir(tmp.path(), 0755, /*exist_ok=*/false);
+  if (status.ok()) status = WriteSnapshotMetadata(tmp.path(), {volume_id, volume->size_bytes});
   if (status.ok()) status = layout_->Snapshot(VolumeDir(volume_id), tmp.path());
-  absl::StatusOr<struct stat> st = platform::StatPath(layout_->SnapshotImage(tmp.path()));
-  if (status.ok()) status = st.status();
-  if (status.ok()) {
-    status = WriteSnapshotMetadata(tmp.path(), {volume_id, static_cast<uint64_t>(st->st_size)});
-  }
   if (status.ok()) status = platform::RenameNoReplace(tmp.path(), SnapshotDir(snapshot_id));
   if (status.ok()) status = platform::SyncDir(snapshots_);
   if (!status.ok()) return Annotate(status, context);

@@ -16,27 +16,8 @@ namespace berth::agent {
 namespace {
 
 constexpr size_t kMaxIdLength = 128;
-constexpr size_t kMaxMetadataBytes = 64 * 1024;
 
 bool IsIdChar(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; }
-
-absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
-  absl::StatusOr<platform::UniqueFd> fd = platform::OpenPath(path, O_RDONLY);
-  if (!fd.ok()) return fd.status();
-  std::string text;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(fd->get(), buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return platform::OsError(errno, absl::StrCat("read ", path));
-    if (n == 0) break;
-    text.append(buf, static_cast<size_t>(n));
-    if (text.size() > kMaxMetadataBytes) {
-      return absl::DataLossError(absl::StrCat(path, " is larger than ", kMaxMetadataBytes));
-    }
-  }
-  return text;
-}
 
 }  // namespace
 
@@ -90,25 +71,13 @@ absl::Status RemoveTemporaries(const std::string& dir) {
 }
 
 absl::Status WriteSnapshotMetadata(const std::string& dir, const SnapshotMetadata& metadata) {
-  std::string path = absl::StrCat(dir, "/", kSnapshotMetadataName);
   Json json = {{"volume_id", metadata.volume_id}, {"size_bytes", metadata.size_bytes}};
-  std::string text = json.dump() + "\n";
-  absl::StatusOr<platform::UniqueFd> fd =
-      platform::OpenPath(path, O_WRONLY | O_CREAT | O_EXCL, 0444);
-  if (!fd.ok()) return fd.status();
-  size_t done = 0;
-  while (done < text.size()) {
-    ssize_t n = ::write(fd->get(), text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return platform::OsError(errno, absl::StrCat("write ", path));
-    done += static_cast<size_t>(n);
-  }
-  return platform::SyncFd(fd->get(), path);
+  return platform::MakeSymlink(json.dump(), absl::StrCat(dir, "/", kSnapshotMetadataName));
 }
 
 absl::StatusOr<SnapshotMetadata> ReadSnapshotMetadata(const std::string& dir) {
   std::string path = absl::StrCat(dir, "/", kSnapshotMetadataName);
-  absl::StatusOr<std::string> text = ReadSmallFile(path);
+  absl::StatusOr<std::string> text = platform::ReadSymlink(path);
   if (!text.ok()) return text.status();
   Json json = Json::parse(*text, nullptr, /*allow_exceptions=*/false);
   if (json.is_discarded() || !json.is_object() || !json.contains("volume_id") ||

@@ -53,7 +53,9 @@ struct SnapshotMetadata {
   uint64_t size_bytes = 0;
 };
 
-// Writes `dir`/snapshot.json and fsyncs it. The file must not exist yet.
+// Records `metadata` as `dir`/snapshot.json: a symbolic link whose target is the JSON text.
+// A symlink is pure metadata on every filesystem (inline in the inode or journaled), so it is
+// durable whenever the directory is, without an fsync of its own; read it with readlink(1).
 absl::Status WriteSnapshotMetadata(const std::string& dir, const SnapshotMetadata& metadata);
 // Reads `dir`/snapshot.json; NotFound if absent, DataLoss if unreadable.
 absl::StatusOr<SnapshotMetadata> ReadSnapshotMetadata(const std::string& dir);
