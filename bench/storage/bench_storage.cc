@@ -70,6 +70,16 @@ double TimeMs(const std::string& what, const std::function<bool()>& fn) {
   return std::chrono::duration<double, std::milli>(end - start).count();
 }
 
+// Times `ours` and `reference` once each; `ours_first` alternates the order between runs so
+// neither side always meets a freshly synced filesystem.
+void TimePair(bool ours_first, const std::function<bool()>& ours,
+              const std::function<bool()>& reference, std::vector<double>* ours_ms,
+              std::vector<double>* reference_ms) {
+  if (ours_first) ours_ms->push_back(TimeMs("ours", ours));
+  reference_ms->push_back(TimeMs("reference", reference));
+  if (!ours_first) ours_ms->push_back(TimeMs("ours", ours));
+}
+
 double Median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
   size_t n = values.size();
@@ -171,44 +181,22 @@ bool BenchSize(StorageBackend& backend, const std::string& fs, const std::string
     std::string snap = absl::StrCat("snap-", size_gib, "g-", i);
     std::string ref_snap_path = absl::StrCat(ref_dir, "/", snap);
     absl::StatusOr<SnapshotInfo> info = absl::UnknownError("unset");
-    auto ours_snapshot = [&] {
-      ours_snap.push_back(TimeMs("CreateSnapshot " + snap, [&] {
-        info = backend.CreateSnapshot(vol, snap);
-        return info.ok();
-      }));
-    };
-    auto reference_snapshot = [&] {
-      ref_snap.push_back(TimeMs("reference snapshot", [&] {
-        return Spawn(ReferenceCommand(type, ref_src, ref_snap_path, true));
-      }));
-    };
-    // Alternate who goes first so neither side always meets a freshly synced filesystem.
-    if (i % 2 == 0) {
-      ours_snapshot();
-      reference_snapshot();
-    } else {
-      reference_snapshot();
-      ours_snapshot();
-    }
+    TimePair(
+        i % 2 == 0,
+        [&] {
+          info = backend.CreateSnapshot(vol, snap);
+          return info.ok();
+        },
+        [&] { return Spawn(ReferenceCommand(type, ref_src, ref_snap_path, true)); }, &ours_snap,
+        &ref_snap);
     std::string res = absl::StrCat("res-", size_gib, "g-", i);
     std::string snap_src = type == "btrfs" ? Dir(info->path) : info->path;
-    auto ours_restore_once = [&] {
-      ours_restore.push_back(TimeMs("CreateVolumeFromSnapshot " + res, [&] {
-        return backend.CreateVolumeFromSnapshot(res, snap, 0).ok();
-      }));
-    };
-    auto reference_restore = [&] {
-      ref_restore.push_back(TimeMs("reference restore", [&] {
-        return Spawn(ReferenceCommand(type, snap_src, absl::StrCat(ref_dir, "/", res), false));
-      }));
-    };
-    if (i % 2 == 0) {
-      ours_restore_once();
-      reference_restore();
-    } else {
-      reference_restore();
-      ours_restore_once();
-    }
+    TimePair(
+        i % 2 == 0, [&] { return backend.CreateVolumeFromSnapshot(res, snap, 0).ok(); },
+        [&] {
+          return Spawn(ReferenceCommand(type, snap_src, absl::StrCat(ref_dir, "/", res), false));
+        },
+        &ours_restore, &ref_restore);
   }
   if (verbose) {
     for (const auto& [name, values] : {std::pair{"ours snapshot", ours_snap},
