@@ -22,6 +22,8 @@ ABSL_FLAG(std::vector<std::string>, storage_classes,
 ABSL_FLAG(std::string, default_storage_class, "local-reflink",
           "storage class for disks that name none");
 ABSL_FLAG(int, workers, 4, "reconcile workers per kind");
+ABSL_FLAG(int, vm_stop_grace_seconds, 30, "ACPI shutdown time before a VM's power is cut");
+ABSL_FLAG(std::string, ip_cidr, "10.66.0.0/16", "pool for VirtualMachineIPAddress of type Auto");
 ABSL_FLAG(int, heartbeat_grace_seconds, 8, "a node is NotReady after this long without heartbeat");
 
 namespace bc = berth::controller;
@@ -47,6 +49,8 @@ int main(int argc, char** argv) {
   }
   config.default_storage_class = absl::GetFlag(FLAGS_default_storage_class);
   config.heartbeat_grace = absl::Seconds(absl::GetFlag(FLAGS_heartbeat_grace_seconds));
+  config.vm_stop_grace = absl::Seconds(absl::GetFlag(FLAGS_vm_stop_grace_seconds));
+  config.ip_cidr = absl::GetFlag(FLAGS_ip_cidr);
 
   berth::RealClock clock;
   auto store = bc::OpenSqliteStore(absl::GetFlag(FLAGS_data_dir), clock);
@@ -60,6 +64,11 @@ int main(int argc, char** argv) {
   manager.Add(bc::NewNodeReconciler(**store, agents, tracker, clock, config));
   manager.Add(bc::NewVirtualDiskReconciler(**store, agents, clock, config));
   manager.Add(bc::NewVirtualDiskSnapshotReconciler(**store, agents, clock, config));
+  manager.Add(bc::NewVirtualMachineReconciler(**store, agents, clock, config));
+  manager.Add(bc::NewVirtualMachineOperationReconciler(**store, clock));
+  manager.Add(bc::NewVirtualMachineSnapshotReconciler(**store, agents, clock));
+  manager.Add(bc::NewIPAddressReconciler(**store, clock, config));
+  manager.Add(bc::NewMACAddressReconciler(**store, clock));
 
   auto resources = bc::NewResourcesService(**store);
   auto admin = bc::NewAdminService(**store, tracker, manager, config);

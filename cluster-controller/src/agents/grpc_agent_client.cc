@@ -55,6 +55,40 @@ class GrpcAgentClient : public AgentClient {
     return resp->existed();
   }
 
+  absl::StatusOr<agentpb::DomainStatus> DefineDomain(
+      const agentpb::DefineDomainRequest& r) override {
+    return Call<agentpb::DomainStatus>(&agentpb::NodeAgent::Stub::DefineDomain, r, kLongDeadline);
+  }
+  absl::StatusOr<agentpb::DomainStatus> StartDomain(const std::string& name) override {
+    agentpb::DomainRequest r;
+    r.set_name(name);
+    return Call<agentpb::DomainStatus>(&agentpb::NodeAgent::Stub::StartDomain, r, kLongDeadline);
+  }
+  absl::StatusOr<agentpb::DomainStatus> StopDomain(const std::string& name, bool force) override {
+    agentpb::StopDomainRequest r;
+    r.set_name(name);
+    r.set_force(force);
+    return Call<agentpb::DomainStatus>(&agentpb::NodeAgent::Stub::StopDomain, r, kLongDeadline);
+  }
+  absl::StatusOr<bool> DeleteDomain(const std::string& name) override {
+    agentpb::DomainRequest r;
+    r.set_name(name);
+    auto resp =
+        Call<agentpb::DeleteResponse>(&agentpb::NodeAgent::Stub::DeleteDomain, r, kLongDeadline);
+    if (!resp.ok()) return resp.status();
+    return resp->existed();
+  }
+  absl::StatusOr<agentpb::DomainStatus> GetDomain(const std::string& name) override {
+    agentpb::DomainRequest r;
+    r.set_name(name);
+    return Call<agentpb::DomainStatus>(&agentpb::NodeAgent::Stub::GetDomain, r, kShortDeadline);
+  }
+  absl::StatusOr<agentpb::SnapshotVolumesResponse> SnapshotVolumes(
+      const agentpb::SnapshotVolumesRequest& r) override {
+    return Call<agentpb::SnapshotVolumesResponse>(&agentpb::NodeAgent::Stub::SnapshotVolumes, r,
+                                                  kLongDeadline);
+  }
+
  private:
   template <typename Resp, typename Req, typename Method>
   absl::StatusOr<Resp> Call(Method method, const Req& req, absl::Duration deadline) {

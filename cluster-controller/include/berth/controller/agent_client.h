@@ -26,6 +26,15 @@ class AgentClient {
   virtual absl::StatusOr<agentpb::Snapshot> GetSnapshot(const std::string& pool,
                                                         const std::string& id) = 0;
   virtual absl::StatusOr<bool> DeleteSnapshot(const std::string& pool, const std::string& id) = 0;
+
+  virtual absl::StatusOr<agentpb::DomainStatus> DefineDomain(
+      const agentpb::DefineDomainRequest& r) = 0;
+  virtual absl::StatusOr<agentpb::DomainStatus> StartDomain(const std::string& name) = 0;
+  virtual absl::StatusOr<agentpb::DomainStatus> StopDomain(const std::string& name, bool force) = 0;
+  virtual absl::StatusOr<bool> DeleteDomain(const std::string& name) = 0;
+  virtual absl::StatusOr<agentpb::DomainStatus> GetDomain(const std::string& name) = 0;
+  virtual absl::StatusOr<agentpb::SnapshotVolumesResponse> SnapshotVolumes(
+      const agentpb::SnapshotVolumesRequest& r) = 0;
 };
 
 // Finds the client for a node. Thread-safe.

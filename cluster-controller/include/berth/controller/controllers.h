@@ -23,6 +23,12 @@ struct ControllerConfig {
   absl::Duration heartbeat_grace = absl::Seconds(8);
   // How often a Ready snapshot's node-side data is checked (to report Lost).
   absl::Duration lost_check_interval = absl::Seconds(20);
+  // How long an ACPI shutdown may take before the VM's power is cut.
+  absl::Duration vm_stop_grace = absl::Seconds(30);
+  // How often a running VM's guest agent and addresses are looked at.
+  absl::Duration vm_poll_interval = absl::Seconds(3);
+  // Pool that VirtualMachineIPAddress objects of type Auto are allocated from.
+  std::string ip_cidr = "10.66.0.0/16";
 };
 
 // Remembers when each node last sent a heartbeat. In memory only: after a controller restart
@@ -57,6 +63,18 @@ std::unique_ptr<Reconciler> NewVirtualDiskSnapshotReconciler(ObjectStore& store,
                                                              AgentDirectory& agents,
                                                              const Clock& clock,
                                                              const ControllerConfig& config);
+
+std::unique_ptr<Reconciler> NewVirtualMachineReconciler(ObjectStore& store, AgentDirectory& agents,
+                                                        const Clock& clock,
+                                                        const ControllerConfig& config);
+std::unique_ptr<Reconciler> NewVirtualMachineOperationReconciler(ObjectStore& store,
+                                                                 const Clock& clock);
+std::unique_ptr<Reconciler> NewVirtualMachineSnapshotReconciler(ObjectStore& store,
+                                                                AgentDirectory& agents,
+                                                                const Clock& clock);
+std::unique_ptr<Reconciler> NewIPAddressReconciler(ObjectStore& store, const Clock& clock,
+                                                   const ControllerConfig& config);
+std::unique_ptr<Reconciler> NewMACAddressReconciler(ObjectStore& store, const Clock& clock);
 
 }  // namespace berth::controller
 

@@ -5,6 +5,7 @@
 #include "berth/controller/controllers.h"
 #include "berth/controller/status_util.h"
 #include "berth/status_macros.h"
+#include "controllers/common/vm_common.h"
 
 namespace berth::controller {
 namespace {
@@ -13,18 +14,9 @@ constexpr char kDiskReady[] = "VirtualDiskReady";
 constexpr char kSnapReady[] = "VirtualDiskSnapshotReady";
 constexpr absl::Duration kPendingPoll = absl::Seconds(2);
 
-// VM phases in which the guest may be writing to its disks.
-bool VmActive(const std::string& phase) {
-  return phase == "Running" || phase == "Starting" || phase == "Stopping" || phase == "Migrating" ||
-         phase == "Pause" || phase == "Pausing";
-}
-
-bool VmUsesDisk(const Json& vm, const std::string& disk) {
-  for (const Json& ref : JsonAt(vm, "/spec/blockDeviceRefs")) {
-    if (ref.value("kind", "") == "VirtualDisk" && ref.value("name", "") == disk) return true;
-  }
-  return false;
-}
+// Marks a snapshot cut by a VirtualMachineSnapshot (all disks of a VM at one instant): its value
+// is the VirtualMachineSnapshot's name.
+constexpr char kManagedBy[] = "virtualization.deckhouse.io/berth-vmsnapshot";
 
 class VirtualDiskSnapshotReconciler : public Reconciler {
  public:
@@ -36,16 +28,19 @@ class VirtualDiskSnapshotReconciler : public Reconciler {
 
   std::vector<ObjectKey> Related(const StoreEvent& event) override {
     std::vector<ObjectKey> keys;
-    if (event.object.value("kind", "") != "VirtualDisk") return keys;
+    std::string kind = event.object.value("kind", "");
+    if (kind != "VirtualDisk" && kind != "VirtualMachineSnapshot") return keys;
     std::string ns = JsonString(event.object, "/metadata/namespace");
     std::string name = JsonString(event.object, "/metadata/name");
     auto snaps = store_.List("VirtualDiskSnapshot", ns);
     if (!snaps.ok()) return keys;
     for (const Json& s : *snaps) {
       std::string phase = JsonString(s, "/status/phase");
-      if (JsonString(s, "/spec/virtualDiskName") == name && phase != "Ready" && phase != "Failed") {
-        keys.push_back(ObjectKey::Of(s));
-      }
+      if (phase == "Ready" || phase == "Failed") continue;
+      Json ann = JsonAt(s, "/metadata/annotations");
+      bool match = kind == "VirtualDisk" ? JsonString(s, "/spec/virtualDiskName") == name
+                                         : ann.is_object() && ann.value(kManagedBy, "") == name;
+      if (match) keys.push_back(ObjectKey::Of(s));
     }
     return keys;
   }
@@ -106,6 +101,7 @@ class VirtualDiskSnapshotReconciler : public Reconciler {
   absl::StatusOr<ReconcileResult> Fail(const Json& obj, const std::string& reason,
                                        const std::string& msg) {
     Json status = obj.value("status", Json::object());
+    if (status.value("phase", "") != "Ready") status.erase("consistent");  // never cut
     SetCondition(status, kSnapReady, false, reason, msg, obj, clock_.Now());
     return Write(obj, status, "Failed");
   }
@@ -124,38 +120,97 @@ class VirtualDiskSnapshotReconciler : public Reconciler {
       return Write(obj, status, "Pending", kPendingPoll);
     }
     SetCondition(status, kDiskReady, true, "VirtualDiskReady", "", obj, now);
-    BERTH_ASSIGN_OR_RETURN(std::vector<Json> vms, store_.List("VirtualMachine", ns));
-    for (const Json& vm : vms) {
-      std::string vm_phase = JsonString(vm, "/status/phase");
-      if (!VmUsesDisk(vm, disk_name) || !VmActive(vm_phase)) continue;
-      if (obj["spec"].value("requiredConsistency", true)) {
-        return Fail(obj, "VirtualDiskSnapshotFailed",
-                    absl::StrCat("VirtualDisk \"", disk_name, "\" is attached to VirtualMachine \"",
-                                 JsonString(vm, "/metadata/name"), "\" in phase ", vm_phase,
-                                 ", and a consistent snapshot of it needs a guest filesystem "
-                                 "freeze, which this controller cannot do yet; stop the VM or "
-                                 "set spec.requiredConsistency: false"));
-      }
-      status["consistent"] = false;
-    }
-    if (!status.contains("consistent")) status["consistent"] = true;
-    if (status.value("phase", "") != "InProgress") {
-      status["node"] = JsonString(*disk, "/status/node");
-      status["pool"] = JsonString(*disk, "/status/pool");
-      status["virtualDiskUID"] = JsonString(*disk, "/metadata/uid");
-      SetCondition(status, kSnapReady, false, "Snapshotting", "taking the snapshot", obj, now);
+    if (status.value("phase", "") == "InProgress") return Cut(obj, status);
+    status["node"] = JsonString(*disk, "/status/node");
+    status["pool"] = JsonString(*disk, "/status/pool");
+    status["virtualDiskUID"] = JsonString(*disk, "/metadata/uid");
+    Json managed = JsonAt(obj, "/metadata/annotations");
+    if (managed.is_object() && managed.contains(kManagedBy)) {
+      SetCondition(status, kSnapReady, false, "Snapshotting",
+                   "cut together with the other disks of its VirtualMachineSnapshot", obj, now);
       return Write(obj, status, "InProgress");
     }
-    return Cut(obj, status);
+    BERTH_ASSIGN_OR_RETURN(std::vector<Json> vms, VmsUsingDisk(store_, ns, disk_name));
+    const Json* running = nullptr;
+    for (const Json& vm : vms) {
+      if (VmActive(JsonString(vm, "/status/phase"))) running = &vm;
+    }
+    bool required = obj["spec"].value("requiredConsistency", true);
+    if (!running) {
+      status["consistent"] = true;  // no guest writes to it
+    } else if (!required) {
+      status.erase("consistent");  // cut without freezing: consistency unknown
+    } else if (GetCondition(*running, "AgentReady").value("status", "") == "True" &&
+               JsonString(*running, "/status/phase") == "Running") {
+      status["freezeDomain"] = DomainName(*running);
+      status["consistent"] = true;
+    } else {
+      return Fail(obj, "PotentiallyInconsistent",
+                  absl::StrCat(
+                      "VirtualDisk \"", disk_name, "\" is attached to running VirtualMachine \"",
+                      JsonString(*running, "/metadata/name"), "\" whose guest agent is not ready (",
+                      GetCondition(*running, "AgentReady").value("message", "no report"),
+                      "), so its filesystems cannot be frozen; install and start "
+                      "qemu-guest-agent, stop the VM, or set requiredConsistency: false"));
+    }
+    SetCondition(status, kSnapReady, false,
+                 status.contains("freezeDomain") ? "FileSystemFreezing" : "Snapshotting",
+                 "taking the snapshot", obj, now);
+    return Write(obj, status, "InProgress");
+  }
+
+  // Waits for the owning VirtualMachineSnapshot to have cut every disk; returns an error text
+  // when it failed, empty when the cut exists, nullopt-like "wait" otherwise.
+  absl::StatusOr<ReconcileResult> CutByVmSnapshot(const Json& obj, Json status) {
+    std::string owner = obj["metadata"]["annotations"].value(kManagedBy, "");
+    auto vms = store_.Get(
+        ObjectKey{"VirtualMachineSnapshot", JsonString(obj, "/metadata/namespace"), owner});
+    if (!vms.ok() || JsonString(*vms, "/status/phase") == "Failed") {
+      return Fail(
+          obj, "VirtualDiskSnapshotFailed",
+          absl::StrCat("VirtualMachineSnapshot \"", owner, "\" ", vms.ok() ? "failed" : "is gone"));
+    }
+    if (!JsonAt(*vms, "/status/cutDone").is_boolean()) return ReconcileResult{kPendingPoll};
+    Json consistent = JsonAt(*vms, "/status/consistent");
+    if (consistent.is_boolean()) status["consistent"] = consistent;
+    return Finish(obj, status, [&](AgentClient& agent) {
+      agentpb::CreateSnapshotRequest req;
+      req.set_pool(status.value("pool", ""));
+      req.set_volume_id(status.value("virtualDiskUID", ""));
+      req.set_id(JsonString(obj, "/metadata/uid"));
+      return agent.CreateSnapshot(req);  // already cut: returns it
+    });
   }
 
   absl::StatusOr<ReconcileResult> Cut(const Json& obj, Json status) {
+    Json ann = JsonAt(obj, "/metadata/annotations");
+    if (ann.is_object() && ann.contains(kManagedBy)) return CutByVmSnapshot(obj, status);
+    std::string domain = status.value("freezeDomain", "");
+    return Finish(obj, status, [&](AgentClient& agent) -> absl::StatusOr<agentpb::Snapshot> {
+      if (domain.empty()) {  // nothing to freeze
+        agentpb::CreateSnapshotRequest req;
+        req.set_pool(status.value("pool", ""));
+        req.set_volume_id(status.value("virtualDiskUID", ""));
+        req.set_id(JsonString(obj, "/metadata/uid"));
+        return agent.CreateSnapshot(req);
+      }
+      agentpb::SnapshotVolumesRequest req;
+      req.set_domain(domain);
+      req.set_freeze(!domain.empty());
+      agentpb::VolumeRef* v = req.add_volumes();
+      v->set_pool(status.value("pool", ""));
+      v->set_volume_id(status.value("virtualDiskUID", ""));
+      v->set_snapshot_id(JsonString(obj, "/metadata/uid"));
+      BERTH_ASSIGN_OR_RETURN(agentpb::SnapshotVolumesResponse resp, agent.SnapshotVolumes(req));
+      if (resp.snapshots_size() != 1) return absl::InternalError("agent returned no snapshot");
+      return resp.snapshots(0);
+    });
+  }
+
+  template <typename CutFn>
+  absl::StatusOr<ReconcileResult> Finish(const Json& obj, Json status, CutFn cut) {
     BERTH_ASSIGN_OR_RETURN(auto agent, agents_.ForNode(status.value("node", "")));
-    agentpb::CreateSnapshotRequest req;
-    req.set_pool(status.value("pool", ""));
-    req.set_volume_id(status.value("virtualDiskUID", ""));
-    req.set_id(JsonString(obj, "/metadata/uid"));
-    auto snap = agent->CreateSnapshot(req);
+    absl::StatusOr<agentpb::Snapshot> snap = cut(*agent);
     if (absl::IsNotFound(snap.status()) || absl::IsInvalidArgument(snap.status()) ||
         absl::IsFailedPrecondition(snap.status())) {
       return Fail(obj, "VirtualDiskSnapshotFailed", std::string(snap.status().message()));
