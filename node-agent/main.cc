@@ -10,6 +10,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_split.h"
 #include "berth/agent/agent_service.h"
+#include "berth/agent/export_server.h"
 #include "grpcpp/grpcpp.h"
 
 ABSL_FLAG(std::string, node_name, "", "this node's name (default: the host name)");
@@ -18,6 +19,15 @@ ABSL_FLAG(std::string, advertise, "", "address:port the controller dials (defaul
 ABSL_FLAG(std::string, controller, "127.0.0.1:7443", "controller address:port");
 ABSL_FLAG(std::vector<std::string>, pools, {},
           "storage pools as NAME:TYPE:PATH, comma-separated; TYPE is reflink, btrfs or copy");
+
+ABSL_FLAG(std::string, export_listen, "",
+          "HOST:PORT the disk export HTTPS server listens on (default: --listen's host, a free "
+          "port)");
+ABSL_FLAG(std::string, export_public_address, "",
+          "HOST:PORT clients outside the cluster use for exports (--publish); default: the "
+          "export listen address");
+ABSL_FLAG(std::string, export_cert, "", "PEM certificate for exports (default: self-signed)");
+ABSL_FLAG(std::string, export_key, "", "PEM private key for --export_cert");
 
 namespace ba = berth::agent;
 
@@ -64,6 +74,24 @@ int main(int argc, char** argv) {
   int port = 0;
   builder.AddListeningPort(absl::GetFlag(FLAGS_listen), grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(service.get());
+  berth::RealClock export_clock;
+  ba::ExportServerConfig export_config;
+  export_config.listen = absl::GetFlag(FLAGS_export_listen);
+  if (export_config.listen.empty()) {
+    std::string l = absl::GetFlag(FLAGS_listen);
+    export_config.listen = l.substr(0, l.rfind(':')) + ":0";
+  }
+  export_config.public_address = absl::GetFlag(FLAGS_export_public_address);
+  export_config.cert_file = absl::GetFlag(FLAGS_export_cert);
+  export_config.key_file = absl::GetFlag(FLAGS_export_key);
+  export_config.cert_names = {node};
+  auto export_server = ba::NewExportServer(export_config, pools, export_clock);
+  if (!export_server.ok()) {
+    std::cerr << "berth-agent: " << export_server.status() << "\n";
+    return 1;
+  }
+  std::unique_ptr<grpc::Service> export_service = ba::NewNodeExportService(**export_server);
+  builder.RegisterService(export_service.get());
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
     std::cerr << "berth-agent: cannot listen on " << absl::GetFlag(FLAGS_listen) << "\n";
@@ -73,6 +101,7 @@ int main(int argc, char** argv) {
   if (advertise.empty()) advertise = absl::GetFlag(FLAGS_listen);
   ba::Registration registration(absl::GetFlag(FLAGS_controller), node, advertise);
   registration.Start();
+  std::cerr << "berth-agent: exports on https://" << (*export_server)->ListenAddress() << "\n";
   std::cerr << "berth-agent: node " << node << " listening on " << absl::GetFlag(FLAGS_listen)
             << " with " << pools.size() << " pool(s)\n";
   int sig = 0;

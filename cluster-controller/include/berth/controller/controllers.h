@@ -14,6 +14,8 @@
 
 namespace berth::controller {
 
+class ExportAgents;  // berth/controller/data_export.h
+
 struct ControllerConfig {
   // Storage class name -> pool name that agents serve.
   std::map<std::string, std::string> storage_classes;
@@ -29,6 +31,11 @@ struct ControllerConfig {
   absl::Duration vm_poll_interval = absl::Seconds(3);
   // Pool that VirtualMachineIPAddress objects of type Auto are allocated from.
   std::string ip_cidr = "10.66.0.0/16";
+  // Agents' NodeExport service, for uploads (VirtualDisk/VirtualImage dataSource Upload).
+  // Not owned; null disables uploads.
+  ExportAgents* export_agents = nullptr;
+  // Idle time after which an unfinished upload expires.
+  absl::Duration upload_ttl = absl::Minutes(10);
 };
 
 // Remembers when each node last sent a heartbeat. In memory only: after a controller restart
@@ -75,6 +82,13 @@ std::unique_ptr<Reconciler> NewVirtualMachineSnapshotReconciler(ObjectStore& sto
 std::unique_ptr<Reconciler> NewIPAddressReconciler(ObjectStore& store, const Clock& clock,
                                                    const ControllerConfig& config);
 std::unique_ptr<Reconciler> NewMACAddressReconciler(ObjectStore& store, const Clock& clock);
+
+// Disk export and upload (docs/export.md).
+std::unique_ptr<Reconciler> NewDataExportReconciler(ObjectStore& store, ExportAgents& exports,
+                                                    const Clock& clock);
+std::unique_ptr<Reconciler> NewVirtualImageReconciler(ObjectStore& store, AgentDirectory& agents,
+                                                      const Clock& clock,
+                                                      const ControllerConfig& config);
 
 }  // namespace berth::controller
 
