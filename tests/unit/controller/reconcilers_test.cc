@@ -1,0 +1,286 @@
+// Drives the reconcilers against a real SQLite store and an in-memory fake agent, pass by pass,
+// until nothing changes — deterministic, no threads.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <set>
+
+#include "absl/strings/escaping.h"
+#include "berth/controller/controllers.h"
+#include "berth/controller/status_util.h"
+#include "berth/kinds.h"
+#include "fake_agent.h"
+
+namespace berth::controller {
+namespace {
+
+class World {
+ public:
+  World() : dir_(MakeDir()), clock_(absl::FromUnixSeconds(1700000000)), tracker_(clock_) {
+    config_.storage_classes = {{"local-reflink", "reflink"}, {"local-copy", "copy"}};
+    config_.default_storage_class = "local-reflink";
+    store_ = *OpenSqliteStore(dir_, clock_);
+    recs_.push_back(NewVirtualDiskReconciler(*store_, agents_, clock_, config_));
+    recs_.push_back(NewVirtualDiskSnapshotReconciler(*store_, agents_, clock_, config_));
+    recs_.push_back(NewVirtualMachineReconciler(*store_, agents_, clock_, config_));
+    recs_.push_back(NewVirtualMachineOperationReconciler(*store_, clock_));
+    recs_.push_back(NewVirtualMachineSnapshotReconciler(*store_, agents_, clock_));
+    recs_.push_back(NewIPAddressReconciler(*store_, clock_, config_));
+    recs_.push_back(NewMACAddressReconciler(*store_, clock_));
+    Json node = {{"apiVersion", kApiVersion}, {"kind", "Node"}, {"metadata", {{"name", "n1"}}}};
+    node["status"] = {{"address", "fake"},
+                      {"pools", Json::array({{{"name", "reflink"}}, {{"name", "copy"}}})},
+                      {"conditions", Json::array({{{"type", "Ready"}, {"status", "True"}}})}};
+    REQUIRE(store_->Create(node).ok());
+  }
+  ~World() { std::filesystem::remove_all(dir_); }
+
+  Json Apply(Json obj) {
+    obj["apiVersion"] = obj["kind"] == "Secret" ? "v1" : kApiVersion;
+    if (!obj["metadata"].contains("namespace")) obj["metadata"]["namespace"] = "default";
+    auto created = store_->Create(obj);
+    REQUIRE(created.ok());
+    return *created;
+  }
+  Json Get(const std::string& kind, const std::string& name) {
+    auto obj = store_->Get(ObjectKey{kind, "default", name});
+    REQUIRE(obj.ok());
+    return *obj;
+  }
+  bool Exists(const std::string& kind, const std::string& name) {
+    return store_->Get(ObjectKey{kind, "default", name}).ok();
+  }
+  void Delete(const std::string& kind, const std::string& name) {
+    REQUIRE(store_->Delete(ObjectKey{kind, "default", name}).ok());
+  }
+  // Runs every reconciler over every object until the store stops changing.
+  void Settle(int max_rounds = 40) {
+    for (int round = 0; round < max_rounds; ++round) {
+      uint64_t before = store_->CurrentVersion();
+      for (auto& r : recs_) {
+        auto objs = store_->List(r->Kind(), "");
+        REQUIRE(objs.ok());
+        for (const Json& o : *objs) (void)r->Reconcile(ObjectKey::Of(o));
+      }
+      clock_.Advance(absl::Seconds(1));
+      if (store_->CurrentVersion() == before) return;
+    }
+  }
+  std::shared_ptr<FakeAgentClient> Agent() { return agents_.Node("n1"); }
+
+  Json Disk(const std::string& name, const std::string& size, const std::string& from = "") {
+    Json d = {{"kind", "VirtualDisk"},
+              {"metadata", {{"name", name}}},
+              {"spec", {{"persistentVolumeClaim", {{"size", size}}}}}};
+    if (!from.empty()) {
+      d["spec"]["dataSource"] = {{"type", "ObjectRef"},
+                                 {"objectRef", {{"kind", "VirtualDiskSnapshot"}, {"name", from}}}};
+    }
+    return Apply(d);
+  }
+  Json Snapshot(const std::string& name, const std::string& disk, bool required = true) {
+    return Apply({{"kind", "VirtualDiskSnapshot"},
+                  {"metadata", {{"name", name}}},
+                  {"spec", {{"virtualDiskName", disk}, {"requiredConsistency", required}}}});
+  }
+  Json Vm(const std::string& name, std::vector<std::string> disks) {
+    Json refs = Json::array();
+    for (const auto& d : disks) refs.push_back({{"kind", "VirtualDisk"}, {"name", d}});
+    return Apply(
+        {{"kind", "VirtualMachine"},
+         {"metadata", {{"name", name}}},
+         {"spec", {{"blockDeviceRefs", refs}, {"runPolicy", "AlwaysOnUnlessStoppedManually"}}}});
+  }
+
+  std::string Phase(const std::string& kind, const std::string& name) {
+    return JsonString(Get(kind, name), "/status/phase");
+  }
+  std::string Reason(const std::string& kind, const std::string& name, const std::string& type) {
+    return GetCondition(Get(kind, name), type).value("reason", "");
+  }
+  std::string Message(const std::string& kind, const std::string& name, const std::string& type) {
+    return GetCondition(Get(kind, name), type).value("message", "");
+  }
+
+ private:
+  static std::string MakeDir() {
+    char tmpl[] = "/tmp/berth-reconcilers-XXXXXX";
+    return mkdtemp(tmpl);
+  }
+  std::string dir_;
+  SimulatedClock clock_;
+  NodeTracker tracker_;
+  ControllerConfig config_;
+  FakeAgentDirectory agents_;
+  std::unique_ptr<ObjectStore> store_;
+  std::vector<std::unique_ptr<Reconciler>> recs_;
+};
+
+TEST_CASE("disk snapshot of an unattached disk is consistent, restores, and cleans up") {
+  World w;
+  w.Disk("d1", "1Gi");
+  w.Settle();
+  REQUIRE(w.Phase("VirtualDisk", "d1") == "Ready");
+  CHECK(JsonString(w.Get("VirtualDisk", "d1"), "/status/node") == "n1");
+  w.Snapshot("s1", "d1");
+  w.Settle();
+  REQUIRE(w.Phase("VirtualDiskSnapshot", "s1") == "Ready");
+  CHECK(JsonAt(w.Get("VirtualDiskSnapshot", "s1"), "/status/consistent") == true);
+  std::string uid = JsonString(w.Get("VirtualDiskSnapshot", "s1"), "/metadata/uid");
+  {
+    absl::MutexLock l(&w.Agent()->mu);
+    CHECK(w.Agent()->snapshots.count(uid) == 1);
+    CHECK(w.Agent()->freezes == 0);
+  }
+  w.Disk("r1", "2Gi", "s1");
+  w.Disk("small", "512Mi", "s1");
+  w.Settle();
+  CHECK(w.Phase("VirtualDisk", "r1") == "Ready");
+  CHECK(w.Phase("VirtualDisk", "small") == "Failed");
+  CHECK_THAT(w.Message("VirtualDisk", "small", "Ready"), Catch::Contains("smaller than"));
+  w.Delete("VirtualDiskSnapshot", "s1");
+  w.Settle();
+  CHECK_FALSE(w.Exists("VirtualDiskSnapshot", "s1"));
+  absl::MutexLock l(&w.Agent()->mu);
+  CHECK(w.Agent()->snapshots.count(uid) == 0);
+}
+
+TEST_CASE("a snapshot of a missing disk waits, and a vanished snapshot becomes Lost") {
+  World w;
+  w.Snapshot("s1", "later");
+  w.Settle();
+  CHECK(w.Phase("VirtualDiskSnapshot", "s1") == "Pending");
+  CHECK(w.Reason("VirtualDiskSnapshot", "s1", "VirtualDiskSnapshotReady") ==
+        "WaitingForTheVirtualDisk");
+  w.Disk("later", "1Gi");
+  w.Settle();
+  REQUIRE(w.Phase("VirtualDiskSnapshot", "s1") == "Ready");
+  {
+    absl::MutexLock l(&w.Agent()->mu);
+    w.Agent()->snapshots.clear();
+  }
+  w.Settle();
+  CHECK(w.Phase("VirtualDiskSnapshot", "s1") == "Failed");
+  CHECK(w.Reason("VirtualDiskSnapshot", "s1", "VirtualDiskSnapshotReady") == "Lost");
+}
+
+TEST_CASE("a running VM's disk snapshot freezes through the guest agent") {
+  World w;
+  w.Disk("root", "1Gi");
+  w.Vm("vm1", {"root"});
+  w.Settle();
+  REQUIRE(w.Phase("VirtualMachine", "vm1") == "Running");
+  REQUIRE(GetCondition(w.Get("VirtualMachine", "vm1"), "AgentReady").value("status", "") == "True");
+  w.Snapshot("s1", "root");
+  w.Settle();
+  CHECK(w.Phase("VirtualDiskSnapshot", "s1") == "Ready");
+  CHECK(JsonAt(w.Get("VirtualDiskSnapshot", "s1"), "/status/consistent") == true);
+  absl::MutexLock l(&w.Agent()->mu);
+  CHECK(w.Agent()->freezes == 1);
+}
+
+TEST_CASE("no guest agent: required consistency fails, optional consistency is unset") {
+  World w;
+  w.Disk("root", "1Gi");
+  w.Vm("vm1", {"root"});
+  {
+    absl::MutexLock l(&w.Agent()->mu);
+    w.Agent()->agent_ready = false;
+  }
+  w.Settle();
+  REQUIRE(w.Phase("VirtualMachine", "vm1") == "Running");
+  w.Snapshot("strict", "root");
+  w.Snapshot("loose", "root", false);
+  w.Settle();
+  CHECK(w.Phase("VirtualDiskSnapshot", "strict") == "Failed");
+  CHECK(w.Reason("VirtualDiskSnapshot", "strict", "VirtualDiskSnapshotReady") ==
+        "PotentiallyInconsistent");
+  CHECK_THAT(w.Message("VirtualDiskSnapshot", "strict", "VirtualDiskSnapshotReady"),
+             Catch::Contains("guest agent is not ready"));
+  CHECK(w.Phase("VirtualDiskSnapshot", "loose") == "Ready");
+  CHECK_FALSE(w.Get("VirtualDiskSnapshot", "loose")["status"].contains("consistent"));
+}
+
+TEST_CASE("a freeze error reaches the snapshot's condition message") {
+  World w;
+  w.Disk("root", "1Gi");
+  w.Vm("vm1", {"root"});
+  w.Settle();
+  {
+    absl::MutexLock l(&w.Agent()->mu);
+    w.Agent()->freeze_error = "guest-fsfreeze-freeze: the agent is in frozen state";
+  }
+  w.Snapshot("s1", "root");
+  w.Settle();
+  CHECK(w.Phase("VirtualDiskSnapshot", "s1") == "Failed");
+  CHECK_THAT(w.Message("VirtualDiskSnapshot", "s1", "VirtualDiskSnapshotReady"),
+             Catch::Contains("the agent is in frozen state"));
+}
+
+TEST_CASE("a VM snapshot freezes once, cuts every disk and records resources in order") {
+  World w;
+  w.Disk("root", "1Gi");
+  w.Disk("data", "2Gi");
+  w.Vm("vm1", {"root", "data"});
+  w.Settle();
+  REQUIRE(w.Phase("VirtualMachine", "vm1") == "Running");
+  std::string ip = JsonString(w.Get("VirtualMachine", "vm1"), "/status/ipAddress");
+  REQUIRE_FALSE(ip.empty());
+  w.Apply({{"kind", "VirtualMachineSnapshot"},
+           {"metadata", {{"name", "snap"}}},
+           {"spec",
+            {{"virtualMachineName", "vm1"},
+             {"requiredConsistency", true},
+             {"keepIPAddress", "Always"}}}});
+  w.Settle();
+  Json snap = w.Get("VirtualMachineSnapshot", "snap");
+  REQUIRE(JsonString(snap, "/status/phase") == "Ready");
+  CHECK(JsonAt(snap, "/status/consistent") == true);
+  std::string uid = JsonString(snap, "/metadata/uid");
+  CHECK(w.Phase("VirtualDiskSnapshot", "root-" + uid) == "Ready");
+  CHECK(w.Phase("VirtualDiskSnapshot", "data-" + uid) == "Ready");
+  std::vector<std::string> kinds;
+  for (const Json& r : snap["status"]["resources"]) kinds.push_back(r["kind"]);
+  CHECK(kinds == std::vector<std::string>{"VirtualMachine", "VirtualMachineIPAddress",
+                                          "VirtualMachineMACAddress", "VirtualDisk",
+                                          "VirtualDisk"});
+  Json secret = w.Get("Secret", JsonString(snap, "/status/virtualMachineSnapshotSecretName"));
+  std::string vmip;
+  REQUIRE(absl::Base64Unescape(JsonString(secret, "/data/vmip"), &vmip));
+  Json stored = Json::parse(vmip);
+  CHECK(stored["spec"]["type"] == "Static");
+  CHECK(stored["spec"]["staticIP"] == ip);
+  CHECK(JsonString(w.Get("VirtualMachineIPAddress", "vm1"), "/spec/type") == "Auto");
+  absl::MutexLock l(&w.Agent()->mu);
+  CHECK(w.Agent()->freezes == 1);
+  CHECK(w.Agent()->snapshot_calls == 2);
+}
+
+TEST_CASE("IP addresses are unique across VMs; operations stop and start a VM") {
+  World w;
+  std::set<std::string> ips;
+  for (const char* n : {"a", "b", "c"}) {
+    w.Disk(std::string(n) + "-root", "1Gi");
+    w.Vm(n, {std::string(n) + "-root"});
+  }
+  w.Settle();
+  for (const char* n : {"a", "b", "c"}) {
+    ips.insert(JsonString(w.Get("VirtualMachine", n), "/status/ipAddress"));
+  }
+  CHECK(ips.size() == 3);
+  CHECK_FALSE(ips.count(""));
+  w.Apply({{"kind", "VirtualMachineOperation"},
+           {"metadata", {{"name", "stop-a"}}},
+           {"spec", {{"type", "Stop"}, {"virtualMachineName", "a"}}}});
+  w.Settle();
+  CHECK(w.Phase("VirtualMachineOperation", "stop-a") == "Completed");
+  CHECK(w.Phase("VirtualMachine", "a") == "Stopped");
+  w.Apply({{"kind", "VirtualMachineOperation"},
+           {"metadata", {{"name", "start-a"}}},
+           {"spec", {{"type", "Start"}, {"virtualMachineName", "a"}}}});
+  w.Settle();
+  CHECK(w.Phase("VirtualMachineOperation", "start-a") == "Completed");
+  CHECK(w.Phase("VirtualMachine", "a") == "Running");
+}
+
+}  // namespace
+}  // namespace berth::controller
