@@ -5,8 +5,11 @@
 namespace berth::controller {
 
 std::string DomainName(const Json& vm) {
+  // The uid keeps domains apart across clusters sharing one libvirtd (tests, developers)
+  // and keeps a re-created VM of the same name from meeting a leftover domain.
   return absl::StrCat("berth-", JsonString(vm, "/metadata/namespace"), "-",
-                      JsonString(vm, "/metadata/name"));
+                      JsonString(vm, "/metadata/name"), "-",
+                      JsonString(vm, "/metadata/uid").substr(0, 8));
 }
 
 std::vector<std::string> VmDiskNames(const Json& vm) {
