@@ -11,6 +11,8 @@
 #include "absl/strings/str_split.h"
 #include "berth/agent/agent_service.h"
 #include "berth/agent/export_server.h"
+#include "berth/agent/guest.h"
+#include "berth/agent/hypervisor.h"
 #include "grpcpp/grpcpp.h"
 
 ABSL_FLAG(std::string, node_name, "", "this node's name (default: the host name)");
@@ -19,6 +21,14 @@ ABSL_FLAG(std::string, advertise, "", "address:port the controller dials (defaul
 ABSL_FLAG(std::string, controller, "127.0.0.1:7443", "controller address:port");
 ABSL_FLAG(std::vector<std::string>, pools, {},
           "storage pools as NAME:TYPE:PATH, comma-separated; TYPE is reflink, btrfs or copy");
+
+ABSL_FLAG(std::string, libvirt_uri, "qemu:///system", "libvirt connection for guests");
+ABSL_FLAG(std::string, accelerator, "auto",
+          "guest accelerator: auto (TCG unless forced; see docs), kvm or qemu (TCG)");
+ABSL_FLAG(std::string, state_dir, "/var/lib/berth/agent",
+          "agent state: freeze crash journal, cloud-init seeds, guest console logs");
+ABSL_FLAG(int, auto_thaw_seconds, 10, "thaw a frozen guest after this long whatever happens");
+ABSL_FLAG(int, debug_hold_freeze_ms, 0, "tests only: keep each snapshot's freeze this long");
 
 ABSL_FLAG(std::string, export_listen, "",
           "HOST:PORT the disk export HTTPS server listens on (default: --listen's host, a free "
@@ -50,6 +60,49 @@ bool OpenPools(ba::PoolMap& pools) {
   return true;
 }
 
+// Owns what the guest RPCs run on. Without libvirt, guests stay unavailable (VM RPCs say why).
+struct Guests {
+  std::unique_ptr<ba::Hypervisor> hypervisor;
+  std::unique_ptr<ba::GuestAgent> agent;
+  std::unique_ptr<ba::Freezer> freezer;
+  ba::GuestServices services;
+};
+
+// Returns false on a bad flag; a libvirt that cannot be reached only disables VM support.
+bool StartGuests(const berth::Clock& clock, Guests& g) {
+  g.services.state_dir = absl::GetFlag(FLAGS_state_dir);
+  g.services.debug_hold_freeze = absl::Milliseconds(absl::GetFlag(FLAGS_debug_hold_freeze_ms));
+  std::string uri = absl::GetFlag(FLAGS_libvirt_uri);
+  auto hv = ba::NewLibvirtHypervisor(uri, absl::GetFlag(FLAGS_accelerator));
+  if (absl::IsInvalidArgument(hv.status())) {
+    std::cerr << "berth-agent: " << hv.status() << "\n";
+    return false;
+  }
+  if (!hv.ok()) {
+    g.services.unavailable_reason = std::string(hv.status().message());
+    std::cerr << "berth-agent: WARNING: running without VM support: " << hv.status() << "\n";
+    return true;
+  }
+  g.hypervisor = *std::move(hv);
+  g.agent = ba::NewGuestAgent(*g.hypervisor);
+  ba::Freezer::Options options;
+  options.journal_dir = g.services.state_dir + "/freeze-journal";
+  options.auto_thaw = absl::Seconds(absl::GetFlag(FLAGS_auto_thaw_seconds));
+  g.freezer = ba::NewFreezer(*g.agent, clock, options);
+  // Before serving: a guest left frozen by a crashed agent is thawed first.
+  absl::Status recovered = g.freezer->Recover();
+  if (!recovered.ok()) {
+    std::cerr << "berth-agent: WARNING: freeze recovery incomplete (retrying in the "
+              << "background): " << recovered << "\n";
+  }
+  g.services.hypervisor = g.hypervisor.get();
+  g.services.agent = g.agent.get();
+  g.services.freezer = g.freezer.get();
+  std::cerr << "berth-agent: guests via " << uri << ", accelerator " << g.hypervisor->Accelerator()
+            << ", auto-thaw after " << absl::GetFlag(FLAGS_auto_thaw_seconds) << "s\n";
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -69,7 +122,10 @@ int main(int argc, char** argv) {
   }
   ba::PoolMap pools;
   if (!OpenPools(pools)) return 1;
-  auto service = ba::NewNodeAgentService(node, pools);
+  berth::RealClock clock;
+  Guests guests;
+  if (!StartGuests(clock, guests)) return 1;
+  auto service = ba::NewNodeAgentService(node, pools, guests.services);
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(absl::GetFlag(FLAGS_listen), grpc::InsecureServerCredentials(), &port);

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "berth/grpc_status.h"
 #include "berth/status_macros.h"
+#include "server/domain_rpcs.h"
 
 namespace berth::agent {
 namespace {
@@ -26,8 +27,8 @@ void ToProto(const SnapshotInfo& s, const std::string& pool, pb::Snapshot* out) 
 
 class NodeAgentService : public pb::NodeAgent::Service {
  public:
-  NodeAgentService(std::string node, const PoolMap& pools)
-      : node_(std::move(node)), pools_(pools) {}
+  NodeAgentService(std::string node, const PoolMap& pools, GuestServices guests)
+      : node_(std::move(node)), pools_(pools), domains_(node_, pools, std::move(guests)) {}
 
   grpc::Status GetInfo(grpc::ServerContext*, const pb::GetInfoRequest*,
                        pb::NodeInfo* resp) override {
@@ -114,6 +115,31 @@ class NodeAgentService : public pb::NodeAgent::Service {
     return grpc::Status::OK;
   }
 
+  grpc::Status DefineDomain(grpc::ServerContext*, const pb::DefineDomainRequest* req,
+                            pb::DomainStatus* resp) override {
+    return domains_.Define(*req, resp);
+  }
+  grpc::Status StartDomain(grpc::ServerContext*, const pb::DomainRequest* req,
+                           pb::DomainStatus* resp) override {
+    return domains_.Start(*req, resp);
+  }
+  grpc::Status StopDomain(grpc::ServerContext*, const pb::StopDomainRequest* req,
+                          pb::DomainStatus* resp) override {
+    return domains_.Stop(*req, resp);
+  }
+  grpc::Status DeleteDomain(grpc::ServerContext*, const pb::DomainRequest* req,
+                            pb::DeleteResponse* resp) override {
+    return domains_.Delete(*req, resp);
+  }
+  grpc::Status GetDomain(grpc::ServerContext*, const pb::DomainRequest* req,
+                         pb::DomainStatus* resp) override {
+    return domains_.Get(*req, resp);
+  }
+  grpc::Status SnapshotVolumes(grpc::ServerContext*, const pb::SnapshotVolumesRequest* req,
+                               pb::SnapshotVolumesResponse* resp) override {
+    return domains_.SnapshotVolumes(*req, resp);
+  }
+
  private:
   absl::StatusOr<StorageBackend*> Pool(const std::string& name) {
     auto it = pools_.find(name);
@@ -143,13 +169,15 @@ class NodeAgentService : public pb::NodeAgent::Service {
 
   const std::string node_;
   const PoolMap& pools_;
+  DomainRpcs domains_;  // the guest RPCs
 };
 
 }  // namespace
 
 std::unique_ptr<pb::NodeAgent::Service> NewNodeAgentService(const std::string& node_name,
-                                                            const PoolMap& pools) {
-  return std::make_unique<NodeAgentService>(node_name, pools);
+                                                            const PoolMap& pools,
+                                                            GuestServices guests) {
+  return std::make_unique<NodeAgentService>(node_name, pools, std::move(guests));
 }
 
 }  // namespace berth::agent

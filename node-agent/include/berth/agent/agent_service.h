@@ -7,7 +7,10 @@
 #include <thread>
 
 #include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "agent.grpc.pb.h"
+#include "berth/agent/guest.h"
+#include "berth/agent/hypervisor.h"
 #include "berth/agent/storage_backend.h"
 
 namespace berth::agent {
@@ -17,9 +20,24 @@ inline constexpr char kAgentVersion[] = "0.1.0";
 // Pools this node serves, by pool name. Fixed after start-up.
 using PoolMap = std::map<std::string, std::unique_ptr<StorageBackend>>;
 
-// Serves berth.agent.v1.NodeAgent over the node's pools: proto <-> domain types only.
+// What the guest (VM) RPCs run on; none of it is owned. With libvirt unavailable the three
+// pointers are null and the VM RPCs (and SnapshotVolumes with freeze) return Unavailable
+// carrying `unavailable_reason`.
+struct GuestServices {
+  Hypervisor* hypervisor = nullptr;
+  GuestAgent* agent = nullptr;
+  Freezer* freezer = nullptr;
+  std::string unavailable_reason;
+  // NoCloud seed images go to STATE/cloud-init, serial console logs to STATE/console.
+  std::string state_dir;
+  // Tests only: SnapshotVolumes keeps the freeze this long after its cuts.
+  absl::Duration debug_hold_freeze = absl::ZeroDuration();
+};
+
+// Serves berth.agent.v1.NodeAgent over the node's pools and guests: proto <-> domain types
+// only. `pools` and everything `guests` points to must outlive the service.
 std::unique_ptr<::berth::agent::v1::NodeAgent::Service> NewNodeAgentService(
-    const std::string& node_name, const PoolMap& pools);
+    const std::string& node_name, const PoolMap& pools, GuestServices guests = {});
 
 // Registers the node with the controller and sends heartbeats from an owned thread;
 // registers again whenever the controller says it does not know the node. Stop() joins.
