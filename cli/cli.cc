@@ -5,6 +5,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
+#include "cmd_data.h"
 
 namespace berth::cli {
 namespace {
@@ -29,6 +30,7 @@ void BuildApp(CLI::App& app, CommandContext& ctx) {
   AddLabelCommands(app, ctx);
   AddVersionCommand(app, ctx);
   AddCompletionCommand(app, ctx);
+  AddDataCommands(app, ctx);
 }
 
 // Returns the first word that is neither a flag nor a flag's value, if it names no verb.

@@ -11,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "berth/controller/api.h"
 #include "berth/controller/controllers.h"
+#include "berth/controller/data_export.h"
 #include "grpcpp/grpcpp.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7443", "address:port the API listens on");
@@ -59,6 +60,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   bc::GrpcAgentDirectory agents(**store);
+  std::unique_ptr<bc::ExportAgents> export_agents = bc::NewGrpcExportAgents(**store);
+  config.export_agents = export_agents.get();
   bc::NodeTracker tracker(clock);
   bc::Manager manager(**store, clock, absl::GetFlag(FLAGS_workers));
   manager.Add(bc::NewNodeReconciler(**store, agents, tracker, clock, config));
@@ -69,6 +72,8 @@ int main(int argc, char** argv) {
   manager.Add(bc::NewVirtualMachineSnapshotReconciler(**store, agents, clock));
   manager.Add(bc::NewIPAddressReconciler(**store, clock, config));
   manager.Add(bc::NewMACAddressReconciler(**store, clock));
+  manager.Add(bc::NewDataExportReconciler(**store, *export_agents, clock));
+  manager.Add(bc::NewVirtualImageReconciler(**store, agents, clock, config));
 
   auto resources = bc::NewResourcesService(**store);
   auto admin = bc::NewAdminService(**store, tracker, manager, config);

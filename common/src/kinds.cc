@@ -62,6 +62,7 @@ const std::vector<KindInfo>& AllKinds() {
       {"USBDevice", "usbdevices", "usbdevice", {}, true, kApiVersion},
       {"Secret", "secrets", "secret", {}, true, "v1"},
       {"Node", "nodes", "node", {"no"}, false, kApiVersion},
+      {"DataExport", "dataexports", "dataexport", {"dex"}, true, kApiVersion},
   };
   return *kinds;
 }

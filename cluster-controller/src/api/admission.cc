@@ -50,6 +50,7 @@ const KindRules* FindRules(const std::string& kind) {
       {"USBDevice", NameRule::kSubdomain, ai::ValidateUSBDevice, nullptr},
       {"Secret", NameRule::kSubdomain, ai::ValidateSecret, ai::CheckSecretUpdate},
       {"Node", NameRule::kSubdomain, ai::ValidateNode, nullptr},
+      {"DataExport", NameRule::kSubdomain, ai::ValidateDataExport, ai::CheckSpecImmutable},
   };
   for (const KindRules& r : kRules) {
     if (kind == r.kind) return &r;

@@ -128,6 +128,7 @@ void ValidateNodeUSBDevice(Obj& top);
 void ValidateUSBDevice(Obj& top);
 void ValidateSecret(Obj& top);
 void ValidateNode(Obj& top);
+void ValidateDataExport(Obj& top);  // admission_export.cc
 
 // Per-kind update checks: `incoming` is admitted and defaulted, `existing` is the stored object.
 void CheckVirtualDiskUpdate(const Json& incoming, const Json& existing, Errors& errs);

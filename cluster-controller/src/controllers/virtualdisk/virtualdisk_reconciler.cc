@@ -6,9 +6,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "berth/controller/controllers.h"
+#include "berth/controller/data_export.h"
 #include "berth/controller/status_util.h"
 #include "berth/quantity.h"
 #include "berth/status_macros.h"
+#include "controllers/dataexport/upload_flow.h"
 
 namespace berth::controller {
 namespace {
@@ -70,6 +72,7 @@ class VirtualDiskReconciler : public Reconciler {
     }
     std::string node = status.value("node", "");
     if (!node.empty() && HasFinalizer(obj, kVolumeFinalizer)) {
+      BERTH_RETURN_IF_ERROR(StopUpload(config_.export_agents, obj));
       BERTH_ASSIGN_OR_RETURN(auto agent, agents_.ForNode(node));
       BERTH_RETURN_IF_ERROR(
           agent->DeleteVolume(status.value("pool", ""), JsonString(obj, "/metadata/uid")).status());
@@ -145,6 +148,7 @@ class VirtualDiskReconciler : public Reconciler {
                       absl::Seconds(10));
     }
     std::string pool = pool_it->second;
+    if (IsUploadSource(obj)) return ProvisionUpload(obj, pool);
     auto src = ResolveSource(obj);
     if (absl::IsFailedPrecondition(src.status())) {
       return SetPhase(obj, "Pending", false, "WaitingForDataSource",
@@ -166,6 +170,38 @@ class VirtualDiskReconciler : public Reconciler {
                        FormatQuantity(src->size), "); use at least ", FormatQuantity(src->size)));
     }
     return CreateOnNode(obj, pool, *src, size);
+  }
+
+  // dataSource type Upload: a blank volume of spec size, filled by `berth data import upload`
+  // through an upload export on the node (controllers/dataexport/upload_flow.cc).
+  absl::StatusOr<ReconcileResult> ProvisionUpload(const Json& obj, const std::string& pool) {
+    std::string size_text = JsonString(obj, "/spec/persistentVolumeClaim/size");
+    auto size = ParseQuantity(size_text);
+    if (config_.export_agents == nullptr || !size.ok() || *size == 0) {
+      return SetPhase(obj, "Failed", false, "ProvisioningFailed",
+                      config_.export_agents == nullptr
+                          ? "uploads are not enabled on this controller"
+                          : "dataSource Upload needs spec.persistentVolumeClaim.size");
+    }
+    if (JsonString(obj, "/status/node").empty()) {
+      auto picked = PickNode(pool);
+      if (!picked.ok()) {
+        return SetPhase(obj, "Pending", false, "WaitingForNode",
+                        std::string(picked.status().message()), kPendingPoll);
+      }
+      Json status = obj.value("status", Json::object());
+      status["node"] = *picked;
+      status["pool"] = pool;
+      status["storageClassName"] = JsonString(obj, "/spec/persistentVolumeClaim/storageClassName",
+                                              config_.default_storage_class);
+      status["phase"] = "Provisioning";
+      SetCondition(status, "Ready", false, "Provisioning", "creating the volume", obj,
+                   clock_.Now());
+      BERTH_RETURN_IF_ERROR(WriteStatus(store_, obj, status).status());
+      return ReconcileResult{};  // the write queues the next pass
+    }
+    UploadVolume volume{*size, /*resizable=*/false, config_.upload_ttl};
+    return DriveUpload(store_, agents_, *config_.export_agents, clock_, obj, volume);
   }
 
   absl::StatusOr<ReconcileResult> CreateOnNode(const Json& obj, const std::string& pool,

@@ -1,0 +1,380 @@
+#include "cmd_data_transfer.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <ostream>
+#include <set>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
+#include "berth/json.h"
+#include "cmd_data_http.h"
+
+namespace berth::cli {
+namespace {
+
+namespace ew = exportwire;
+
+// Draws "[####....] 42%  1.2 GiB/2.9 GiB  850.1 MiB/s  ETA 0:02" on a terminal while a transfer
+// runs; owns its thread (joined by Stop or the destructor).
+class ProgressBar {
+ public:
+  ProgressBar(std::ostream* out, uint64_t total, const std::atomic<uint64_t>& done)
+      : out_(out), total_(total), done_(done) {
+    if (out_ != nullptr) thread_ = std::thread([this] { Run(); });
+  }
+  ~ProgressBar() { Stop(); }
+  void Stop() {
+    if (!thread_.joinable()) return;
+    stop_ = true;
+    thread_.join();
+    Draw();
+    *out_ << "\n" << std::flush;
+  }
+
+ private:
+  static std::string Bytes(double b) {
+    const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int u = 0;
+    while (b >= 1024 && u < 4) b /= 1024, ++u;
+    return absl::StrFormat("%.1f %s", b, units[u]);
+  }
+  void Run() {
+    while (!stop_) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      Draw();
+    }
+  }
+  void Draw() {
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    uint64_t done = done_.load();
+    double frac = total_ == 0 ? 1.0 : static_cast<double>(done) / total_;
+    double rate = secs > 0 ? done / secs : 0;
+    int eta = rate > 0 ? static_cast<int>((total_ - done) / rate) : 0;
+    int filled = static_cast<int>(frac * 30);
+    *out_ << "\r[" << std::string(filled, '#') << std::string(30 - filled, '.') << "] "
+          << absl::StrFormat("%3d%%  %s/%s  %s/s  ETA %d:%02d ", static_cast<int>(frac * 100),
+                             Bytes(done), Bytes(total_), Bytes(rate), eta / 60, eta % 60)
+          << std::flush;
+  }
+
+  std::ostream* out_;
+  const uint64_t total_;
+  const std::atomic<uint64_t>& done_;
+  std::atomic<bool> stop_{false};
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  std::thread thread_;
+};
+
+// The resumable record of finished chunks: a header line, then one chunk index per line.
+class Sidecar {
+ public:
+  static std::string Header(const std::string& identity, uint64_t size,
+                            const std::string& export_name) {
+    return absl::StrCat("berth-progress v1 size=", size, " export=", export_name, " ", identity);
+  }
+  // Reads the chunks an earlier run finished, when its header matches.
+  static std::set<uint64_t> Load(const std::string& path, const std::string& header_prefix,
+                                 const std::string& identity) {
+    std::set<uint64_t> done;
+    std::ifstream in(path);
+    std::string header;
+    if (!std::getline(in, header) || header.rfind(header_prefix, 0) != 0 ||
+        header.size() < identity.size() ||
+        header.compare(header.size() - identity.size(), identity.size(), identity) != 0) {
+      return done;
+    }
+    uint64_t i;
+    while (in >> i) done.insert(i);
+    return done;
+  }
+  absl::Status Open(const std::string& path, const std::string& header, bool keep) {
+    if (!keep) {
+      std::ofstream out(path, std::ios::trunc);
+      out << header << "\n";
+      if (!out) return absl::PermissionDeniedError(absl::StrCat("cannot write ", path));
+    }
+    fd_.reset(open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
+    if (!fd_.valid()) return absl::PermissionDeniedError(absl::StrCat("cannot open ", path));
+    return absl::OkStatus();
+  }
+  // Appends a finished chunk (after its data was written to the file).
+  void Record(uint64_t chunk) {
+    std::string line = absl::StrCat(chunk, "\n");
+    absl::MutexLock l(&mu_);
+    if (write(fd_.get(), line.data(), line.size()) < 0) failed_ = true;
+  }
+
+ private:
+  absl::Mutex mu_;
+  ew::UniqueFd fd_;
+  bool failed_ = false;
+};
+
+absl::StatusOr<std::pair<uint64_t, std::vector<ew::Extent>>> FetchExtents(
+    ExportSession::Connection& conn) {
+  auto r = conn.Call("GET", "extents", "", "");
+  if (!r.ok()) return r.status();
+  if (r->code != 200) return ExportSession::HttpError(*r, "GET extents");
+  return ew::ExtentsFromJson(r->body);
+}
+
+absl::StatusOr<std::string> FetchDigest(ExportSession::Connection& conn) {
+  auto r = conn.Call("GET", "digest", "", "");
+  if (!r.ok()) return r.status();
+  if (r->code != 200) return ExportSession::HttpError(*r, "GET digest");
+  Json j = Json::parse(r->body, nullptr, false);
+  if (j.is_discarded() || JsonString(j, "/algorithm") != ew::kDigestAlgorithm) {
+    return absl::DataLossError("the agent's digest answer is not " +
+                               std::string(ew::kDigestAlgorithm));
+  }
+  return JsonString(j, "/digest");
+}
+
+absl::Status PwriteAll(int fd, const char* p, uint64_t n, uint64_t off) {
+  while (n > 0) {
+    ssize_t w = pwrite(fd, p, n, off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return absl::InternalError(absl::StrCat("writing: ", strerror(errno)));
+    p += w, n -= w, off += w;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PreadAll(int fd, char* p, uint64_t n, uint64_t off) {
+  while (n > 0) {
+    ssize_t r = pread(fd, p, n, off);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return absl::InternalError(absl::StrCat("reading: ", strerror(errno)));
+    p += r, n -= r, off += r;
+  }
+  return absl::OkStatus();
+}
+
+// Shared state of one download. Workers take chunk indexes from `next`.
+struct DownloadJob {
+  const ExportSession* session;
+  int fd;
+  uint64_t size;
+  std::vector<ew::Extent> extents;
+  std::vector<uint64_t> chunks;  // data chunks, in order
+  std::set<uint64_t> reused;     // finished by an earlier run: hash locally only
+  std::vector<ew::Sha256Bytes> hashes;
+  Sidecar* sidecar;
+  std::atomic<size_t> next{0};
+  std::atomic<uint64_t> progress{0};
+  std::atomic<uint64_t> transferred{0};
+  absl::Mutex mu;
+  absl::Status error ABSL_GUARDED_BY(mu);
+};
+
+absl::Status FetchChunk(DownloadJob& job, ExportSession::Connection& conn, uint64_t i,
+                        std::vector<char>& buf) {
+  uint64_t len = ew::ChunkLength(i, job.size), start = i * ew::kChunkSize;
+  std::vector<ew::Extent> pieces = ew::ExtentsInChunk(job.extents, i, job.size);
+  bool reused = job.reused.count(i) > 0;
+  bool whole = pieces.size() == 1 && pieces[0].length == len;
+  if (reused) return PreadAll(job.fd, buf.data(), len, start);  // hashed below, no network
+  if (!whole) memset(buf.data(), 0, len);
+  for (const ew::Extent& p : pieces) {
+    absl::Status st = conn.GetRange(p.offset, p.length, buf.data() + (p.offset - start));
+    if (absl::IsUnavailable(st)) {  // a dropped connection: one retry on a fresh one
+      st = conn.GetRange(p.offset, p.length, buf.data() + (p.offset - start));
+    }
+    if (!st.ok()) return st;
+    job.transferred += p.length;
+    job.progress += p.length;
+  }
+  for (const ew::Extent& p : pieces) {
+    absl::Status st = PwriteAll(job.fd, buf.data() + (p.offset - start), p.length, p.offset);
+    if (!st.ok()) return st;
+  }
+  return absl::OkStatus();
+}
+
+void DownloadWorker(DownloadJob& job) {
+  ExportSession::Connection conn(*job.session);
+  std::vector<char> buf(ew::kChunkSize);
+  for (size_t k = job.next++; k < job.chunks.size(); k = job.next++) {
+    uint64_t i = job.chunks[k];
+    absl::Status st = FetchChunk(job, conn, i, buf);
+    if (!st.ok()) {
+      absl::MutexLock l(&job.mu);
+      if (job.error.ok()) job.error = st;
+      job.next = job.chunks.size();
+      return;
+    }
+    job.hashes[i] = ew::Sha256(buf.data(), ew::ChunkLength(i, job.size));
+    if (job.reused.count(i)) {
+      job.progress += ew::ChunkLength(i, job.size);
+    } else {
+      job.sidecar->Record(i);
+    }
+  }
+}
+
+}  // namespace
+
+std::string ProgressFile(const std::string& file) { return file + ".berth-progress"; }
+
+std::string PreviousExportName(const std::string& file, const std::string& identity) {
+  std::ifstream in(ProgressFile(file));
+  std::string header;
+  if (!std::getline(in, header) || header.find(identity) == std::string::npos) return "";
+  size_t at = header.find(" export=");
+  if (at == std::string::npos) return "";
+  size_t end = header.find(' ', at + 8);
+  return header.substr(at + 8, end - at - 8);
+}
+
+absl::StatusOr<uint64_t> LocalFileSize(const std::string& file) {
+  struct stat st {};
+  if (stat(file.c_str(), &st) != 0) {
+    return absl::NotFoundError(absl::StrCat(file, ": ", strerror(errno)));
+  }
+  if (!S_ISREG(st.st_mode)) return absl::InvalidArgumentError(file + ": not a regular file");
+  return static_cast<uint64_t>(st.st_size);
+}
+
+absl::StatusOr<TransferStats> DownloadExport(const ExportEndpoint& ep, const TransferOptions& o,
+                                             const DownloadHooks& hooks) {
+  ew::ScopedSigpipeBlock no_sigpipe;  // inherited by the worker threads
+  auto session = ExportSession::Create(ep);
+  if (!session.ok()) return session.status();
+  ExportSession::Connection control(**session);
+  auto listed = FetchExtents(control);
+  if (!listed.ok()) return listed.status();
+  DownloadJob job;
+  job.session = session->get();
+  job.size = listed->first;
+  job.extents = std::move(listed->second);
+  job.chunks = ew::DataChunks(job.extents, job.size);
+  // The agent computes its digest while the data flows.
+  absl::StatusOr<std::string> remote_digest = absl::UnknownError("not fetched");
+  std::thread digest_thread([&] { remote_digest = FetchDigest(control); });
+
+  std::string sidecar_path = ProgressFile(o.file);
+  std::string prefix = absl::StrCat("berth-progress v1 size=", job.size, " ");
+  if (o.resume) job.reused = Sidecar::Load(sidecar_path, prefix, o.identity);
+  ew::UniqueFd fd(open(o.file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  absl::Status st = fd.valid() ? absl::OkStatus()
+                               : absl::PermissionDeniedError(
+                                     absl::StrCat("cannot open ", o.file, ": ", strerror(errno)));
+  if (st.ok() && job.reused.empty() && ftruncate(fd.get(), 0) != 0)
+    st = absl::InternalError("truncate");
+  if (st.ok() && ftruncate(fd.get(), job.size) != 0) {
+    st = absl::InternalError(absl::StrCat("sizing ", o.file, ": ", strerror(errno)));
+  }
+  Sidecar sidecar;
+  if (st.ok()) {
+    st = sidecar.Open(sidecar_path, Sidecar::Header(o.identity, job.size, hooks.export_name),
+                      !job.reused.empty());
+  }
+  if (!st.ok()) {
+    digest_thread.join();
+    return st;
+  }
+  job.fd = fd.get();
+  job.sidecar = &sidecar;
+  job.hashes.assign(ew::ChunkCount(job.size), ew::ZeroChunkSha256(ew::kChunkSize));
+  for (uint64_t i = 0; i < job.hashes.size(); ++i) {
+    if (ew::ChunkLength(i, job.size) != ew::kChunkSize) {
+      job.hashes[i] = ew::ZeroChunkSha256(ew::ChunkLength(i, job.size));
+    }
+  }
+  uint64_t data_bytes = 0;
+  for (const ew::Extent& e : job.extents) data_bytes += e.length;
+  {
+    ProgressBar bar(o.progress, data_bytes, job.progress);
+    std::vector<std::thread> workers;
+    for (int t = 0; t < std::max(1, o.connections); ++t) {
+      workers.emplace_back([&job] { DownloadWorker(job); });
+    }
+    for (std::thread& t : workers) t.join();
+  }
+  digest_thread.join();
+  {
+    absl::MutexLock l(&job.mu);
+    if (!job.error.ok()) return job.error;
+  }
+  if (!remote_digest.ok()) return remote_digest.status();
+  TransferStats stats;
+  stats.size = job.size;
+  stats.transferred = job.transferred;
+  stats.reused = data_bytes - job.transferred;
+  stats.digest = ew::CombineChunkDigests(job.size, job.hashes);
+  if (stats.digest != *remote_digest) {
+    unlink(sidecar_path.c_str());  // do not trust the partial record either
+    return absl::DataLossError(absl::StrCat("SHA-256 mismatch: ", o.file, " has ", stats.digest,
+                                            ", the agent has ", *remote_digest,
+                                            "; download again without --resume"));
+  }
+  unlink(sidecar_path.c_str());
+  return stats;
+}
+
+absl::StatusOr<TransferStats> UploadToExport(const ExportEndpoint& ep, const TransferOptions& o) {
+  ew::ScopedSigpipeBlock no_sigpipe;  // inherited by the worker threads
+  auto session = ExportSession::Create(ep);
+  if (!session.ok()) return session.status();
+  ew::UniqueFd fd(open(o.file.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return absl::NotFoundError(absl::StrCat(o.file, ": ", strerror(errno)));
+  auto size = LocalFileSize(o.file);
+  if (!size.ok()) return size.status();
+  auto extents = ew::DataExtents(fd.get(), *size);
+  if (!extents.ok()) return extents.status();
+  absl::StatusOr<std::string> digest = absl::UnknownError("not computed");
+  std::thread hasher([&] { digest = ew::FileDigest(fd.get(), *size, *extents, 1); });
+  std::vector<uint64_t> chunks = ew::DataChunks(*extents, *size);
+  uint64_t data_bytes = 0;
+  for (const ew::Extent& e : *extents) data_bytes += e.length;
+  std::atomic<size_t> next{0};
+  std::atomic<uint64_t> progress{0};
+  absl::Mutex mu;
+  absl::Status error;
+  auto work = [&] {
+    ExportSession::Connection conn(**session);
+    std::vector<char> buf(ew::kChunkSize);
+    for (size_t k = next++; k < chunks.size(); k = next++) {
+      for (const ew::Extent& p : ew::ExtentsInChunk(*extents, chunks[k], *size)) {
+        absl::Status st = PreadAll(fd.get(), buf.data(), p.length, p.offset);
+        if (st.ok()) st = conn.PutRange(p.offset, p.length, *size, buf.data());
+        if (!st.ok()) {
+          absl::MutexLock l(&mu);
+          if (error.ok()) error = st;
+          next = chunks.size();
+          return;
+        }
+        progress += p.length;
+      }
+    }
+  };
+  {
+    ProgressBar bar(o.progress, data_bytes, progress);
+    std::vector<std::thread> workers;
+    for (int t = 0; t < std::max(1, o.connections); ++t) workers.emplace_back(work);
+    for (std::thread& t : workers) t.join();
+  }
+  hasher.join();
+  if (!error.ok()) return error;
+  if (!digest.ok()) return digest.status();
+  ExportSession::Connection conn(**session);
+  auto r = conn.Call("POST", "complete", "Content-Type: application/json\r\n",
+                     Json{{"size", *size}, {"digest", *digest}}.dump());
+  if (!r.ok()) return r.status();
+  if (r->code != 200) return ExportSession::HttpError(*r, "completing the upload");
+  return TransferStats{*size, progress.load(), 0, *digest};
+}
+
+}  // namespace berth::cli

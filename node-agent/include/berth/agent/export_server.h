@@ -1,0 +1,98 @@
+// Disk export and upload over HTTPS, served by the agent that holds the data.
+//
+// The controller asks for an export (StartExport, idempotent by the owning object's uid); the
+// server opens the volume or snapshot image, keeps the fd open (the export's data reference)
+// and serves it to holders of the export's bearer token:
+//   GET|HEAD /exports/ID/data      raw image, HTTP Range supported (so plain curl works)
+//   GET      /exports/ID/extents   {"size":N,"extents":[[offset,length],...]} (SEEK_DATA/HOLE)
+//   GET      /exports/ID/digest    {"algorithm":"sha256-chunked-4MiB","digest":HEX,"size":N}
+//   PUT      /exports/ID/data      upload exports only: body written at Content-Range
+//   POST     /exports/ID/complete  upload exports only: {"size":N,"digest":HEX}; verified
+// 401 wrong or missing token, 404 unknown export, 410 expired or stopped export.
+// An export expires after `ttl` without requests (an idle lease); expiry closes the fd.
+// See docs/export.md.
+#ifndef BERTH_AGENT_EXPORT_SERVER_H_
+#define BERTH_AGENT_EXPORT_SERVER_H_
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "berth/agent/storage_backend.h"
+#include "berth/time_util.h"
+
+namespace grpc {
+class Service;
+}  // namespace grpc
+
+namespace berth::agent {
+
+struct ExportServerConfig {
+  // host:port to listen on; port 0 picks a free port.
+  std::string listen = "127.0.0.1:0";
+  // host:port clients outside the cluster use (--publish); empty: the listen address.
+  std::string public_address;
+  // PEM files; both empty: a self-signed certificate is generated at start.
+  std::string cert_file;
+  std::string key_file;
+  // Extra names for the generated certificate (the node name, the public host).
+  std::vector<std::string> cert_names;
+  int max_connections = 64;
+};
+
+// What to export: a volume or a snapshot in a pool on this node.
+struct ExportSource {
+  std::string pool;
+  std::string volume_id;
+  std::string snapshot_id;
+  bool upload = false;     // writable: PUT ranges, then POST complete
+  bool resizable = false;  // an upload may set the final size (images)
+  absl::Duration ttl = absl::Minutes(2);
+};
+
+struct ExportState {
+  std::string id;
+  std::string url;         // https://listen/exports/ID
+  std::string public_url;  // https://public/exports/ID
+  std::string token;
+  std::string ca_cert;  // PEM the client pins
+  uint64_t size_bytes = 0;
+  absl::Time expires_at;
+  std::string state;  // Serving | Completed | Expired
+  uint64_t bytes_served = 0;
+  uint64_t bytes_received = 0;
+  std::string message;
+};
+
+using ExportPools = std::map<std::string, std::unique_ptr<StorageBackend>>;
+
+// Serves exports over HTTPS. Owns its listener and connection threads, joined on destruction.
+// Thread-safe.
+class ExportServer {
+ public:
+  virtual ~ExportServer() = default;
+  // Opens the image and registers the export; the same id again returns the existing export.
+  // InvalidArgument for bad ids, NotFound for a missing volume or snapshot.
+  virtual absl::StatusOr<ExportState> StartExport(const std::string& id,
+                                                  const ExportSource& source) = 0;
+  // NotFound when unknown (or stopped).
+  virtual absl::StatusOr<ExportState> GetExport(const std::string& id) = 0;
+  // Closes the image; returns whether the export existed. Later requests get 410.
+  virtual bool StopExport(const std::string& id) = 0;
+  // Returns the address actually listened on (host:port).
+  virtual std::string ListenAddress() const = 0;
+};
+
+// Starts listening. `pools` and `clock` must outlive the server.
+absl::StatusOr<std::unique_ptr<ExportServer>> NewExportServer(const ExportServerConfig& config,
+                                                              const ExportPools& pools,
+                                                              const Clock& clock);
+
+// The gRPC face (berth.agent.v1.NodeExport) of `server`, which must outlive it.
+std::unique_ptr<grpc::Service> NewNodeExportService(ExportServer& server);
+
+}  // namespace berth::agent
+
+#endif  // BERTH_AGENT_EXPORT_SERVER_H_

@@ -1,0 +1,205 @@
+// What the agent's export server and the `berth data` CLI share: the HTTP/1.1 head format and
+// its Range / Content-Range headers, the sparse extent list (SEEK_DATA/SEEK_HOLE), the
+// chunked SHA-256 digest both ends compute, and RAII owners for OpenSSL handles and fds.
+// Linked into the agent and the CLI (library berth_export_wire); see docs/export.md.
+#ifndef BERTH_AGENT_EXPORT_WIRE_H_
+#define BERTH_AGENT_EXPORT_WIRE_H_
+
+#include <openssl/ssl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace berth::exportwire {
+
+// ---- RAII owners (one per C handle) ----
+struct SslDeleter {
+  void operator()(SSL* s) const { SSL_free(s); }
+};
+struct SslCtxDeleter {
+  void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
+};
+using UniqueSsl = std::unique_ptr<SSL, SslDeleter>;
+using UniqueSslCtx = std::unique_ptr<SSL_CTX, SslCtxDeleter>;
+
+// Owns a file descriptor; closes it on destruction.
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  UniqueFd(UniqueFd&& o) noexcept : fd_(o.release()) {}
+  UniqueFd& operator=(UniqueFd&& o) noexcept {
+    reset(o.release());
+    return *this;
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  ~UniqueFd() { reset(); }
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+  int release() {
+    int f = fd_;
+    fd_ = -1;
+    return f;
+  }
+  void reset(int fd = -1) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// ---- HTTP/1.1 heads ----
+struct HttpHead {
+  std::string first_line_a;                    // request: method; response: version
+  std::string first_line_b;                    // request: target; response: status code
+  std::string first_line_c;                    // request: version; response: reason
+  std::map<std::string, std::string> headers;  // names lower-cased
+  std::string Header(const std::string& lower_name) const {
+    auto it = headers.find(lower_name);
+    return it == headers.end() ? "" : it->second;
+  }
+};
+
+// Parses a request or response head (everything before the blank line, which is excluded).
+absl::StatusOr<HttpHead> ParseHead(const std::string& text);
+
+// A byte range [first, last] (inclusive, like the header).
+struct ByteRange {
+  uint64_t first = 0;
+  uint64_t last = 0;
+  uint64_t length() const { return last - first + 1; }
+};
+
+// Parses "bytes=A-B", "bytes=A-" or "bytes=-N" against a resource of `size` bytes.
+// OutOfRange when unsatisfiable (-> 416); InvalidArgument when malformed or multi-range.
+absl::StatusOr<ByteRange> ParseRangeHeader(const std::string& value, uint64_t size);
+// Parses "bytes A-B/TOTAL" (TOTAL may be "*", returned as nullopt).
+struct ContentRange {
+  ByteRange range;
+  std::optional<uint64_t> total;
+};
+absl::StatusOr<ContentRange> ParseContentRange(const std::string& value);
+
+// ---- sparse extents ----
+inline constexpr uint64_t kChunkSize = 4ull << 20;
+inline constexpr char kDigestAlgorithm[] = "sha256-chunked-4MiB";
+
+struct Extent {
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  bool operator==(const Extent& o) const { return offset == o.offset && length == o.length; }
+};
+
+// Returns the data extents of the first `size` bytes of `fd` (SEEK_DATA/SEEK_HOLE; the whole
+// range as one extent where the filesystem cannot tell).
+absl::StatusOr<std::vector<Extent>> DataExtents(int fd, uint64_t size);
+// Serializes as {"size":N,"extents":[[offset,length],...]} and back.
+std::string ExtentsToJson(uint64_t size, const std::vector<Extent>& extents);
+absl::StatusOr<std::pair<uint64_t, std::vector<Extent>>> ExtentsFromJson(const std::string& text);
+// Returns, for chunk `index`, the parts of `extents` inside it (in order).
+std::vector<Extent> ExtentsInChunk(const std::vector<Extent>& extents, uint64_t index,
+                                   uint64_t size);
+// Returns the indexes of chunks that hold any data.
+std::vector<uint64_t> DataChunks(const std::vector<Extent>& extents, uint64_t size);
+inline uint64_t ChunkCount(uint64_t size) { return (size + kChunkSize - 1) / kChunkSize; }
+inline uint64_t ChunkLength(uint64_t index, uint64_t size) {
+  uint64_t start = index * kChunkSize;
+  return start + kChunkSize <= size ? kChunkSize : size - start;
+}
+
+// ---- digest ----
+// The digest of a logical byte stream of `size` bytes: SHA-256 over a header and the SHA-256 of
+// every 4 MiB chunk. Chunks that are all holes hash as zeros without being read, so a sparse
+// 64 GiB image costs only its data. Any difference in any byte changes it.
+using Sha256Bytes = std::array<uint8_t, 32>;
+Sha256Bytes Sha256(const void* data, size_t length);
+// Returns the SHA-256 of `length` zero bytes (memoized for a full chunk).
+Sha256Bytes ZeroChunkSha256(uint64_t length);
+// Combines per-chunk digests (one per chunk, in order) into the hex digest.
+std::string CombineChunkDigests(uint64_t size, const std::vector<Sha256Bytes>& chunks);
+// Reads the data chunks of `fd` (pread, `threads` in parallel) and returns the hex digest.
+absl::StatusOr<std::string> FileDigest(int fd, uint64_t size, const std::vector<Extent>& extents,
+                                       int threads);
+
+// ---- TLS connection ----
+// One TLS connection over a connected socket: buffered head reading, exact body reads, whole
+// writes. Owns the fd and the SSL. Not thread-safe (one user at a time).
+class TlsConn {
+ public:
+  TlsConn(UniqueFd fd, UniqueSsl ssl) : fd_(std::move(fd)), ssl_(std::move(ssl)) {}
+  SSL* ssl() { return ssl_.get(); }
+  int fd() const { return fd_.get(); }
+  // Reads up to the blank line; returns the head without it. Unavailable on EOF before any
+  // byte (the peer closed a kept-alive connection), DataLoss on a torn or oversized head.
+  absl::StatusOr<std::string> ReadHead(size_t max_bytes = 16384);
+  // Reads exactly `n` bytes (after any buffered ones).
+  absl::Status ReadExact(char* out, size_t n);
+  // Writes through a 256 KiB buffer: call Flush at the end of each message.
+  absl::Status WriteAll(const void* data, size_t n);
+  absl::Status Flush();
+  // Sends close_notify (best effort).
+  void Shutdown();
+
+ private:
+  UniqueFd fd_;
+  UniqueSsl ssl_;
+  std::string pending_;  // bytes read past the last head
+};
+
+// Attaches `fd` to `ssl` for large-block I/O: reads ahead into a 256 KiB buffer and writes
+// records through a 256 KiB buffer, so a stream costs one syscall per 256 KiB, not per 16 KiB
+// TLS record. Call before the handshake.
+absl::Status AttachBufferedFd(SSL* ssl, int fd);
+
+// Splits "https://HOST:PORT/PATH" (HOST may be a bracketed IPv6 literal).
+struct HttpsUrl {
+  std::string host;
+  std::string port;
+  std::string path;  // begins with '/'
+};
+absl::StatusOr<HttpsUrl> ParseHttpsUrl(const std::string& url);
+// Returns a client context that trusts only the certificates in `ca_pem` (TLS 1.2+, AES-GCM
+// preferred) and checks the peer's host name or IP against them.
+absl::StatusOr<UniqueSslCtx> NewClientContext(const std::string& ca_pem);
+// Connects (TCP, then TLS) to host:port. Unavailable when the peer cannot be reached,
+// PermissionDenied when its certificate does not verify.
+absl::StatusOr<std::unique_ptr<TlsConn>> Dial(SSL_CTX* ctx, const std::string& host,
+                                              const std::string& port);
+
+// Blocks SIGPIPE on this thread (and threads it starts) while alive, so a write to a socket the
+// peer closed fails with EPIPE instead of killing the process; on destruction drops a pending
+// SIGPIPE and restores the previous mask.
+class ScopedSigpipeBlock {
+ public:
+  ScopedSigpipeBlock();
+  ~ScopedSigpipeBlock();
+  ScopedSigpipeBlock(const ScopedSigpipeBlock&) = delete;
+  ScopedSigpipeBlock& operator=(const ScopedSigpipeBlock&) = delete;
+
+ private:
+  sigset_t old_;
+};
+
+// ---- misc ----
+// Returns `n` random bytes as lower-case hex (RAND_bytes).
+absl::StatusOr<std::string> RandomHex(size_t n);
+// Returns whether a and b are equal, in time independent of where they differ.
+bool ConstantTimeEquals(const std::string& a, const std::string& b);
+// Returns the last OpenSSL error as text (and clears the queue).
+std::string SslErrorText();
+
+}  // namespace berth::exportwire
+
+#endif  // BERTH_AGENT_EXPORT_WIRE_H_

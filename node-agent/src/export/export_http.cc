@@ -1,0 +1,324 @@
+#include "export/export_http.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "berth/json.h"
+
+namespace berth::agent {
+namespace {
+
+namespace ew = exportwire;
+
+constexpr size_t kIoBuffer = 4 << 20;
+constexpr uint64_t kMaxJsonBody = 1 << 20;
+
+struct Request {
+  ew::HttpHead head;
+  std::string method;
+  std::string id;
+  std::string op;
+  uint64_t content_length = 0;
+};
+
+const char* Reason(int code) {
+  switch (code) {
+    case 200:
+      return "OK";
+    case 204:
+      return "No Content";
+    case 206:
+      return "Partial Content";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 409:
+      return "Conflict";
+    case 410:
+      return "Gone";
+    case 413:
+      return "Payload Too Large";
+    case 416:
+      return "Range Not Satisfiable";
+    case 422:
+      return "Unprocessable Entity";
+    default:
+      return "Internal Server Error";
+  }
+}
+
+// Per-connection state: the reusable I/O buffer and whether to keep the connection.
+struct Conn {
+  ew::TlsConn& tls;
+  std::vector<char> buf;
+  bool keep_alive = true;
+};
+
+absl::Status SendHead(Conn& c, int code, const std::string& extra, uint64_t length) {
+  std::string head =
+      absl::StrCat("HTTP/1.1 ", code, " ", Reason(code), "\r\n", extra, "Content-Length: ", length,
+                   "\r\n", c.keep_alive ? "" : "Connection: close\r\n", "\r\n");
+  return c.tls.WriteAll(head.data(), head.size());
+}
+
+absl::Status SendText(Conn& c, int code, const std::string& body,
+                      const char* type = "text/plain; charset=utf-8") {
+  std::string text = absl::EndsWith(body, "\n") || type[0] != 't' ? body : body + "\n";
+  std::string extra = absl::StrCat("Content-Type: ", type, "\r\n");
+  if (code == 401) extra += "WWW-Authenticate: Bearer realm=\"berth-export\"\r\n";
+  absl::Status st = SendHead(c, code, extra, text.size());
+  if (st.ok()) st = c.tls.WriteAll(text.data(), text.size());
+  if (st.ok()) st = c.tls.Flush();
+  return st;
+}
+
+void Log(const Request& r, int code, const std::string& detail) {
+  std::cerr << "berth-agent: export " << r.id << ": " << r.method << " " << r.op << " " << code
+            << (detail.empty() ? "" : " ") << detail << "\n";
+}
+
+// Parses "/exports/ID/OP".
+bool SplitTarget(const std::string& target, Request& r) {
+  absl::string_view t(target);
+  t = t.substr(0, t.find('?'));
+  if (!absl::ConsumePrefix(&t, "/exports/")) return false;
+  std::vector<std::string> parts = absl::StrSplit(t, '/');
+  if (parts.size() != 2 || parts[0].empty() || parts[1].empty()) return false;
+  r.id = parts[0];
+  r.op = parts[1];
+  return true;
+}
+
+std::string BearerToken(const ew::HttpHead& h) {
+  std::string header = h.Header("authorization");
+  absl::string_view v(header);
+  return absl::ConsumePrefix(&v, "Bearer ") ? std::string(absl::StripAsciiWhitespace(v)) : "";
+}
+
+// Reads and drops an unwanted request body (up to 64 MiB) so the client, still sending it,
+// gets the error response instead of a reset; larger bodies close the connection.
+void DiscardBody(Conn& c, uint64_t length) {
+  constexpr uint64_t kMaxDiscard = 64 << 20;
+  if (length > kMaxDiscard) {
+    c.keep_alive = false;
+    return;
+  }
+  while (length > 0) {
+    size_t n = std::min<uint64_t>(length, c.buf.size());
+    if (!c.tls.ReadExact(c.buf.data(), n).ok()) {
+      c.keep_alive = false;
+      return;
+    }
+    length -= n;
+  }
+}
+
+absl::Status ServeData(Conn& c, Request& r, ExportRegistry& reg, Admission& a) {
+  uint64_t size = a.entry->size;
+  ew::ByteRange range{0, size == 0 ? 0 : size - 1};
+  std::string range_header = r.head.Header("range");
+  int code = 200;
+  if (!range_header.empty()) {
+    auto parsed = ew::ParseRangeHeader(range_header, size);
+    if (absl::IsOutOfRange(parsed.status())) {
+      Log(r, 416, range_header);
+      return SendText(c, 416, std::string(parsed.status().message()));
+    }
+    if (!parsed.ok()) return SendText(c, 400, std::string(parsed.status().message()));
+    range = *parsed;
+    code = 206;
+  }
+  uint64_t length = size == 0 ? 0 : range.length();
+  std::string extra = "Content-Type: application/octet-stream\r\nAccept-Ranges: bytes\r\n";
+  if (code == 206)
+    absl::StrAppend(&extra, "Content-Range: bytes ", range.first, "-", range.last, "/", size,
+                    "\r\n");
+  absl::Status st = SendHead(c, code, extra, length);
+  if (!st.ok() || r.method == "HEAD") return st.ok() ? c.tls.Flush() : st;
+  uint64_t pos = range.first, sent = 0;
+  while (sent < length && st.ok()) {
+    size_t want = std::min<uint64_t>(c.buf.size(), length - sent);
+    ssize_t got = pread(a.image->fd.get(), c.buf.data(), want, pos);
+    if (got <= 0) {
+      if (got < 0 && errno == EINTR) continue;
+      c.keep_alive = false;  // the body is cut short: the client sees a short read
+      st = absl::DataLossError(absl::StrCat("reading ", a.image->path, " failed"));
+      break;
+    }
+    st = c.tls.WriteAll(c.buf.data(), got);
+    pos += got;
+    sent += got;
+    reg.Touch(*a.entry, got, 0);
+  }
+  if (st.ok()) st = c.tls.Flush();
+  Log(r, code, absl::StrCat("bytes=", range.first, "-", range.first + length - 1, " sent=", sent));
+  return st;
+}
+
+absl::StatusOr<std::string> ExportDigest(ExportEntry& e, const OpenImage& image) {
+  absl::MutexLock l(&e.digest_mu);
+  if (e.digest) return *e.digest;
+  auto extents = ew::DataExtents(image.fd.get(), e.size);
+  if (!extents.ok()) return extents.status();
+  auto digest = ew::FileDigest(image.fd.get(), e.size, *extents, 2);
+  if (!digest.ok()) return digest.status();
+  if (!e.source.upload) e.digest = *digest;  // an upload's content still changes
+  return *digest;
+}
+
+absl::Status ServeExtents(Conn& c, Request& r, Admission& a) {
+  auto extents = ew::DataExtents(a.image->fd.get(), a.entry->size);
+  if (!extents.ok()) return SendText(c, 500, std::string(extents.status().message()));
+  Log(r, 200, absl::StrCat("extents=", extents->size()));
+  return SendText(c, 200, ew::ExtentsToJson(a.entry->size, *extents), "application/json");
+}
+
+absl::Status ServeDigest(Conn& c, Request& r, Admission& a) {
+  auto digest = ExportDigest(*a.entry, *a.image);
+  if (!digest.ok()) return SendText(c, 500, std::string(digest.status().message()));
+  Log(r, 200, "");
+  Json body{{"algorithm", ew::kDigestAlgorithm}, {"digest", *digest}, {"size", a.entry->size}};
+  return SendText(c, 200, body.dump(), "application/json");
+}
+
+absl::Status ReceiveData(Conn& c, Request& r, ExportRegistry& reg, Admission& a) {
+  auto cr = ew::ParseContentRange(r.head.Header("content-range"));
+  if (!cr.ok() || cr->range.length() != r.content_length) {
+    DiscardBody(c, r.content_length);
+    return SendText(c, 400,
+                    cr.ok() ? "Content-Range length differs from Content-Length"
+                            : std::string(cr.status().message()));
+  }
+  if (!a.entry->source.resizable && cr->range.last >= a.entry->size) {
+    DiscardBody(c, r.content_length);
+    Log(r, 416, "beyond the volume");
+    return SendText(c, 416,
+                    absl::StrCat("the range ends at byte ", cr->range.last, " but the volume has ",
+                                 a.entry->size, " bytes"));
+  }
+  uint64_t pos = cr->range.first, left = r.content_length;
+  while (left > 0) {
+    size_t n = std::min<uint64_t>(left, c.buf.size());
+    absl::Status st = c.tls.ReadExact(c.buf.data(), n);
+    if (!st.ok()) return st;
+    size_t done = 0;
+    while (done < n) {
+      ssize_t w = pwrite(a.image->fd.get(), c.buf.data() + done, n - done, pos + done);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) {
+        c.keep_alive = false;
+        return SendText(c, 500, absl::StrCat("writing the image: ", strerror(errno)));
+      }
+      done += w;
+    }
+    pos += n;
+    left -= n;
+    reg.Touch(*a.entry, 0, n);
+  }
+  Log(r, 204, absl::StrCat("bytes=", cr->range.first, "-", cr->range.last));
+  return SendText(c, 204, "");
+}
+
+absl::Status Complete(Conn& c, Request& r, ExportRegistry& reg, Admission& a) {
+  if (r.content_length > kMaxJsonBody) return SendText(c, 413, "body too large");
+  std::string body(r.content_length, '\0');
+  absl::Status st = c.tls.ReadExact(body.data(), body.size());
+  if (!st.ok()) return st;
+  Json j = Json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("size") ||
+      !j["size"].is_number_unsigned() || !j.contains("digest") || !j["digest"].is_string()) {
+    return SendText(c, 400, "want {\"size\":N,\"digest\":HEX}");
+  }
+  uint64_t size = j["size"].get<uint64_t>();
+  int fd = a.image->fd.get();
+  if (a.entry->source.resizable) {
+    if (ftruncate(fd, size) != 0) return SendText(c, 500, strerror(errno));
+    a.entry->size = size;
+  } else if (size > a.entry->size) {
+    return SendText(
+        c, 416,
+        absl::StrCat("upload of ", size, " bytes exceeds the volume (", a.entry->size, " bytes)"));
+  }
+  auto extents = ew::DataExtents(fd, size);
+  auto digest = extents.ok() ? ew::FileDigest(fd, size, *extents, 2)
+                             : absl::StatusOr<std::string>(extents.status());
+  if (!digest.ok()) return SendText(c, 500, std::string(digest.status().message()));
+  if (*digest != j["digest"].get<std::string>()) {
+    Log(r, 422, "digest mismatch");
+    return SendText(c, 422,
+                    absl::StrCat("digest mismatch: the agent read ", *digest, ", the client sent ",
+                                 j["digest"].get<std::string>()));
+  }
+  fsync(fd);
+  reg.SetState(*a.entry, "Completed", absl::StrCat("upload of ", size, " bytes verified"));
+  Log(r, 200, absl::StrCat("verified size=", size));
+  return SendText(c, 200, Json{{"digest", *digest}, {"size", size}}.dump(), "application/json");
+}
+
+absl::Status Dispatch(Conn& c, Request& r, ExportRegistry& reg) {
+  if (!SplitTarget(r.head.first_line_b, r)) return SendText(c, 404, "no such path");
+  Admission a = reg.Admit(r.id, BearerToken(r.head));
+  if (a.http_status != 200) {
+    DiscardBody(c, r.content_length);
+    Log(r, a.http_status, "");
+    const char* why = a.http_status == 401   ? "missing or wrong bearer token"
+                      : a.http_status == 404 ? "no such export"
+                                             : "the export expired or was stopped";
+    return SendText(c, a.http_status, why);
+  }
+  bool upload = a.entry->source.upload, data = r.op == "data";
+  if ((r.method == "GET" || r.method == "HEAD") && data) return ServeData(c, r, reg, a);
+  if (r.method == "GET" && r.op == "extents") return ServeExtents(c, r, a);
+  if (r.method == "GET" && r.op == "digest") return ServeDigest(c, r, a);
+  if (upload && a.entry->state == "Completed" && r.method != "GET") {
+    DiscardBody(c, r.content_length);
+    return SendText(c, 409, "the upload is already complete");
+  }
+  if (upload && r.method == "PUT" && data) return ReceiveData(c, r, reg, a);
+  if (upload && r.method == "POST" && r.op == "complete") return Complete(c, r, reg, a);
+  DiscardBody(c, r.content_length);
+  return SendText(c, 405, absl::StrCat(r.method, " ", r.op, " is not allowed on this export"));
+}
+
+}  // namespace
+
+void ServeConnection(ew::TlsConn& tls, ExportRegistry& registry,
+                     const std::atomic<bool>& stopping) {
+  Conn c{tls, std::vector<char>(kIoBuffer)};
+  while (c.keep_alive && !stopping) {
+    auto text = tls.ReadHead();
+    if (!text.ok()) return;
+    Request r;
+    auto head = ew::ParseHead(*text);
+    if (head.ok()) {
+      r.head = *std::move(head);
+      r.method = r.head.first_line_a;
+    }
+    std::string cl = r.head.Header("content-length");
+    if (!head.ok() || (!cl.empty() && !absl::SimpleAtoi(cl, &r.content_length))) {
+      c.keep_alive = false;
+      SendText(c, 400, "malformed request").IgnoreError();
+      return;
+    }
+    if (absl::EqualsIgnoreCase(r.head.Header("connection"), "close")) c.keep_alive = false;
+    if (!Dispatch(c, r, registry).ok()) return;
+  }
+  tls.Shutdown();
+}
+
+}  // namespace berth::agent

@@ -1,0 +1,114 @@
+#include "export/export_registry.h"
+
+namespace berth::agent {
+namespace {
+constexpr size_t kMaxGone = 4096;
+}  // namespace
+
+std::shared_ptr<ExportEntry> ExportRegistry::Add(std::shared_ptr<ExportEntry> entry) {
+  absl::MutexLock l(&mu_);
+  auto it = live_.find(entry->id);
+  if (it != live_.end()) return it->second;
+  gone_.erase(entry->id);
+  live_[entry->id] = entry;
+  return entry;
+}
+
+std::shared_ptr<ExportEntry> ExportRegistry::Find(const std::string& id) {
+  absl::MutexLock l(&mu_);
+  auto it = live_.find(id);
+  if (it == live_.end()) return nullptr;
+  if (it->second->state == "Serving" && clock_.Now() > it->second->expires_at) {
+    ExpireLocked(id);
+  }
+  return it->second;
+}
+
+Admission ExportRegistry::Admit(const std::string& id, const std::string& token) {
+  absl::MutexLock l(&mu_);
+  Admission a;
+  auto it = live_.find(id);
+  if (it == live_.end()) {
+    a.http_status = gone_.count(id) ? 410 : 404;
+    return a;
+  }
+  ExportEntry& e = *it->second;
+  if (e.state == "Serving" && clock_.Now() > e.expires_at) ExpireLocked(id);
+  if (e.state == "Expired") {
+    a.http_status = 410;
+    return a;
+  }
+  if (!exportwire::ConstantTimeEquals(token, e.token)) {
+    a.http_status = 401;
+    return a;
+  }
+  e.expires_at = std::max(e.expires_at, clock_.Now() + e.source.ttl);
+  a.entry = it->second;
+  a.image = e.image;
+  return a;
+}
+
+void ExportRegistry::Touch(ExportEntry& entry, uint64_t served, uint64_t received) {
+  absl::MutexLock l(&mu_);
+  entry.bytes_served += served;
+  entry.bytes_received += received;
+  if (entry.state == "Serving") {
+    entry.expires_at = std::max(entry.expires_at, clock_.Now() + entry.source.ttl);
+  }
+}
+
+void ExportRegistry::SetState(ExportEntry& entry, const std::string& state,
+                              const std::string& message) {
+  absl::MutexLock l(&mu_);
+  entry.state = state;
+  entry.message = message;
+}
+
+bool ExportRegistry::Remove(const std::string& id) {
+  absl::MutexLock l(&mu_);
+  auto it = live_.find(id);
+  if (it == live_.end()) return false;
+  it->second->image.reset();
+  live_.erase(it);
+  RememberGoneLocked(id);
+  return true;
+}
+
+void ExportRegistry::Sweep() {
+  absl::MutexLock l(&mu_);
+  absl::Time now = clock_.Now();
+  for (auto& [id, e] : live_) {
+    if (e->state == "Serving" && now > e->expires_at) ExpireLocked(id);
+  }
+}
+
+ExportState ExportRegistry::Snapshot(const ExportEntry& e) {
+  absl::MutexLock l(&mu_);
+  ExportState s;
+  s.id = e.id;
+  s.token = e.token;
+  s.size_bytes = e.size;
+  s.expires_at = e.expires_at;
+  s.state = e.state;
+  s.message = e.message;
+  s.bytes_served = e.bytes_served;
+  s.bytes_received = e.bytes_received;
+  return s;
+}
+
+void ExportRegistry::ExpireLocked(const std::string& id) {
+  ExportEntry& e = *live_[id];
+  e.state = "Expired";
+  e.message = "the export's time to live ran out";
+  e.image.reset();  // releases the data reference (the fd closes with the last request)
+}
+
+void ExportRegistry::RememberGoneLocked(const std::string& id) {
+  if (gone_.insert(id).second) gone_order_.push_back(id);
+  while (gone_order_.size() > kMaxGone) {
+    gone_.erase(gone_order_.front());
+    gone_order_.pop_front();
+  }
+}
+
+}  // namespace berth::agent

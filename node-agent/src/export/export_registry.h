@@ -1,0 +1,81 @@
+// The set of live exports on this agent: who may read what, until when.
+#ifndef BERTH_AGENT_SRC_EXPORT_EXPORT_REGISTRY_H_
+#define BERTH_AGENT_SRC_EXPORT_EXPORT_REGISTRY_H_
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "absl/synchronization/mutex.h"
+#include "berth/agent/export_server.h"
+#include "berth/agent/export_wire.h"
+
+namespace berth::agent {
+
+// The open image of one export. Shared by the registry and in-flight requests, so stopping an
+// export never closes an fd under a request; the fd closes when the last holder lets go.
+struct OpenImage {
+  exportwire::UniqueFd fd;
+  std::string path;
+};
+
+// One export. Fields other than the immutable ones are guarded by the registry's mutex.
+struct ExportEntry {
+  std::string id;
+  std::string token;
+  ExportSource source;
+  std::shared_ptr<OpenImage> image;
+  uint64_t size = 0;
+  absl::Time expires_at;
+  std::string state = "Serving";
+  std::string message;
+  uint64_t bytes_served = 0;
+  uint64_t bytes_received = 0;
+  // Digest of the image, computed once on first request. Guarded by digest_mu.
+  absl::Mutex digest_mu;
+  std::optional<std::string> digest ABSL_GUARDED_BY(digest_mu);
+};
+
+// Outcome of looking an export up for a request.
+struct Admission {
+  int http_status = 200;  // 200, 401, 404 or 410
+  std::shared_ptr<ExportEntry> entry;
+  std::shared_ptr<OpenImage> image;
+};
+
+// Thread-safe.
+class ExportRegistry {
+ public:
+  explicit ExportRegistry(const Clock& clock) : clock_(clock) {}
+
+  // Registers `entry` unless the id exists; returns the registered one.
+  std::shared_ptr<ExportEntry> Add(std::shared_ptr<ExportEntry> entry);
+  std::shared_ptr<ExportEntry> Find(const std::string& id);
+  // Checks expiry and the token; on success extends the idle lease.
+  Admission Admit(const std::string& id, const std::string& token);
+  // Extends the idle lease of a request in progress and counts bytes.
+  void Touch(ExportEntry& entry, uint64_t served, uint64_t received);
+  void SetState(ExportEntry& entry, const std::string& state, const std::string& message);
+  // Drops the export and remembers its id as gone (410). Returns whether it existed.
+  bool Remove(const std::string& id);
+  // Expires exports whose lease ran out (closes their images).
+  void Sweep();
+  ExportState Snapshot(const ExportEntry& entry);
+
+ private:
+  void ExpireLocked(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RememberGoneLocked(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const Clock& clock_;
+  absl::Mutex mu_;
+  std::map<std::string, std::shared_ptr<ExportEntry>> live_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> gone_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::string> gone_order_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace berth::agent
+
+#endif  // BERTH_AGENT_SRC_EXPORT_EXPORT_REGISTRY_H_

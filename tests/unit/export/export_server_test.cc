@@ -1,0 +1,152 @@
+// The export server on a copy pool in a temp dir, driven by the CLI's transfer engine.
+#include "berth/agent/export_server.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+
+#include "cmd_data_http.h"
+#include "cmd_data_transfer.h"
+
+namespace ba = berth::agent;
+namespace bc = berth::cli;
+
+namespace {
+
+struct Fixture {
+  std::string dir;
+  ba::ExportPools pools;
+  berth::SimulatedClock clock{absl::FromUnixSeconds(1000)};
+  std::unique_ptr<ba::ExportServer> server;
+
+  Fixture() {
+    char tmpl[] = "/tmp/berth-export-test.XXXXXX";
+    dir = mkdtemp(tmpl);
+    auto backend = ba::OpenStorageBackend("copy", dir + "/pool");
+    REQUIRE(backend.ok());
+    pools["p"] = *std::move(backend);
+    auto s = ba::NewExportServer(ba::ExportServerConfig{}, pools, clock);
+    REQUIRE(s.ok());
+    server = *std::move(s);
+  }
+  ~Fixture() {
+    server.reset();
+    std::system(("rm -rf " + dir).c_str());
+  }
+  // Creates a sparse volume with random data at the given MiB offsets.
+  std::string Volume(const std::string& id, uint64_t size, std::vector<int> at_mib) {
+    auto v = pools["p"]->CreateVolume(id, size);
+    REQUIRE(v.ok());
+    int fd = open(v->path.c_str(), O_WRONLY);
+    std::mt19937 rng(42);
+    std::vector<char> buf(1 << 20);
+    for (int m : at_mib) {
+      for (char& c : buf) c = static_cast<char>(rng());
+      REQUIRE(pwrite(fd, buf.data(), buf.size(), static_cast<off_t>(m) << 20) == (1 << 20));
+    }
+    close(fd);
+    return v->path;
+  }
+  bc::ExportEndpoint Endpoint(const ba::ExportState& s) { return {s.url, s.token, s.ca_cert}; }
+};
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+}  // namespace
+
+TEST_CASE("download of a sparse volume is identical and sparse") {
+  Fixture f;
+  std::string path = f.Volume("v1", 64 << 20, {0, 9, 63});
+  ba::ExportSource src{"p", "v1", "", false, false, absl::Minutes(2)};
+  auto st = f.server->StartExport("e1", src);
+  REQUIRE(st.ok());
+  auto again = f.server->StartExport("e1", src);
+  REQUIRE(again.ok());
+  CHECK(again->token == st->token);  // idempotent
+  bc::TransferOptions o{f.dir + "/out.img", 2, nullptr, false, "id"};
+  auto stats = bc::DownloadExport(f.Endpoint(*st), o, {"e"});
+  REQUIRE(stats.ok());
+  CHECK(stats->transferred == 3u << 20);
+  CHECK(Slurp(o.file) == Slurp(path));
+  auto info = f.server->GetExport("e1");
+  REQUIRE(info.ok());
+  CHECK(info->bytes_served == 3u << 20);
+}
+
+TEST_CASE("wrong token is 401, unknown 404, expired and stopped 410") {
+  Fixture f;
+  f.Volume("v1", 8 << 20, {1});
+  ba::ExportSource src{"p", "v1", "", false, false, absl::Seconds(30)};
+  auto st = f.server->StartExport("e1", src);
+  REQUIRE(st.ok());
+  bc::TransferOptions o{f.dir + "/out.img", 1, nullptr, false, "id"};
+  auto bad = f.Endpoint(*st);
+  bad.token[0] = bad.token[0] == 'a' ? 'b' : 'a';
+  CHECK(absl::IsPermissionDenied(bc::DownloadExport(bad, o, {}).status()));
+  auto unknown = f.Endpoint(*st);
+  unknown.url += "x";
+  CHECK(absl::IsNotFound(bc::DownloadExport(unknown, o, {}).status()));
+  f.clock.Advance(absl::Seconds(31));
+  CHECK(absl::IsDeadlineExceeded(bc::DownloadExport(f.Endpoint(*st), o, {}).status()));
+  CHECK(f.server->GetExport("e1")->state == "Expired");
+  CHECK(f.server->StopExport("e1"));
+  CHECK(absl::IsDeadlineExceeded(bc::DownloadExport(f.Endpoint(*st), o, {}).status()));
+  CHECK(absl::IsNotFound(f.server->GetExport("e1").status()));
+}
+
+TEST_CASE("resume fetches only unfinished chunks") {
+  Fixture f;
+  std::string path = f.Volume("v1", 32 << 20, {0, 5, 10, 20});
+  auto st = f.server->StartExport("e1", {"p", "v1", "", false, false, absl::Minutes(2)});
+  REQUIRE(st.ok());
+  bc::TransferOptions o{f.dir + "/out.img", 1, nullptr, true, "disk-x"};
+  // A previous run finished chunks 0 and 1 (MiB 0 and 5) and recorded them.
+  {
+    auto full = bc::DownloadExport(f.Endpoint(*st), o, {"e"});
+    REQUIRE(full.ok());
+    std::ofstream side(bc::ProgressFile(o.file));
+    side << "berth-progress v1 size=" << (32 << 20) << " export=e disk-x\n0\n1\n";
+  }
+  uint64_t before = f.server->GetExport("e1")->bytes_served;
+  auto resumed = bc::DownloadExport(f.Endpoint(*st), o, {"e"});
+  REQUIRE(resumed.ok());
+  CHECK(resumed->reused == 2u << 20);
+  CHECK(f.server->GetExport("e1")->bytes_served - before == 2u << 20);
+  CHECK(Slurp(o.file) == Slurp(path));
+  // A corrupted finished chunk is caught by the digest.
+  std::ofstream side(bc::ProgressFile(o.file));
+  side << "berth-progress v1 size=" << (32 << 20) << " export=e disk-x\n0\n";
+  side.close();
+  int fd = open(o.file.c_str(), O_WRONLY);
+  REQUIRE(pwrite(fd, "X", 1, 100) == 1);
+  close(fd);
+  auto corrupt = bc::DownloadExport(f.Endpoint(*st), o, {"e"});
+  CHECK(absl::IsDataLoss(corrupt.status()));
+}
+
+TEST_CASE("upload writes data extents and verifies the digest") {
+  Fixture f;
+  std::string src_path = f.Volume("src", 16 << 20, {2, 7});
+  f.Volume("dst", 32 << 20, {});
+  auto st = f.server->StartExport("up", {"p", "dst", "", true, false, absl::Minutes(2)});
+  REQUIRE(st.ok());
+  bc::TransferOptions o{src_path, 2, nullptr, false, ""};
+  auto stats = bc::UploadToExport(f.Endpoint(*st), o);
+  REQUIRE(stats.ok());
+  CHECK(stats->transferred == 2u << 20);
+  CHECK(f.server->GetExport("up")->state == "Completed");
+  std::string dst = Slurp(f.pools["p"]->GetVolume("dst")->path);
+  CHECK(dst.substr(0, 16 << 20) == Slurp(src_path));
+  // A file larger than a fixed-size volume is refused (416 -> InvalidArgument).
+  f.Volume("tiny", 1 << 20, {});
+  auto tiny = f.server->StartExport("up2", {"p", "tiny", "", true, false, absl::Minutes(2)});
+  REQUIRE(tiny.ok());
+  CHECK(absl::IsInvalidArgument(bc::UploadToExport(f.Endpoint(*tiny), o).status()));
+}
