@@ -5,9 +5,65 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "berth/status_macros.h"
 
 namespace berth {
 namespace {
+
+absl::Status Apply(std::string_view expr, std::vector<const Json*>& nodes);
+
+// kubectl's filter: [?(@.path)] keeps elements where path exists, [?(@.path OP literal)] with OP
+// == or != compares it with a quoted string, a number, true, false or null.
+absl::Status Filter(std::string_view filter, std::vector<const Json*>& nodes) {
+  std::string_view path = filter, op, literal;
+  for (std::string_view candidate : {"==", "!="}) {
+    size_t at = filter.find(candidate);
+    if (at != std::string_view::npos) {
+      path = filter.substr(0, at);
+      op = candidate;
+      literal = filter.substr(at + 2);
+      break;
+    }
+  }
+  auto trim = [](std::string_view v) {
+    while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+    while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
+    return v;
+  };
+  path = trim(path);
+  literal = trim(literal);
+  if (path.empty() || path[0] != '@') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("jsonpath: filter must start with @: [?(", std::string(filter), ")]"));
+  }
+  Json want;
+  if (!op.empty()) {
+    if (literal.size() >= 2 && (literal[0] == '\'' || literal[0] == '"') &&
+        literal.back() == literal[0]) {
+      want = std::string(literal.substr(1, literal.size() - 2));
+    } else {
+      want = Json::parse(std::string(literal), nullptr, false);
+      if (want.is_discarded()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "jsonpath: bad literal ", std::string(literal), " in [?(", std::string(filter), ")]"));
+      }
+    }
+  }
+  std::vector<const Json*> kept;
+  for (const Json* n : nodes) {
+    if (!n->is_array() && !n->is_object()) continue;
+    for (const Json& element : *n) {
+      std::vector<const Json*> got = {&element};
+      absl::Status s = Apply(path.substr(1), got);
+      if (!s.ok()) return s;
+      bool match = op.empty() ? !got.empty()
+                              : (!got.empty() && (*got[0] == want) == (op == "=="));
+      if (match) kept.push_back(&element);
+    }
+  }
+  nodes = std::move(kept);
+  return absl::OkStatus();
+}
 
 absl::Status Apply(std::string_view expr, std::vector<const Json*>& nodes) {
   size_t i = 0;
@@ -21,6 +77,15 @@ absl::Status Apply(std::string_view expr, std::vector<const Json*>& nodes) {
         if (n->is_object() && n->contains(key)) next.push_back(&(*n)[key]);
       }
       i = end == std::string_view::npos ? expr.size() : end;
+    } else if (expr.substr(i, 3) == "[?(") {
+      size_t close = expr.find(")]", i);
+      if (close == std::string_view::npos) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("jsonpath: unclosed '[?(' in ", std::string(expr)));
+      }
+      BERTH_RETURN_IF_ERROR(Filter(expr.substr(i + 3, close - i - 3), nodes));
+      i = close + 2;
+      continue;
     } else if (expr[i] == '[') {
       size_t close = expr.find(']', i);
       if (close == std::string_view::npos) {

@@ -18,3 +18,19 @@ TEST_CASE("EvaluateJsonPath follows kubectl templates") {
   CHECK(*EvaluateJsonPath(obj, "{.status.missing}") == "");
   CHECK_FALSE(EvaluateJsonPath(obj, "{.status[").ok());
 }
+
+TEST_CASE("EvaluateJsonPath filters arrays as kubectl does") {
+  Json obj = Json::parse(R"({"status":{"conditions":[
+    {"type":"AgentReady","status":"False","n":1},{"type":"Ready","status":"True","n":2}]}})");
+  CHECK(*EvaluateJsonPath(obj, R"({.status.conditions[?(@.type=="AgentReady")].status})") ==
+        "False");
+  CHECK(*EvaluateJsonPath(obj, "{.status.conditions[?(@.type=='Ready')].status}") == "True");
+  CHECK(*EvaluateJsonPath(obj, R"({.status.conditions[?(@.type!="Ready")].type})") ==
+        "AgentReady");
+  CHECK(*EvaluateJsonPath(obj, "{.status.conditions[?(@.n == 2)].type}") == "Ready");
+  CHECK(*EvaluateJsonPath(obj, "{.status.conditions[?(@.n)].n}") == "1 2");
+  CHECK(*EvaluateJsonPath(obj, "{.status.conditions[?(@.type=='Nope')].status}") == "");
+  CHECK_FALSE(EvaluateJsonPath(obj, "{.status.conditions[?(@.n == x)].n}").ok());
+  CHECK_FALSE(EvaluateJsonPath(obj, "{.status.conditions[?(type=='A')].n}").ok());
+  CHECK_FALSE(EvaluateJsonPath(obj, "{.status.conditions[?(@.n}").ok());
+}

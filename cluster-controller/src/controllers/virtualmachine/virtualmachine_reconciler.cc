@@ -64,8 +64,14 @@ class VirtualMachineReconciler : public Reconciler {
     Json status = vm.value("status", Json::object());
     BERTH_RETURN_IF_ERROR(EnsureAddresses(vm, status));
     std::string problem;
-    auto placement = Place(vm, problem);
+    auto placement = Place(vm, status, problem);
     if (!placement.ok()) return placement.status();
+    if (problem.empty() && (JsonString(status, "/macAddress").empty() ||
+                            JsonString(status, "/ipAddress").empty())) {
+      // The domain is defined with its leased MAC (and the guest told its IP): wait for both.
+      if (!VmActive(status.value("phase", ""))) status["phase"] = "Pending";
+      return Write(vm, status, kPendingPoll);
+    }
     if (!problem.empty()) {
       SetCondition(status, "BlockDevicesReady", false, "BlockDevicesNotReady", problem, vm,
                    clock_.Now());
@@ -135,7 +141,7 @@ class VirtualMachineReconciler : public Reconciler {
   }
 
   // Resolves block devices; sets `problem` (and returns OK) when the VM must wait.
-  absl::StatusOr<Placement> Place(const Json& vm, std::string& problem) {
+  absl::StatusOr<Placement> Place(const Json& vm, const Json& status, std::string& problem) {
     Placement p;
     std::string ns = JsonString(vm, "/metadata/namespace");
     std::string vm_name = JsonString(vm, "/metadata/name");
@@ -176,11 +182,11 @@ class VirtualMachineReconciler : public Reconciler {
     if (p.node.empty() && waiting.empty()) waiting.push_back("no block device names a node");
     problem = absl::StrJoin(waiting, "; ");
     if (!problem.empty()) return p;
-    FillDomain(vm, p.domain);
+    FillDomain(vm, status, p.domain);
     return p;
   }
 
-  void FillDomain(const Json& vm, agentpb::DefineDomainRequest& d) {
+  void FillDomain(const Json& vm, const Json& status, agentpb::DefineDomainRequest& d) {
     d.set_name(DomainName(vm));
     d.set_uuid(JsonString(vm, "/metadata/uid"));
     Json cores = JsonAt(vm, "/spec/cpu/cores");
@@ -194,7 +200,7 @@ class VirtualMachineReconciler : public Reconciler {
       d.set_cmdline(ann.value(kCmdlineAnnotation, ""));
     }
     d.set_cloud_init_user_data(UserData(vm));
-    d.set_mac_address(JsonString(vm, "/status/macAddress"));
+    d.set_mac_address(JsonString(status, "/macAddress"));
   }
 
   std::string UserData(const Json& vm) {
