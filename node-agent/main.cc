@@ -24,7 +24,10 @@ ABSL_FLAG(std::vector<std::string>, pools, {},
 
 ABSL_FLAG(std::string, libvirt_uri, "qemu:///system", "libvirt connection for guests");
 ABSL_FLAG(std::string, accelerator, "auto",
-          "guest accelerator: auto (TCG unless forced; see docs), kvm or qemu (TCG)");
+          "guest accelerator: auto (KVM if a kernel boots under it here, else TCG), kvm or qemu");
+ABSL_FLAG(std::string, kvm_probe_kernel, "",
+          "kernel that --accelerator=auto boots under KVM to see whether KVM works (default: "
+          "the newest /boot/vmlinuz-*)");
 ABSL_FLAG(std::string, state_dir, "/var/lib/berth/agent",
           "agent state: freeze crash journal, cloud-init seeds, guest console logs");
 ABSL_FLAG(int, auto_thaw_seconds, 10, "thaw a frozen guest after this long whatever happens");
@@ -73,7 +76,8 @@ bool StartGuests(const berth::Clock& clock, Guests& g) {
   g.services.state_dir = absl::GetFlag(FLAGS_state_dir);
   g.services.debug_hold_freeze = absl::Milliseconds(absl::GetFlag(FLAGS_debug_hold_freeze_ms));
   std::string uri = absl::GetFlag(FLAGS_libvirt_uri);
-  auto hv = ba::NewLibvirtHypervisor(uri, absl::GetFlag(FLAGS_accelerator));
+  auto hv = ba::NewLibvirtHypervisor(uri, absl::GetFlag(FLAGS_accelerator),
+                                     absl::GetFlag(FLAGS_kvm_probe_kernel));
   if (absl::IsInvalidArgument(hv.status())) {
     std::cerr << "berth-agent: " << hv.status() << "\n";
     return false;

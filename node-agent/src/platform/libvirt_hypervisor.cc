@@ -1,12 +1,12 @@
 // HypervisorImpl over the libvirt C API: one connection (reopened when it dies), one RAII owner
 // per virConnectPtr / virDomainPtr, libvirt errors translated to Status by retry meaning.
 //
-// Accelerator choice ("auto" | "kvm" | "qemu"): "auto" means TCG. A usable /dev/kvm is not
-// proof that KVM works: on this machine's kind the device opens and KVM_CREATE_VM succeeds,
-// yet stock guest kernels hang early in boot. Only booting a real guest kernel under KVM can
-// tell, and the agent has no kernel of its own to boot; a wrong "kvm" guess strands every VM,
-// while TCG is always correct (only slower). So KVM is used only when forced with "kvm" (checked
-// here: /dev/kvm must open read-write and libvirt must offer the kvm domain type).
+// Accelerator choice ("auto" | "kvm" | "qemu"). A usable /dev/kvm is not proof that KVM works:
+// on some hosts the device opens and KVM_CREATE_VM succeeds, yet stock guest kernels hang early
+// in boot. So "auto" uses KVM only when /dev/kvm opens read-write, libvirt offers kvm domains AND
+// a real kernel (--kvm_probe_kernel, else the newest /boot/vmlinuz-*) boots to init under KVM
+// (platform/accel_probe.h); otherwise TCG, which is always correct (only slower), with the
+// reason logged. "kvm" forces KVM (the first two checks only); "qemu" forces TCG.
 #include <fcntl.h>
 #include <libvirt/libvirt-qemu.h>
 #include <libvirt/libvirt.h>
@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <iostream>
 #include <memory>
 
 #include "absl/strings/match.h"
@@ -24,6 +25,7 @@
 #include "berth/agent/hypervisor.h"
 #include "berth/status_macros.h"
 #include "guest/domain_xml.h"
+#include "platform/accel_probe.h"
 
 namespace berth::agent {
 namespace {
@@ -254,10 +256,34 @@ absl::Status CheckKvm(virConnectPtr conn) {
   return absl::OkStatus();
 }
 
+// "auto": KVM when it demonstrably boots a kernel here, else TCG; says why on stderr.
+std::string ChooseAccelerator(virConnectPtr conn, const std::string& probe_kernel) {
+  absl::Status kvm = CheckKvm(conn);
+  std::string why;
+  if (!kvm.ok()) {
+    why = std::string(kvm.message());
+  } else {
+    std::string kernel = probe_kernel.empty() ? DefaultProbeKernel() : probe_kernel;
+    if (kernel.empty()) {
+      why = "no kernel to probe KVM with (set --kvm_probe_kernel, or force --accelerator=kvm)";
+    } else {
+      AccelProbe probe = ProbeAccelerator("kvm", kernel, absl::Seconds(20));
+      if (probe.works) {
+        std::cerr << "berth-agent: accelerator kvm: " << probe.detail << "\n";
+        return "kvm";
+      }
+      why = probe.detail;
+    }
+  }
+  std::cerr << "berth-agent: accelerator qemu (TCG): KVM not usable: " << why << "\n";
+  return "qemu";
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Hypervisor>> NewLibvirtHypervisor(const std::string& uri,
-                                                                 const std::string& accelerator) {
+                                                                 const std::string& accelerator,
+                                                                 const std::string& probe_kernel) {
   if (accelerator != "auto" && accelerator != "kvm" && accelerator != "qemu") {
     return absl::InvalidArgumentError(
         absl::StrCat("accelerator \"", accelerator, "\" is not one of auto, kvm, qemu"));
@@ -269,8 +295,9 @@ absl::StatusOr<std::unique_ptr<Hypervisor>> NewLibvirtHypervisor(const std::stri
     return absl::UnavailableError(s.message());
   }
   virConnSetErrorFunc(conn.get(), nullptr, IgnoreLibvirtError);
-  std::string chosen = accelerator == "kvm" ? "kvm" : "qemu";
+  std::string chosen = accelerator;
   if (chosen == "kvm") BERTH_RETURN_IF_ERROR(CheckKvm(conn.get()));
+  if (chosen == "auto") chosen = ChooseAccelerator(conn.get(), probe_kernel);
   return std::unique_ptr<Hypervisor>(
       std::make_unique<LibvirtHypervisor>(uri, chosen, std::move(conn)));
 }

@@ -63,10 +63,11 @@ class Hypervisor {
   virtual std::string Accelerator() const = 0;
 };
 
-// Connects to libvirt at `uri` (e.g. qemu:///system). Detects whether KVM really works (a guest
-// kernel that hangs on KVM counts as not working: see docs) unless `accelerator` forces one.
-absl::StatusOr<std::unique_ptr<Hypervisor>> NewLibvirtHypervisor(const std::string& uri,
-                                                                 const std::string& accelerator);
+// Connects to libvirt at `uri` (e.g. qemu:///system). With accelerator "auto", detects whether
+// KVM really works by booting `probe_kernel` (default: the newest /boot/vmlinuz-*) under it; a
+// kernel that hangs on KVM counts as not working. "kvm" or "qemu" force one.
+absl::StatusOr<std::unique_ptr<Hypervisor>> NewLibvirtHypervisor(
+    const std::string& uri, const std::string& accelerator, const std::string& probe_kernel = "");
 
 }  // namespace berth::agent
 
