@@ -267,6 +267,17 @@ snapshot_yaml quiet-stopped quiet true | berth apply -f - >/dev/null
 wait_phase vdsnapshot quiet-stopped Ready
 expect_eq "snapshot of a stopped VM's disk is consistent" \
   "$(jp vdsnapshot quiet-stopped '{.status.consistent}')" true
+# While its disk is being exported, the VM waits to start and says so.
+cat <<YAML | berth apply -f - >/dev/null
+apiVersion: virtualization.deckhouse.io/v1alpha2
+kind: DataExport
+metadata:
+  name: export-quiet
+spec:
+  targetRef: {kind: VirtualDisk, name: quiet}
+  ttl: 10m
+YAML
+wait_phase dataexport export-quiet Ready 60s
 cat <<YAML | berth apply -f - >/dev/null
 apiVersion: virtualization.deckhouse.io/v1alpha2
 kind: VirtualMachineOperation
@@ -276,6 +287,13 @@ spec:
   type: Start
   virtualMachineName: noagent
 YAML
+berth wait vm/noagent \
+  --for='jsonpath={.status.conditions[?(@.type=="BlockDevicesReady")].reason}=DiskExportInProgress' \
+  --timeout=60s >/dev/null || fail "VM did not wait for the export of its disk"
+CHECKS=$((CHECKS + 1))
+sleep 3
+expect_eq "VM still stopped during the export" "$(virsh_ domstate "${DOMS[noagent]}" | head -1)" "shut off"
+check "delete the export" berth delete dataexport export-quiet >/dev/null
 wait_phase vmop start-noagent Completed 120s
 wait_phase vm noagent Running 60s
 check "delete the VM" berth delete vm noagent >/dev/null

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "berth/controller/controllers.h"
+#include "berth/controller/data_export.h"
 #include "berth/controller/status_util.h"
 #include "berth/kinds.h"
 #include "berth/quantity.h"
@@ -235,6 +236,18 @@ absl::StatusOr<ReconcileResult> VirtualMachineReconciler::Drive(const Json& vm, 
   absl::Time now = clock_.Now();
   bool running = dom.state() == "Running" || dom.state() == "Paused";
   if (desired == "On" && !running) {
+    // A disk being exported is read by the export: the VM waits for it to end (not refused).
+    BERTH_ASSIGN_OR_RETURN(std::vector<Json> exports,
+                           store_.List("DataExport", JsonString(vm, "/metadata/namespace")));
+    for (const std::string& disk : VmDiskNames(vm)) {
+      if (!DiskHasActiveExport(exports, disk)) continue;
+      SetCondition(status, "BlockDevicesReady", false, "DiskExportInProgress",
+                   absl::StrCat("VirtualDisk \"", disk,
+                                "\" is being exported; the VM starts when the export ends"),
+                   vm, now);
+      if (!VmActive(status.value("phase", ""))) status["phase"] = "Pending";
+      return Write(vm, status, kPendingPoll);
+    }
     BERTH_RETURN_IF_ERROR(agent->DefineDomain(p.domain).status());
     BERTH_RETURN_IF_ERROR(agent->StartDomain(name).status());
     status["appliedSpecHash"] = spec_hash;
