@@ -196,9 +196,9 @@ absl::Status DomainRpcs::CutAll(std::vector<Cut>& cuts) {
     if (c.done) return;
     absl::StatusOr<SnapshotInfo> snap = c.pool->CreateSnapshot(c.volume_id, c.snapshot_id);
     if (!snap.ok()) {
-      results[i] = absl::Status(snap.status().code(), absl::StrCat("snapshot of volume ",
-                                                                   c.volume_id, ": ",
-                                                                   snap.status().message()));
+      results[i] = absl::Status(
+          snap.status().code(),
+          absl::StrCat("snapshot of volume ", c.volume_id, ": ", snap.status().message()));
       return;
     }
     c.info = *snap;
