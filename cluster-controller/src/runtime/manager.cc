@@ -1,7 +1,7 @@
-#include <iostream>
-
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "berth/controller/reconciler.h"
+#include "berth/log.h"
 #include "berth/status_macros.h"
 
 namespace berth::controller {
@@ -109,9 +109,47 @@ void Manager::Stop() {
   }
 }
 
+void Manager::ExportMetrics(metrics::Registry& registry) {
+  auto& passes = registry.AddCounter("berth_reconcile_total",
+                                     "Reconcile passes by kind and result (success, error).",
+                                     {"kind", "result"});
+  auto& retries = registry.AddCounter("berth_reconcile_retries_total",
+                                      "Keys queued again with backoff after an error.", {"kind"});
+  auto& latency = registry.AddHistogram("berth_reconcile_duration_seconds",
+                                        "Time one reconcile pass took.", {"kind"});
+  errors_by_code_ =
+      &registry.AddCounter("berth_reconcile_errors_total",
+                           "Failed reconcile passes by kind and status code.", {"kind", "code"});
+  for (auto& loop : loops_) {
+    std::string kind = loop->reconciler->Kind();
+    loop->ok = &passes.With({kind, "success"});
+    loop->errors = &passes.With({kind, "error"});
+    loop->retries = &retries.With({kind});
+    loop->latency = &latency.With({kind});
+  }
+  registry.AddGaugeCallback(
+      {"berth_workqueue_depth", "Keys ready to reconcile, per kind.", {"kind"}, [this] {
+         std::vector<std::pair<metrics::LabelValues, double>> out;
+         for (auto& loop : loops_) {
+           out.push_back({{loop->reconciler->Kind()}, static_cast<double>(loop->queue->Len())});
+         }
+         return out;
+       }});
+}
+
 void Manager::Work(Loop* loop) {
   while (auto key = loop->queue->Get()) {
+    absl::Time start = absl::Now();  // wall time on purpose: a metric, not logic
     absl::StatusOr<ReconcileResult> result = loop->reconciler->Reconcile(ParseKey(*key));
+    if (loop->latency) {
+      loop->latency->Observe(absl::ToDoubleSeconds(absl::Now() - start));
+      (result.ok() ? loop->ok : loop->errors)->Inc();
+      if (!result.ok()) {
+        errors_by_code_
+            ->With({loop->reconciler->Kind(), absl::StatusCodeToString(result.status().code())})
+            .Inc();
+      }
+    }
     if (result.ok()) {
       loop->queue->Forget(*key);
       if (result->requeue_after > absl::ZeroDuration()) {
@@ -119,13 +157,20 @@ void Manager::Work(Loop* loop) {
       }
     } else if (Retryable(result.status().code())) {
       loop->queue->AddRateLimited(*key);
+      if (loop->retries) loop->retries->Inc();
       if (loop->queue->Failures(*key) > 3) {
-        std::cerr << "reconcile " << *key << ": " << result.status() << " (retrying)\n";
+        log::Fields f = log::ObjectFields(*key);
+        f.push_back({"error", result.status().ToString()});
+        f.push_back({"failures", absl::StrCat(loop->queue->Failures(*key))});
+        log::Warning("reconcile failed, retrying", f);
       }
     } else {
       loop->queue->Forget(*key);
-      std::cerr << "reconcile " << *key << ": " << result.status() << "\n";
+      log::Fields f = log::ObjectFields(*key);
+      f.push_back({"error", result.status().ToString()});
+      log::Warning("reconcile failed, waiting for a change", f);
     }
+    if (result.ok() && log::VEnabled(2)) log::V(2, "reconciled", log::ObjectFields(*key));
     loop->queue->Done(*key);
   }
 }

@@ -7,10 +7,17 @@ namespace berth::controller {
 WorkQueue::WorkQueue(const Clock& clock, absl::Duration base_backoff, absl::Duration max_backoff)
     : clock_(clock), base_backoff_(base_backoff), max_backoff_(max_backoff) {}
 
+void WorkQueue::EraseDelayedLocked(const std::string& key) {
+  auto it = delayed_.find(key);
+  if (it == delayed_.end()) return;
+  due_.erase({it->second, key});
+  delayed_.erase(it);
+}
+
 void WorkQueue::AddLocked(const std::string& key) {
   if (shutdown_ || dirty_.count(key)) return;
   dirty_.insert(key);
-  delayed_.erase(key);
+  EraseDelayedLocked(key);
   if (!processing_.count(key)) queue_.push_back(key);
 }
 
@@ -25,7 +32,11 @@ void WorkQueue::AddAfter(const std::string& key, absl::Duration delay) {
   if (shutdown_ || dirty_.count(key)) return;
   absl::Time when = clock_.Now() + delay;
   auto it = delayed_.find(key);
-  if (it == delayed_.end() || when < it->second) delayed_[key] = when;
+  if (it == delayed_.end() || when < it->second) {
+    EraseDelayedLocked(key);
+    delayed_[key] = when;
+    due_.insert({when, key});
+  }
 }
 
 void WorkQueue::AddRateLimited(const std::string& key) {
@@ -46,14 +57,10 @@ void WorkQueue::Forget(const std::string& key) {
 
 void WorkQueue::PromoteDueLocked() {
   absl::Time now = clock_.Now();
-  for (auto it = delayed_.begin(); it != delayed_.end();) {
-    if (it->second <= now) {
-      std::string key = it->first;
-      it = delayed_.erase(it);
-      AddLocked(key);
-    } else {
-      ++it;
-    }
+  while (!due_.empty() && due_.begin()->first <= now) {
+    std::string key = due_.begin()->second;
+    EraseDelayedLocked(key);
+    AddLocked(key);
   }
 }
 
@@ -65,7 +72,7 @@ std::optional<std::string> WorkQueue::Get() {
     if (!queue_.empty()) break;
     absl::Duration wait = absl::Milliseconds(200);
     absl::Time now = clock_.Now();
-    for (const auto& [key, when] : delayed_) wait = std::min(wait, when - now);
+    if (!due_.empty()) wait = std::min(wait, due_.begin()->first - now);
     auto ready = [this]()
                      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return shutdown_ || !queue_.empty(); };
     mu_.AwaitWithTimeout(absl::Condition(&ready), std::max(wait, absl::Milliseconds(1)));

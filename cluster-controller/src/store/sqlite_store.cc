@@ -110,7 +110,42 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
     return absl::Status(version.status().code(),
                         absl::StrCat("open ", path, ": ", version.status().message()));
   }
-  return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(db), clock, history, *version));
+  std::unique_ptr<SqliteStore> store(new SqliteStore(std::move(db), clock, history, *version));
+  {
+    absl::MutexLock lock(&store->mu_);
+    if (absl::Status st = store->LoadCacheLocked(); !st.ok()) {
+      return absl::Status(st.code(), absl::StrCat("open ", path, ": ", st.message()));
+    }
+  }
+  return store;
+}
+
+absl::Status SqliteStore::LoadCacheLocked() {
+  BERTH_ASSIGN_OR_RETURN(Statement stmt,
+                         db_->Prepare("SELECT kind, namespace, name, json FROM objects"));
+  absl::MutexLock cache_lock(&cache_mu_);
+  cache_version_ = version_;
+  while (true) {
+    BERTH_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return absl::OkStatus();
+    CacheKey key{stmt.ColumnText(0), stmt.ColumnText(1), stmt.ColumnText(2)};
+    BERTH_ASSIGN_OR_RETURN(Json obj, ParseStored(stmt.ColumnText(3), "a stored object"));
+    cache_[std::move(key)] = std::make_shared<const Json>(std::move(obj));
+  }
+}
+
+void SqliteStore::UpdateCacheLocked(const std::vector<StoreEvent>& events, uint64_t version) {
+  absl::MutexLock cache_lock(&cache_mu_);
+  cache_version_ = version;
+  for (const StoreEvent& e : events) {
+    ObjectKey k = ObjectKey::Of(e.object);
+    CacheKey key{k.kind, k.ns, k.name};
+    if (e.type == StoreEvent::Type::kDeleted) {
+      cache_.erase(key);
+    } else {
+      cache_[std::move(key)] = std::make_shared<const Json>(e.object);
+    }
+  }
 }
 
 SqliteStore::SqliteStore(std::unique_ptr<Database> db, const Clock& clock, size_t history,
@@ -121,19 +156,92 @@ SqliteStore::SqliteStore(std::unique_ptr<Database> db, const Clock& clock, size_
       version_(version),
       gen_(SeededBitGen()) {}
 
+// Writes per group: bounds one transaction's size and the wait of the group's last caller.
+constexpr size_t kMaxGroup = 128;
+
 absl::StatusOr<Json> SqliteStore::Write(const WriteFn& fn) {
+  PendingWrite me{&fn};
+  {
+    absl::MutexLock q(&queue_mu_);
+    queue_.push_back(&me);
+    auto done_or_lead = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_) {
+      return me.done || !leader_active_;
+    };
+    queue_mu_.Await(absl::Condition(&done_or_lead));
+    if (me.done) return std::move(me.result);  // a leader committed it
+    leader_active_ = true;
+  }
+  // Lead: commit queued groups (FIFO, so ours is among the first) until ours is done.
+  while (true) {
+    std::vector<PendingWrite*> group;
+    {
+      absl::MutexLock q(&queue_mu_);
+      while (!queue_.empty() && group.size() < kMaxGroup) {
+        group.push_back(queue_.front());
+        queue_.pop_front();
+      }
+    }
+    CommitGroup(group);
+    absl::MutexLock q(&queue_mu_);
+    for (PendingWrite* p : group) p->done = true;
+    if (me.done) {
+      leader_active_ = false;  // a waiting writer takes over
+      return std::move(me.result);
+    }
+  }
+}
+
+absl::Status SqliteStore::RunInGroupLocked(const WriteFn& fn, bool savepoint, Batch& batch,
+                                           absl::StatusOr<Json>* result) {
+  if (savepoint) {
+    absl::Status st = db_->Exec("SAVEPOINT berth_write");
+    if (!st.ok()) {
+      *result = st;
+      return st;
+    }
+  }
+  Batch mine{batch.version, {}};
+  *result = GuardJson([&] { return fn(mine); });
+  if (!savepoint) {
+    if (result->ok()) batch = std::move(mine);
+    return absl::OkStatus();
+  }
+  // Undo a failed write only; the versions it took are handed out again.
+  absl::Status st = db_->Exec(result->ok() ? "RELEASE berth_write"
+                                           : "ROLLBACK TO berth_write; RELEASE berth_write");
+  if (!st.ok()) return st;
+  if (result->ok()) {
+    batch.version = mine.version;
+    for (StoreEvent& e : mine.events) batch.events.push_back(std::move(e));
+  }
+  return absl::OkStatus();
+}
+
+void SqliteStore::CommitGroup(const std::vector<PendingWrite*>& group) {
   absl::MutexLock lock(&mu_);
+  auto fail_all = [&](const absl::Status& st) {
+    for (PendingWrite* p : group) p->result = st;
+  };
   Transaction txn(db_.get());
-  BERTH_RETURN_IF_ERROR(txn.Begin());
+  if (absl::Status st = txn.Begin(); !st.ok()) return fail_all(st);
   Batch batch{version_, {}};
-  absl::StatusOr<Json> result = GuardJson([&] { return fn(batch); });
-  if (!result.ok()) return result.status();  // `txn` rolls back
-  if (batch.events.empty()) return result;   // nothing changed
-  BERTH_RETURN_IF_ERROR(FinishBatchLocked(batch));
-  BERTH_RETURN_IF_ERROR(txn.Commit());
+  const bool savepoints = group.size() > 1;
+  for (PendingWrite* p : group) {
+    absl::Status broken = RunInGroupLocked(*p->fn, savepoints, batch, &p->result);
+    if (!broken.ok()) return fail_all(broken);  // the transaction is in an unknown state
+  }
+  if (batch.events.empty()) return;  // nothing changed; `txn` rolls back
+  absl::Status st = FinishBatchLocked(batch);
+  if (st.ok()) st = txn.Commit();
+  if (!st.ok()) {  // nothing of the group is stored
+    for (PendingWrite* p : group) {
+      if (p->result.ok()) p->result = st;
+    }
+    return;
+  }
   version_ = batch.version;
+  UpdateCacheLocked(batch.events, version_);
   PublishLocked(batch.events);
-  return result;
 }
 
 absl::Status SqliteStore::FinishBatchLocked(const Batch& batch) {
@@ -177,42 +285,33 @@ absl::StatusOr<bool> SqliteStore::UidTakenLocked(const std::string& uid) {
 }
 
 absl::StatusOr<Json> SqliteStore::Get(const ObjectKey& key) {
-  std::optional<std::string> text;
+  std::shared_ptr<const Json> obj;
   {
-    absl::MutexLock lock(&mu_);
-    BERTH_ASSIGN_OR_RETURN(text, LoadTextLocked(key));
+    absl::MutexLock lock(&cache_mu_);
+    auto it = cache_.find(CacheKey{key.kind, key.ns, key.name});
+    if (it != cache_.end()) obj = it->second;
   }
-  if (!text.has_value()) return absl::NotFoundError(absl::StrCat(Describe(key), " not found"));
-  return ParseStored(*text, Describe(key));
+  if (!obj) return absl::NotFoundError(absl::StrCat(Describe(key), " not found"));
+  return *obj;  // the copy is made outside the lock
 }
 
 absl::StatusOr<std::vector<Json>> SqliteStore::List(const std::string& kind, const std::string& ns,
                                                     uint64_t* resource_version) {
   if (kind.empty()) return absl::InvalidArgumentError("list: kind is required");
-  std::vector<std::string> texts;
+  std::vector<std::shared_ptr<const Json>> found;
   {
-    absl::MutexLock lock(&mu_);
-    BERTH_ASSIGN_OR_RETURN(
-        Statement stmt,
-        db_->Prepare(ns.empty() ? "SELECT json FROM objects WHERE kind = ?1 "
-                                  "ORDER BY namespace, name"
-                                : "SELECT json FROM objects WHERE kind = ?1 AND namespace = ?2 "
-                                  "ORDER BY name"));
-    stmt.Bind(1, kind);
-    if (!ns.empty()) stmt.Bind(2, ns);
-    while (true) {
-      BERTH_ASSIGN_OR_RETURN(bool row, stmt.Step());
-      if (!row) break;
-      texts.push_back(stmt.ColumnText(0));
+    absl::MutexLock lock(&cache_mu_);
+    // Keys sort by kind, namespace, name: the range is already in the documented order.
+    for (auto it = cache_.lower_bound(CacheKey{kind, ns, ""}); it != cache_.end(); ++it) {
+      const auto& [k, n, name] = it->first;
+      if (k != kind || (!ns.empty() && n != ns)) break;
+      found.push_back(it->second);
     }
-    if (resource_version != nullptr) *resource_version = version_;
+    if (resource_version != nullptr) *resource_version = cache_version_;
   }
-  std::vector<Json> out;  // parsed outside the lock: the expensive part of a big list
-  out.reserve(texts.size());
-  for (const std::string& text : texts) {
-    BERTH_ASSIGN_OR_RETURN(Json obj, ParseStored(text, absl::StrCat("a stored ", kind)));
-    out.push_back(std::move(obj));
-  }
+  std::vector<Json> out;  // copied outside the lock: the expensive part of a big list
+  out.reserve(found.size());
+  for (const auto& obj : found) out.push_back(*obj);
   return out;
 }
 

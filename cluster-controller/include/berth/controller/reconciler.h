@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "berth/controller/object_store.h"
 #include "berth/controller/work_queue.h"
+#include "berth/metrics.h"
 
 namespace berth::controller {
 
@@ -48,12 +49,20 @@ class Manager {
   void Stop();
   // Queues a key for its kind's reconciler (e.g. from a heartbeat).
   void Enqueue(const ObjectKey& key);
+  // Records reconcile counts, errors, latency and queue depth per kind in `registry` (which
+  // must outlive the manager). Call before Start.
+  void ExportMetrics(metrics::Registry& registry);
 
  private:
   struct Loop {
     std::unique_ptr<Reconciler> reconciler;
     std::unique_ptr<WorkQueue> queue;
     std::vector<std::thread> threads;
+    // Set by ExportMetrics; null otherwise.
+    metrics::Counter* ok = nullptr;
+    metrics::Counter* errors = nullptr;
+    metrics::Counter* retries = nullptr;
+    metrics::Histogram* latency = nullptr;
   };
   // Runs on the store's writer thread under its lock: only hands the event over.
   void OnEvent(const StoreEvent& event);
@@ -66,6 +75,7 @@ class Manager {
   const Clock& clock_;
   const int workers_;
   std::vector<std::unique_ptr<Loop>> loops_;  // fixed after Start
+  metrics::Family<metrics::Counter>* errors_by_code_ = nullptr;
   uint64_t watch_id_ = 0;
   bool started_ = false;
   absl::Mutex events_mu_;

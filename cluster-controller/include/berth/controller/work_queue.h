@@ -43,6 +43,7 @@ class WorkQueue {
  private:
   void AddLocked(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PromoteDueLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void EraseDelayedLocked(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Clock& clock_;
   const absl::Duration base_backoff_;
@@ -52,6 +53,8 @@ class WorkQueue {
   std::set<std::string> dirty_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> processing_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, absl::Time> delayed_ ABSL_GUARDED_BY(mu_);
+  // delayed_ ordered by due time, so promoting due keys does not scan every delayed key.
+  std::set<std::pair<absl::Time, std::string>> due_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int> failures_ ABSL_GUARDED_BY(mu_);
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
 };

@@ -1,0 +1,56 @@
+#ifndef BERTH_METRICS_SERVER_H_
+#define BERTH_METRICS_SERVER_H_
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "berth/metrics.h"
+
+namespace berth::metrics {
+
+// Serves a Registry over plain HTTP/1.0-style exchanges (one request per connection):
+//   GET /metrics  -> 200, the text exposition format (version 0.0.4)
+//   GET /healthz  -> 200 "ok" while the process runs (liveness)
+//   GET /readyz   -> 200 "ready" when `ready()` says so, else 503 (readiness)
+// Anything else is 404 (405 for methods other than GET/HEAD). One owned thread accepts and
+// answers connections in turn; a client that sends nothing for 2 s is dropped. Meant for a
+// loopback or cluster-internal port: there is no authentication.
+class MetricsServer {
+ public:
+  // Binds `listen` ("HOST:PORT"; port 0 picks a free one) and starts serving. `registry` must
+  // outlive the server. `ready` (optional) is called on the serving thread.
+  static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(
+      const std::string& listen, const Registry& registry, std::function<bool()> ready = nullptr);
+  ~MetricsServer();  // Stops and joins.
+
+  int port() const { return port_; }
+  // Returns "HOST:PORT" as bound.
+  std::string address() const;
+
+ private:
+  MetricsServer(int fd, int wake_fd, std::string host, int port, const Registry& registry,
+                std::function<bool()> ready);
+  void Serve();
+  void Answer(int client);
+
+  const int fd_;
+  const int wake_fd_;  // eventfd: written once to stop Serve()
+  const std::string host_;
+  const int port_;
+  const Registry& registry_;
+  const std::function<bool()> ready_;
+  std::thread thread_;
+};
+
+// Builds the HTTP response for a request's first line (e.g. "GET /metrics HTTP/1.1"); exposed
+// for tests.
+std::string HttpResponseFor(const std::string& request_line, const Registry& registry,
+                            const std::function<bool()>& ready);
+
+}  // namespace berth::metrics
+
+#endif  // BERTH_METRICS_SERVER_H_
