@@ -1,0 +1,72 @@
+// The client side of USB/IP: list a peer's devices, import one, and (for user-space consumers,
+// tests and benchmarks) drive URBs over the imported socket. The node's vhci attach hands the
+// imported socket to the kernel instead (usb/vhci.h).
+#ifndef BERTH_AGENT_USB_USBIP_CLIENT_H_
+#define BERTH_AGENT_USB_USBIP_CLIENT_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "berth/agent/usb.h"
+#include "berth/agent/usbip_wire.h"
+#include "platform/unique_fd.h"
+
+namespace berth::agent {
+
+// OP_REQ_DEVLIST against host:port.
+absl::StatusOr<std::vector<usbip::DeviceRecord>> UsbIpListRemote(const std::string& host, int port);
+
+struct UsbIpImported {
+  platform::UniqueFd socket;  // connected, ready for URBs
+  usbip::DeviceRecord device;
+};
+
+// OP_REQ_IMPORT of `busid`. NotFound (NODEV), FailedPrecondition (busy, NA) or Unavailable
+// (device error, network) with the peer's status in the message.
+absl::StatusOr<UsbIpImported> UsbIpImport(const std::string& host, int port,
+                                          const std::string& busid);
+
+// URBs over an imported socket. Owns the socket and a reader thread that matches RET_SUBMIT and
+// RET_UNLINK to requests by seqnum. Thread-safe; any number of URBs may be outstanding.
+class UsbIpUrbClient {
+ public:
+  UsbIpUrbClient(UsbIpImported imported);
+  ~UsbIpUrbClient();  // closes the socket; outstanding callbacks get -ESHUTDOWN
+
+  // Sends CMD_SUBMIT (the seqnum is assigned here and returned); `done` runs on the reader
+  // thread.
+  absl::StatusOr<uint32_t> SubmitAsync(Urb urb, UrbCallback done);
+  absl::StatusOr<UrbResult> Submit(Urb urb, absl::Duration timeout = absl::Seconds(10));
+  // Sends CMD_UNLINK for `seqnum` and waits for RET_UNLINK; returns its status.
+  absl::StatusOr<int32_t> Unlink(uint32_t seqnum, absl::Duration timeout = absl::Seconds(10));
+  const usbip::DeviceRecord& Device() const { return device_; }
+
+ private:
+  struct Pending {
+    bool in = false;
+    bool unlink = false;
+    UrbCallback done;
+  };
+  void ReadLoop();
+  void FailAll(int32_t status);
+
+  platform::UniqueFd socket_;
+  const usbip::DeviceRecord device_;
+  const uint32_t devid_;
+  absl::Mutex write_mu_;
+  absl::Mutex mu_;
+  uint32_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
+  std::map<uint32_t, Pending> pending_ ABSL_GUARDED_BY(mu_);
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread reader_;
+};
+
+}  // namespace berth::agent
+
+#endif  // BERTH_AGENT_USB_USBIP_CLIENT_H_

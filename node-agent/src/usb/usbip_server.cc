@@ -1,0 +1,321 @@
+#include "usb/usbip_server.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "berth/agent/usbip_wire.h"
+#include "usb/socket_io.h"
+
+namespace berth::agent {
+
+namespace wire = usbip;
+
+// One accepted connection. The fd closes when the last holder (the serving thread or a URB
+// completion still in flight) lets go.
+struct UsbIpServer::Conn {
+  explicit Conn(int f) : fd(f) {}
+  ~Conn() { ::close(fd); }
+  const int fd;
+  absl::Mutex write_mu;
+  std::string busid;  // set once imported (guarded by the server's mu_)
+  absl::Mutex pending_mu;
+  std::set<uint32_t> pending ABSL_GUARDED_BY(pending_mu);
+
+  absl::Status Send(const std::vector<uint8_t>& bytes) {
+    absl::MutexLock l(&write_mu);
+    return usbsock::WriteAll(fd, bytes);
+  }
+};
+
+namespace {
+
+// Standard requests the server performs itself, as the kernel's usbip-host does.
+enum class Intercept { kNone, kSetConfiguration, kSetInterface, kClearHalt, kResetPort };
+
+Intercept Classify(const Urb& u) {
+  if (u.endpoint != 0) return Intercept::kNone;
+  uint8_t type = u.setup[0], req = u.setup[1];
+  uint16_t value = u.setup[2] | u.setup[3] << 8;
+  if (type == 0x00 && req == 0x09) return Intercept::kSetConfiguration;
+  if (type == 0x01 && req == 0x0b) return Intercept::kSetInterface;
+  if (type == 0x02 && req == 0x01 && value == 0) return Intercept::kClearHalt;
+  if (type == 0x23 && req == 0x03 && value == 4) return Intercept::kResetPort;  // PORT_RESET
+  return Intercept::kNone;
+}
+
+absl::Status Perform(UsbDevice& dev, Intercept what, const Urb& u) {
+  uint16_t value = u.setup[2] | u.setup[3] << 8;
+  uint16_t index = u.setup[4] | u.setup[5] << 8;
+  switch (what) {
+    case Intercept::kSetConfiguration:
+      return dev.SetConfiguration(value);
+    case Intercept::kSetInterface:
+      return dev.SetInterface(index, value);
+    case Intercept::kClearHalt:
+      return dev.ClearHalt(static_cast<uint8_t>(index));
+    case Intercept::kResetPort:
+      return dev.ResetPort();
+    default:
+      return absl::OkStatus();
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<UsbIpServer>> UsbIpServer::Create(UsbIpServerConfig config,
+                                                                 ExportedFn exported,
+                                                                 UsbDeviceOpener opener) {
+  int port = 0;
+  auto fd = usbsock::Listen(config.listen, &port);
+  if (!fd.ok()) return fd.status();
+  std::string host = config.listen.substr(0, config.listen.rfind(':'));
+  std::string address = absl::StrCat(host, ":", port);
+  auto server = std::unique_ptr<UsbIpServer>(new UsbIpServer(
+      std::move(config), std::move(exported), std::move(opener), *fd, port, address));
+  server->acceptor_ = std::thread([s = server.get()] { s->AcceptLoop(); });
+  return server;
+}
+
+UsbIpServer::UsbIpServer(UsbIpServerConfig config, ExportedFn exported, UsbDeviceOpener opener,
+                         int fd, int port, std::string address)
+    : config_(std::move(config)),
+      exported_(std::move(exported)),
+      opener_(std::move(opener)),
+      listen_fd_(fd),
+      port_(port),
+      address_(std::move(address)) {}
+
+UsbIpServer::~UsbIpServer() {
+  std::vector<std::thread> threads;
+  {
+    absl::MutexLock l(&mu_);
+    stopping_ = true;
+    for (auto& c : conns_) ::shutdown(c->fd, SHUT_RDWR);
+  }
+  ::shutdown(listen_fd_, SHUT_RDWR);
+  acceptor_.join();
+  {
+    absl::MutexLock l(&mu_);
+    threads.swap(threads_);
+  }
+  for (auto& t : threads) t.join();
+  ::close(listen_fd_);
+}
+
+std::set<std::string> UsbIpServer::Imported() const {
+  absl::MutexLock l(&mu_);
+  std::set<std::string> out;
+  for (const auto& c : conns_) {
+    if (!c->busid.empty()) out.insert(c->busid);
+  }
+  return out;
+}
+
+bool UsbIpServer::Disconnect(const std::string& busid) {
+  absl::MutexLock l(&mu_);
+  bool found = false;
+  for (auto& c : conns_) {
+    if (c->busid == busid) {
+      ::shutdown(c->fd, SHUT_RDWR);
+      found = true;
+    }
+  }
+  return found;
+}
+
+bool UsbIpServer::PeerAllowed(int fd) const {
+  if (config_.allowed_peers.empty()) return true;
+  std::string peer = usbsock::PeerAddress(fd);
+  return std::find(config_.allowed_peers.begin(), config_.allowed_peers.end(), peer) !=
+         config_.allowed_peers.end();
+}
+
+void UsbIpServer::AcceptLoop() {
+  for (;;) {
+    int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      return;  // shut down
+    }
+    if (!PeerAllowed(fd)) {
+      std::cerr << "berth-agent: usbip: refused connection from " << usbsock::PeerAddress(fd)
+                << " (not a configured peer)\n";
+      ::close(fd);
+      continue;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    auto conn = std::make_shared<Conn>(fd);
+    absl::MutexLock l(&mu_);
+    if (stopping_) return;
+    conns_.push_back(conn);
+    threads_.emplace_back([this, conn] { Serve(conn); });
+  }
+}
+
+void UsbIpServer::Serve(std::shared_ptr<Conn> conn) {
+  uint8_t hb[wire::kOpHeaderSize];
+  absl::Status s = usbsock::ReadFull(conn->fd, hb, sizeof(hb));
+  auto h = s.ok() ? wire::ParseOpHeader(hb) : absl::StatusOr<wire::OpHeader>(s);
+  if (h.ok() && h->code == wire::kOpReqDevlist) {
+    std::vector<wire::DeviceRecord> records;
+    for (const UsbDeviceInfo& d : exported_()) records.push_back(wire::RecordFromInfo(d));
+    conn->Send(wire::EncodeDevlistReply(records)).IgnoreError();
+  } else if (h.ok() && h->code == wire::kOpReqImport) {
+    ServeImport(*conn);
+  } else if (h.ok()) {
+    conn->Send(wire::EncodeOpHeader({wire::kVersion, 0, wire::kStNa})).IgnoreError();
+  }
+  absl::MutexLock l(&mu_);
+  conns_.erase(std::remove(conns_.begin(), conns_.end(), conn), conns_.end());
+}
+
+void UsbIpServer::ServeImport(Conn& conn) {
+  uint8_t raw[wire::kBusIdSize];
+  if (!usbsock::ReadFull(conn.fd, raw, sizeof(raw)).ok()) return;
+  auto busid = wire::ParseBusId(raw);
+  auto reply = [&](uint32_t st, const wire::DeviceRecord* d) {
+    return conn.Send(wire::EncodeImportReply(st, d));
+  };
+  if (!busid.ok()) {
+    reply(wire::kStError, nullptr).IgnoreError();
+    return;
+  }
+  bool exported = false;
+  for (const UsbDeviceInfo& d : exported_()) exported |= d.busid == *busid;
+  if (!exported) {
+    reply(wire::kStNoDev, nullptr).IgnoreError();
+    return;
+  }
+  {
+    absl::MutexLock l(&mu_);
+    for (const auto& c : conns_) {
+      if (c->busid == *busid) {
+        reply(wire::kStDevBusy, nullptr).IgnoreError();
+        return;
+      }
+    }
+    conn.busid = *busid;
+  }
+  if (config_.kernel_handoff) {
+    for (const UsbDeviceInfo& d : exported_()) {
+      if (d.busid != *busid) continue;
+      wire::DeviceRecord rec = wire::RecordFromInfo(d);
+      absl::Status handed = config_.kernel_handoff(d, conn.fd);
+      if (handed.ok()) {
+        // The kernel's stub holds its own reference now and serves URBs on this socket.
+        reply(wire::kStOk, &rec).IgnoreError();
+        absl::MutexLock l(&mu_);
+        conn.busid.clear();
+        return;
+      }
+      if (!absl::IsNotFound(handed)) {
+        std::cerr << "berth-agent: usbip: " << handed << " (relaying in user space)\n";
+      }
+    }
+  }
+  auto device = opener_(*busid);
+  if (!device.ok()) {
+    std::cerr << "berth-agent: usbip: import " << *busid << ": " << device.status() << "\n";
+    reply(absl::IsNotFound(device.status()) ? wire::kStNoDev : wire::kStDevErr, nullptr)
+        .IgnoreError();
+    absl::MutexLock l(&mu_);
+    conn.busid.clear();
+    return;
+  }
+  wire::DeviceRecord rec = wire::RecordFromInfo((*device)->Info());
+  if (reply(wire::kStOk, &rec).ok()) RelayUrbs(conn, **device);
+  absl::MutexLock l(&mu_);
+  conn.busid.clear();
+}
+
+void UsbIpServer::RelayUrbs(Conn& conn, UsbDevice& device) {
+  // Completions may outlive this loop until cancelled; they hold the connection.
+  std::shared_ptr<Conn> self;
+  {
+    absl::MutexLock l(&mu_);
+    for (auto& c : conns_) {
+      if (c.get() == &conn) self = c;
+    }
+  }
+  std::vector<uint8_t> payload;
+  for (;;) {
+    uint8_t hb[wire::kUrbHeaderSize];
+    if (!usbsock::ReadFull(conn.fd, hb, sizeof(hb)).ok()) break;
+    auto h = wire::ParseUrbHeader(hb);
+    if (!h.ok()) break;
+    auto size = wire::UrbPayloadSize(*h);
+    if (!size.ok() || (h->command != wire::kCmdSubmit && h->command != wire::kCmdUnlink)) break;
+    payload.resize(*size);
+    if (*size > 0 && !usbsock::ReadFull(conn.fd, payload.data(), *size).ok()) break;
+    if (h->command == wire::kCmdUnlink) {
+      bool cancelled = device.Cancel(h->u[0]);
+      if (cancelled) {
+        absl::MutexLock l(&conn.pending_mu);
+        conn.pending.erase(h->u[0]);
+      }
+      // -ECONNRESET: cancelled, no RET_SUBMIT follows; 0: it had already completed.
+      if (!conn.Send(wire::EncodeRetUnlink(*h, cancelled ? -ECONNRESET : 0)).ok()) break;
+      continue;
+    }
+    auto urb = wire::ParseCmdSubmit(*h, payload);
+    if (!urb.ok()) break;
+    Intercept what = Classify(*urb);
+    if (what != Intercept::kNone) {
+      UrbResult r;
+      r.status = Perform(device, what, *urb).ok() ? 0 : -EPIPE;
+      if (!conn.Send(wire::EncodeRetSubmit(*h, r)).ok()) break;
+      continue;
+    }
+    {
+      absl::MutexLock l(&conn.pending_mu);
+      conn.pending.insert(h->seqnum);
+    }
+    wire::UrbHeader cmd = *h;
+    device.Submit(*std::move(urb), [self, cmd](UrbResult r) {
+      {
+        absl::MutexLock l(&self->pending_mu);
+        self->pending.erase(cmd.seqnum);
+      }
+      self->Send(wire::EncodeRetSubmit(cmd, r)).IgnoreError();
+    });
+  }
+  std::set<uint32_t> left;
+  {
+    absl::MutexLock l(&conn.pending_mu);
+    left = conn.pending;
+  }
+  for (uint32_t seq : left) device.Cancel(seq);
+}
+
+}  // namespace berth::agent
+
+namespace berth::agent {
+
+absl::Status UsbIpHostHandoff(const UsbDeviceInfo& device, int fd) {
+  std::string path = device.syspath + "/usbip_sockfd";
+  int attr = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (attr < 0) {
+    return absl::NotFoundError(
+        absl::StrCat("usbip: ", device.busid, " is not bound to usbip-host"));
+  }
+  std::string text = absl::StrCat(fd);
+  ssize_t n = ::write(attr, text.data(), text.size());
+  int err = errno;
+  ::close(attr);
+  if (n != static_cast<ssize_t>(text.size())) {
+    return absl::UnavailableError(absl::StrCat("usbip: write ", path, ": ", strerror(err)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace berth::agent

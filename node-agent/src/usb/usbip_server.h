@@ -1,0 +1,77 @@
+// A USB/IP server speaking the Linux protocol: OP_REQ_DEVLIST, OP_REQ_IMPORT, then URBs
+// (CMD_SUBMIT/RET_SUBMIT, CMD_UNLINK/RET_UNLINK) relayed to a UsbDevice in user space. The
+// Linux `usbip list -r` / `usbip attach -r` tools and our own client are valid peers.
+#ifndef BERTH_AGENT_USB_USBIP_SERVER_H_
+#define BERTH_AGENT_USB_USBIP_SERVER_H_
+
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "berth/agent/usb.h"
+
+namespace berth::agent {
+
+struct UsbIpServerConfig {
+  std::string listen = "127.0.0.1:3240";  // HOST:PORT; port 0 picks a free one
+  // Peer IP addresses allowed to connect; empty allows everyone (the opt-in Linux port).
+  std::vector<std::string> allowed_peers;
+  // Kernel hand-off: when set and it accepts the device (it is bound to usbip-host), the
+  // imported socket goes to the kernel's stub (usbip_sockfd) instead of the user-space relay.
+  // Returns NotFound when the device is not bound to usbip-host (relay in user space).
+  std::function<absl::Status(const UsbDeviceInfo&, int fd)> kernel_handoff;
+};
+
+// Writes `fd` to <syspath>/usbip_sockfd (the device must be bound to usbip-host); NotFound
+// when the attribute does not exist.
+absl::Status UsbIpHostHandoff(const UsbDeviceInfo& device, int fd);
+
+// Serves the devices `exported()` returns. Owns its accept thread and one thread per
+// connection; the destructor closes every socket and joins them. Thread-safe.
+class UsbIpServer {
+ public:
+  using ExportedFn = std::function<std::vector<UsbDeviceInfo>()>;
+
+  static absl::StatusOr<std::unique_ptr<UsbIpServer>> Create(UsbIpServerConfig config,
+                                                             ExportedFn exported,
+                                                             UsbDeviceOpener opener);
+  ~UsbIpServer();
+  std::string ListenAddress() const { return address_; }
+  int Port() const { return port_; }
+  // Busids currently imported by a peer.
+  std::set<std::string> Imported() const;
+  // Closes the connection that imported `busid` (e.g. the device was unexported). Returns
+  // whether one existed.
+  bool Disconnect(const std::string& busid);
+
+ private:
+  struct Conn;
+  UsbIpServer(UsbIpServerConfig config, ExportedFn exported, UsbDeviceOpener opener, int fd,
+              int port, std::string address);
+  void AcceptLoop();
+  void Serve(std::shared_ptr<Conn> conn);
+  void ServeImport(Conn& conn);
+  void RelayUrbs(Conn& conn, UsbDevice& device);
+  bool PeerAllowed(int fd) const;
+
+  const UsbIpServerConfig config_;
+  const ExportedFn exported_;
+  const UsbDeviceOpener opener_;
+  const int listen_fd_;
+  const int port_;
+  const std::string address_;
+  std::thread acceptor_;
+  mutable absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::shared_ptr<Conn>> conns_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::thread> threads_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace berth::agent
+
+#endif  // BERTH_AGENT_USB_USBIP_SERVER_H_
