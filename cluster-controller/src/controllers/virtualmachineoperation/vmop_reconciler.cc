@@ -1,9 +1,11 @@
-// VirtualMachineOperation Start, Stop and Restart: set the VM's desired power state and wait
-// for the VM reconciler to reach it. One operation per VM runs at a time; others wait Pending.
+// VirtualMachineOperation. Start, Stop and Restart set the VM's desired power state and wait
+// for the VM reconciler to reach it; Restore and Clone live in vmop_restore.cc and
+// vmop_clone.cc. One operation per VM runs at a time; others wait Pending.
 #include "absl/strings/str_cat.h"
 #include "berth/controller/controllers.h"
 #include "berth/controller/status_util.h"
 #include "berth/status_macros.h"
+#include "controllers/virtualmachineoperation/vmop_internal.h"
 
 namespace berth::controller {
 namespace {
@@ -14,14 +16,19 @@ bool Terminal(const std::string& phase) { return phase == "Completed" || phase =
 
 class VmopReconciler : public Reconciler {
  public:
-  VmopReconciler(ObjectStore& store, const Clock& clock) : store_(store), clock_(clock) {}
+  VmopReconciler(ObjectStore& store, const Clock& clock)
+      : store_(store), clock_(clock), out_(store, clock) {}
 
   std::string Kind() const override { return "VirtualMachineOperation"; }
 
   std::vector<ObjectKey> Related(const StoreEvent& event) override {
     std::vector<ObjectKey> keys;
-    if (event.object.value("kind", "") != "VirtualMachine") return keys;
+    std::string kind = event.object.value("kind", "");
     std::string ns = JsonString(event.object, "/metadata/namespace");
+    if (kind == "VirtualDisk" || kind == "VirtualMachineSnapshot") {
+      return ActiveOperations(store_, Kind(), ns);  // restores and clones wait on these
+    }
+    if (kind != "VirtualMachine") return keys;
     auto ops = store_.List("VirtualMachineOperation", ns);
     if (!ops.ok()) return keys;
     for (const Json& op : *ops) {
@@ -40,9 +47,18 @@ class VmopReconciler : public Reconciler {
     if (!got.ok()) return got.status();
     Json op = *std::move(got);
     Json status = op.value("status", Json::object());
-    if (IsDeleting(op) || Terminal(status.value("phase", ""))) return ReconcileResult{};
     std::string type = JsonString(op, "/spec/type");
-    if (type != "Start" && type != "Stop" && type != "Restart") {
+    bool rebuilds = type == "Restore" || type == "Clone";
+    if (rebuilds && (IsDeleting(op) || status.value("phase", "") == "InProgress")) {
+      return Dispatch(op, status, type);
+    }
+    if (IsDeleting(op) || Terminal(status.value("phase", ""))) return ReconcileResult{};
+    if (rebuilds) {
+      BERTH_ASSIGN_OR_RETURN(bool blocked, BlockedByOther(op));
+      if (blocked) return Wait(op, status);
+      return Dispatch(op, status, type);
+    }
+    if (type != "Start" && type != "Stop" && type != "Restart") {  // Migrate, Evict
       return Finish(op, status, false, "NotSupported",
                     absl::StrCat("operation type ", type, " is not supported by this controller"));
     }
@@ -55,29 +71,26 @@ class VmopReconciler : public Reconciler {
     }
     if (!vm.ok()) return vm.status();
     BERTH_ASSIGN_OR_RETURN(bool blocked, BlockedByOther(op));
-    if (blocked) {
-      status["phase"] = "Pending";
-      SetCondition(status, "Completed", false, "WaitingForOtherOperation",
-                   "another operation on this VM is in progress", op, clock_.Now());
-      BERTH_RETURN_IF_ERROR(WriteStatus(store_, op, status).status());
-      return ReconcileResult{kPoll};
-    }
+    if (blocked) return Wait(op, status);
     return Step(op, status, *vm, type);
   }
 
  private:
   absl::StatusOr<bool> BlockedByOther(const Json& op) {
-    BERTH_ASSIGN_OR_RETURN(
-        std::vector<Json> ops,
-        store_.List("VirtualMachineOperation", JsonString(op, "/metadata/namespace")));
-    for (const Json& other : ops) {
-      if (JsonString(other, "/metadata/uid") == JsonString(op, "/metadata/uid")) continue;
-      if (JsonString(other, "/spec/virtualMachineName") !=
-          JsonString(op, "/spec/virtualMachineName"))
-        continue;
-      if (JsonString(other, "/status/phase") == "InProgress") return true;
-    }
-    return false;
+    return OtherOperationInProgress(store_, op);
+  }
+
+  absl::StatusOr<ReconcileResult> Wait(const Json& op, Json status) {
+    status["phase"] = "Pending";
+    SetCondition(status, "Completed", false, "WaitingForOtherOperation",
+                 "another operation on this VM is in progress", op, clock_.Now());
+    BERTH_RETURN_IF_ERROR(WriteStatus(store_, op, status).status());
+    return ReconcileResult{kPoll};
+  }
+
+  absl::StatusOr<ReconcileResult> Dispatch(const Json& op, Json status, const std::string& type) {
+    if (type == "Restore") return ReconcileRestore(store_, out_, op, std::move(status));
+    return ReconcileClone(store_, out_, op, std::move(status));
   }
 
   absl::StatusOr<ReconcileResult> Finish(const Json& op, Json status, bool ok,
@@ -135,6 +148,7 @@ class VmopReconciler : public Reconciler {
 
   ObjectStore& store_;
   const Clock& clock_;
+  OpStatus out_;
 };
 
 }  // namespace

@@ -141,7 +141,7 @@ class VmSnapshotReconciler : public Reconciler {
                    clock_.Now());
       return Write(snap, status, "InProgress");
     }
-    BERTH_RETURN_IF_ERROR(StoreSecret(snap, status, vm));
+    BERTH_RETURN_IF_ERROR(StoreSecret(snap, status, vm, disks));
     BERTH_ASSIGN_OR_RETURN(std::vector<Json> vds, EnsureDiskSnapshots(snap, disks));
     agentpb::SnapshotVolumesRequest req;
     req.set_freeze(freeze);
@@ -177,7 +177,8 @@ class VmSnapshotReconciler : public Reconciler {
     return Write(snap, status, "InProgress", kPoll);
   }
 
-  absl::Status StoreSecret(const Json& snap, Json& status, const Json& vm) {
+  absl::Status StoreSecret(const Json& snap, Json& status, const Json& vm,
+                           const std::vector<Json>& disks) {
     std::string ns = JsonString(snap, "/metadata/namespace");
     std::string name = absl::StrCat(JsonString(snap, "/metadata/name"), "-",
                                     JsonString(snap, "/metadata/uid").substr(0, 8));
@@ -198,7 +199,10 @@ class VmSnapshotReconciler : public Reconciler {
     auto mac = store_.Get(ObjectKey{"VirtualMachineMACAddress", ns,
                                     JsonString(vm, "/status/virtualMachineMACAddressName")});
     if (mac.ok()) {
-      data["vmmac"] = absl::Base64Escape(Stripped(*mac).dump());
+      Json kept = Stripped(*mac);
+      std::string address = JsonString(*mac, "/status/address");
+      if (!address.empty()) kept["spec"]["address"] = address;  // restore brings it back
+      data["vmmac"] = absl::Base64Escape(kept.dump());
       resources.push_back({{"apiVersion", kApiVersion},
                            {"kind", "VirtualMachineMACAddress"},
                            {"name", JsonString(*mac, "/metadata/name")}});
@@ -211,6 +215,9 @@ class VmSnapshotReconciler : public Reconciler {
         resources.push_back({{"apiVersion", "v1"}, {"kind", "Secret"}, {"name", secret}});
       }
     }
+    Json stored_disks = Json::array();
+    for (const Json& d : disks) stored_disks.push_back(Stripped(d));
+    data["disks"] = absl::Base64Escape(stored_disks.dump());  // specs and labels for clones
     for (const std::string& d : VmDiskNames(vm)) {
       resources.push_back({{"apiVersion", kApiVersion}, {"kind", "VirtualDisk"}, {"name", d}});
     }
