@@ -12,7 +12,12 @@
 #include "berth/controller/api.h"
 #include "berth/controller/controllers.h"
 #include "berth/controller/data_export.h"
+#include "berth/controller/usb.h"
+#include "berth/log.h"
+#include "berth/metrics_server.h"
+#include "berth/sd_notify.h"
 #include "grpcpp/grpcpp.h"
+#include "grpcpp/health_check_service_interface.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7443", "address:port the API listens on");
 ABSL_FLAG(std::string, data_dir, "/var/lib/berth/controller", "directory of the embedded store");
@@ -26,12 +31,22 @@ ABSL_FLAG(int, workers, 4, "reconcile workers per kind");
 ABSL_FLAG(int, vm_stop_grace_seconds, 30, "ACPI shutdown time before a VM's power is cut");
 ABSL_FLAG(std::string, ip_cidr, "10.66.0.0/16", "pool for VirtualMachineIPAddress of type Auto");
 ABSL_FLAG(int, heartbeat_grace_seconds, 8, "a node is NotReady after this long without heartbeat");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "HOST:PORT serving Prometheus /metrics, /healthz and /readyz over HTTP (empty: off)");
+ABSL_FLAG(std::string, log_format, "text", "log records as text, logfmt or json");
+ABSL_FLAG(int, v, 0, "log verbosity: 2 logs every successful reconcile pass");
 
 namespace bc = berth::controller;
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("berth-controller --listen=HOST:PORT --data_dir=DIR");
   absl::ParseCommandLine(argc, argv);
+  auto log_format = berth::log::ParseFormat(absl::GetFlag(FLAGS_log_format));
+  if (!log_format.ok()) {
+    std::cerr << "berth-controller: " << log_format.status().message() << "\n";
+    return 2;
+  }
+  berth::log::Init(*log_format, absl::GetFlag(FLAGS_v), "controller");
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
@@ -62,6 +77,8 @@ int main(int argc, char** argv) {
   bc::GrpcAgentDirectory agents(**store);
   std::unique_ptr<bc::ExportAgents> export_agents = bc::NewGrpcExportAgents(**store);
   config.export_agents = export_agents.get();
+  std::unique_ptr<bc::UsbAgents> usb_agents = bc::NewGrpcUsbAgents(**store);
+  config.usb_agents = usb_agents.get();
   bc::NodeTracker tracker(clock);
   bc::Manager manager(**store, clock, absl::GetFlag(FLAGS_workers));
   manager.Add(bc::NewNodeReconciler(**store, agents, tracker, clock, config));
@@ -70,13 +87,32 @@ int main(int argc, char** argv) {
   manager.Add(bc::NewVirtualMachineReconciler(**store, agents, clock, config));
   manager.Add(bc::NewVirtualMachineOperationReconciler(**store, clock));
   manager.Add(bc::NewVirtualMachineSnapshotReconciler(**store, agents, clock));
+  manager.Add(bc::NewVirtualMachineSnapshotOperationReconciler(**store, clock));
   manager.Add(bc::NewIPAddressReconciler(**store, clock, config));
   manager.Add(bc::NewMACAddressReconciler(**store, clock));
   manager.Add(bc::NewDataExportReconciler(**store, *export_agents, clock));
   manager.Add(bc::NewVirtualImageReconciler(**store, agents, clock, config));
+  manager.Add(bc::NewClusterVirtualImageReconciler(**store, agents, clock, config));
+  manager.Add(bc::NewNodeUSBDeviceReconciler(**store, *usb_agents, clock));
+
+  berth::metrics::Registry metrics;
+  berth::metrics::AddProcessMetrics(metrics);
+  manager.ExportMetrics(metrics);
+  metrics.AddGaugeCallback({"berth_agent_heartbeats_total",
+                            "Heartbeats received per node.",
+                            {"node"},
+                            [&tracker] {
+                              std::vector<std::pair<berth::metrics::LabelValues, double>> out;
+                              for (const auto& [node, n] : tracker.BeatCounts()) {
+                                out.push_back({{node}, static_cast<double>(n)});
+                              }
+                              return out;
+                            },
+                            /*is_counter=*/true});
 
   auto resources = bc::NewResourcesService(**store);
   auto admin = bc::NewAdminService(**store, tracker, manager, config);
+  grpc::EnableDefaultHealthCheckService(true);  // grpc.health.v1.Health
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(absl::GetFlag(FLAGS_listen), grpc::InsecureServerCredentials(), &port);
@@ -91,10 +127,28 @@ int main(int argc, char** argv) {
     std::cerr << "berth-controller: " << s << "\n";
     return 1;
   }
+  std::unique_ptr<berth::metrics::MetricsServer> metrics_server;
+  if (std::string l = absl::GetFlag(FLAGS_metrics_listen); !l.empty()) {
+    auto started = berth::metrics::MetricsServer::Start(l, metrics);
+    if (!started.ok()) {
+      std::cerr << "berth-controller: " << started.status() << "\n";
+      return 1;
+    }
+    metrics_server = *std::move(started);
+    berth::log::Info("metrics", {{"url", "http://" + metrics_server->address() + "/metrics"}});
+  }
   std::cerr << "berth-controller: listening on " << absl::GetFlag(FLAGS_listen) << ", store "
             << absl::GetFlag(FLAGS_data_dir) << "\n";
+  berth::NotifyReady("listening on " + absl::GetFlag(FLAGS_listen));
+  // CurrentVersion takes the store's lock: a wedged store blocks the pings and systemd
+  // restarts the unit.
+  berth::WatchdogPinger watchdog([&store] {
+    (*store)->CurrentVersion();
+    return true;
+  });
   int sig = 0;
   sigwait(&signals, &sig);
+  berth::NotifyStopping();
   std::cerr << "berth-controller: signal " << sig << ", shutting down\n";
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   manager.Stop();

@@ -13,7 +13,15 @@
 #include "berth/agent/export_server.h"
 #include "berth/agent/guest.h"
 #include "berth/agent/hypervisor.h"
+#include "berth/agent/instrumented.h"
+#include "berth/log.h"
+#include "berth/metrics_server.h"
+#include "berth/sd_notify.h"
 #include "grpcpp/grpcpp.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "usb/usb_grpc.h"
+#include "usb/usb_node.h"
+#include "usb/usbip_server.h"
 
 ABSL_FLAG(std::string, node_name, "", "this node's name (default: the host name)");
 ABSL_FLAG(std::string, listen, "127.0.0.1:7444", "address:port the agent API listens on");
@@ -41,12 +49,32 @@ ABSL_FLAG(std::string, export_public_address, "",
           "export listen address");
 ABSL_FLAG(std::string, export_cert, "", "PEM certificate for exports (default: self-signed)");
 ABSL_FLAG(std::string, export_key, "", "PEM private key for --export_cert");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "HOST:PORT serving Prometheus /metrics, /healthz and /readyz over HTTP (empty: off)");
+ABSL_FLAG(std::string, log_format, "text", "log records as text, logfmt or json");
+ABSL_FLAG(int, v, 0, "log verbosity (0: changes and problems only)");
+
+ABSL_FLAG(bool, usb, true, "discover USB devices (libudev) and serve USB/IP");
+ABSL_FLAG(std::string, usbip_listen, "",
+          "HOST:PORT of the USB/IP server other nodes import from (default: --listen's host, a "
+          "free port); only --usbip_peers may connect");
+ABSL_FLAG(std::vector<std::string>, usbip_peers, {},
+          "IP addresses of the other nodes allowed to import devices (default: loopback and "
+          "--advertise's host)");
+ABSL_FLAG(std::string, usbip_linux_listen, "",
+          "opt-in HOST:PORT serving the raw Linux USB/IP protocol to any peer (for the Linux "
+          "`usbip` tools; no authentication)");
+ABSL_FLAG(std::string, vhci_dir, "/sys/devices/platform/vhci_hcd.0",
+          "vhci_hcd sysfs directory used to attach devices imported from other nodes");
+ABSL_FLAG(std::string, usb_guest_attach, "libvirt",
+          "how attached USB devices reach guests: libvirt (hostdev hot-plug) or none (stop at "
+          "the host: vhci port / local device only)");
 
 namespace ba = berth::agent;
 
 namespace {
 
-bool OpenPools(ba::PoolMap& pools) {
+bool OpenPools(ba::PoolMap& pools, berth::metrics::Registry& metrics) {
   for (const std::string& entry : absl::GetFlag(FLAGS_pools)) {
     std::vector<std::string> parts = absl::StrSplit(entry, absl::MaxSplits(':', 2));
     if (parts.size() != 3 || parts[0].empty()) {
@@ -58,7 +86,7 @@ bool OpenPools(ba::PoolMap& pools) {
       std::cerr << "berth-agent: pool " << parts[0] << ": " << backend.status() << "\n";
       return false;
     }
-    pools[parts[0]] = *std::move(backend);
+    pools[parts[0]] = ba::InstrumentStorage(*std::move(backend), parts[0], metrics);
   }
   return true;
 }
@@ -68,11 +96,12 @@ struct Guests {
   std::unique_ptr<ba::Hypervisor> hypervisor;
   std::unique_ptr<ba::GuestAgent> agent;
   std::unique_ptr<ba::Freezer> freezer;
+  std::unique_ptr<ba::Freezer> measured_freezer;  // wraps `freezer` for metrics
   ba::GuestServices services;
 };
 
 // Returns false on a bad flag; a libvirt that cannot be reached only disables VM support.
-bool StartGuests(const berth::Clock& clock, Guests& g) {
+bool StartGuests(const berth::Clock& clock, Guests& g, berth::metrics::Registry& metrics) {
   g.services.state_dir = absl::GetFlag(FLAGS_state_dir);
   g.services.debug_hold_freeze = absl::Milliseconds(absl::GetFlag(FLAGS_debug_hold_freeze_ms));
   std::string uri = absl::GetFlag(FLAGS_libvirt_uri);
@@ -101,9 +130,83 @@ bool StartGuests(const berth::Clock& clock, Guests& g) {
   }
   g.services.hypervisor = g.hypervisor.get();
   g.services.agent = g.agent.get();
-  g.services.freezer = g.freezer.get();
+  g.measured_freezer = ba::InstrumentFreezer(*g.freezer, metrics);
+  g.services.freezer = g.measured_freezer.get();
   std::cerr << "berth-agent: guests via " << uri << ", accelerator " << g.hypervisor->Accelerator()
             << ", auto-thaw after " << absl::GetFlag(FLAGS_auto_thaw_seconds) << "s\n";
+  return true;
+}
+
+// Owns discovery, the USB/IP servers and the NodeUSB service. Without libudev USB is off.
+struct Usb {
+  std::unique_ptr<ba::UsbInventory> inventory;
+  std::unique_ptr<ba::VhciDriver> vhci;
+  std::unique_ptr<ba::UsbGuestAttacher> guests;
+  std::unique_ptr<ba::UsbNode> node;
+  std::unique_ptr<ba::UsbIpServer> server, linux_server;
+  std::unique_ptr<grpc::Service> service;
+};
+
+std::string HostOf(const std::string& address) { return address.substr(0, address.rfind(':')); }
+
+// Returns false on a bad flag; a host without udev or vhci only loses those parts.
+bool StartUsb(const std::string& node, const std::string& advertise, Usb& u) {
+  if (!absl::GetFlag(FLAGS_usb)) return true;
+  auto inventory = ba::NewUdevUsbInventory();
+  if (!inventory.ok()) {
+    std::cerr << "berth-agent: WARNING: USB disabled: " << inventory.status() << "\n";
+    return true;
+  }
+  u.inventory = *std::move(inventory);
+  auto vhci = ba::VhciDriver::Open(absl::GetFlag(FLAGS_vhci_dir));
+  if (vhci.ok()) {
+    u.vhci = *std::move(vhci);
+  } else {
+    std::cerr << "berth-agent: WARNING: cannot import USB/IP devices: " << vhci.status() << "\n";
+  }
+  std::string mode = absl::GetFlag(FLAGS_usb_guest_attach);
+  if (mode == "libvirt") {
+    auto g = ba::NewLibvirtUsbAttacher(absl::GetFlag(FLAGS_libvirt_uri));
+    if (g.ok()) u.guests = *std::move(g);
+    if (!g.ok()) std::cerr << "berth-agent: WARNING: no USB hot-plug: " << g.status() << "\n";
+  } else if (mode != "none") {
+    std::cerr << "berth-agent: --usb_guest_attach must be libvirt or none\n";
+    return false;
+  }
+  ba::UsbNodeOptions options;
+  options.node_name = node;
+  options.state_dir = absl::GetFlag(FLAGS_state_dir);
+  u.node = std::make_unique<ba::UsbNode>(options, *u.inventory, u.vhci.get(), u.guests.get());
+  auto exported = [n = u.node.get()] { return n->Exported(); };
+  ba::UsbDeviceOpener opener = ba::NewLibusbOpener(*u.inventory);
+  ba::UsbIpServerConfig peers;
+  peers.listen = absl::GetFlag(FLAGS_usbip_listen);
+  if (peers.listen.empty()) peers.listen = HostOf(absl::GetFlag(FLAGS_listen)) + ":0";
+  peers.allowed_peers = absl::GetFlag(FLAGS_usbip_peers);
+  if (peers.allowed_peers.empty()) peers.allowed_peers = {"127.0.0.1", "::1", HostOf(advertise)};
+  peers.kernel_handoff = ba::UsbIpHostHandoff;  // devices bound to usbip-host go to the kernel
+  auto server = ba::UsbIpServer::Create(peers, exported, opener);
+  if (!server.ok()) {
+    std::cerr << "berth-agent: " << server.status() << "\n";
+    return false;
+  }
+  u.server = *std::move(server);
+  u.node->SetServer(u.server.get());
+  if (std::string l = absl::GetFlag(FLAGS_usbip_linux_listen); !l.empty()) {
+    auto linux_server = ba::UsbIpServer::Create({l, {}, ba::UsbIpHostHandoff}, exported, opener);
+    if (!linux_server.ok()) {
+      std::cerr << "berth-agent: " << linux_server.status() << "\n";
+      return false;
+    }
+    u.linux_server = *std::move(linux_server);
+    std::cerr << "berth-agent: Linux USB/IP protocol (no authentication) on "
+              << u.linux_server->ListenAddress() << "\n";
+  }
+  std::string address = HostOf(advertise) + ":" + std::to_string(u.server->Port());
+  u.service = ba::NewNodeUsbService(node, *u.node, address);
+  std::cerr << "berth-agent: USB: " << u.inventory->List().size() << " device(s), USB/IP on "
+            << u.server->ListenAddress() << ", vhci " << (u.vhci ? "ready" : "absent")
+            << ", guest hot-plug " << (u.guests ? "libvirt" : "off") << "\n";
   return true;
 }
 
@@ -112,6 +215,14 @@ bool StartGuests(const berth::Clock& clock, Guests& g) {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("berth-agent --node_name=NAME --pools=NAME:TYPE:PATH,...");
   absl::ParseCommandLine(argc, argv);
+  auto log_format = berth::log::ParseFormat(absl::GetFlag(FLAGS_log_format));
+  if (!log_format.ok()) {
+    std::cerr << "berth-agent: " << log_format.status().message() << "\n";
+    return 2;
+  }
+  berth::log::Init(*log_format, absl::GetFlag(FLAGS_v), "agent");
+  berth::metrics::Registry metrics;
+  berth::metrics::AddProcessMetrics(metrics);
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
@@ -125,11 +236,12 @@ int main(int argc, char** argv) {
     node = host;
   }
   ba::PoolMap pools;
-  if (!OpenPools(pools)) return 1;
+  if (!OpenPools(pools, metrics)) return 1;
   berth::RealClock clock;
   Guests guests;
-  if (!StartGuests(clock, guests)) return 1;
+  if (!StartGuests(clock, guests, metrics)) return 1;
   auto service = ba::NewNodeAgentService(node, pools, guests.services);
+  grpc::EnableDefaultHealthCheckService(true);  // grpc.health.v1.Health
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(absl::GetFlag(FLAGS_listen), grpc::InsecureServerCredentials(), &port);
@@ -152,20 +264,36 @@ int main(int argc, char** argv) {
   }
   std::unique_ptr<grpc::Service> export_service = ba::NewNodeExportService(**export_server);
   builder.RegisterService(export_service.get());
+  std::string advertise = absl::GetFlag(FLAGS_advertise);
+  if (advertise.empty()) advertise = absl::GetFlag(FLAGS_listen);
+  Usb usb;
+  if (!StartUsb(node, advertise, usb)) return 1;
+  if (usb.service) builder.RegisterService(usb.service.get());
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
     std::cerr << "berth-agent: cannot listen on " << absl::GetFlag(FLAGS_listen) << "\n";
     return 1;
   }
-  std::string advertise = absl::GetFlag(FLAGS_advertise);
-  if (advertise.empty()) advertise = absl::GetFlag(FLAGS_listen);
   ba::Registration registration(absl::GetFlag(FLAGS_controller), node, advertise);
   registration.Start();
   std::cerr << "berth-agent: exports on https://" << (*export_server)->ListenAddress() << "\n";
   std::cerr << "berth-agent: node " << node << " listening on " << absl::GetFlag(FLAGS_listen)
             << " with " << pools.size() << " pool(s)\n";
+  std::unique_ptr<berth::metrics::MetricsServer> metrics_server;
+  if (std::string l = absl::GetFlag(FLAGS_metrics_listen); !l.empty()) {
+    auto started = berth::metrics::MetricsServer::Start(l, metrics);
+    if (!started.ok()) {
+      std::cerr << "berth-agent: " << started.status() << "\n";
+      return 1;
+    }
+    metrics_server = *std::move(started);
+    std::cerr << "berth-agent: metrics on http://" << metrics_server->address() << "/metrics\n";
+  }
+  berth::NotifyReady("node " + node + " listening on " + absl::GetFlag(FLAGS_listen));
+  berth::WatchdogPinger watchdog;
   int sig = 0;
   sigwait(&signals, &sig);
+  berth::NotifyStopping();
   std::cerr << "berth-agent: signal " << sig << ", shutting down\n";
   registration.Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));

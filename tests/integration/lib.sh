@@ -86,3 +86,23 @@ spec:
   requiredConsistency: ${3:-true}
 YAML
 }
+
+guest_vm_yaml() {  # guest_vm_yaml NAME DISK [CMDLINE_EXTRA] [RUN_POLICY]: a VM booting the test guest
+  cat <<YAML
+apiVersion: virtualization.deckhouse.io/v1alpha2
+kind: VirtualMachine
+metadata:
+  name: $1
+  labels: {app: it}
+  annotations:
+    virtualization.deckhouse.io/berth-kernel: $BERTH_BUILD_DIR/guest/vmlinuz
+    virtualization.deckhouse.io/berth-initrd: $BERTH_BUILD_DIR/guest/initrd.img
+    virtualization.deckhouse.io/berth-cmdline: "console=ttyS0 quiet ${3:-}"
+spec:
+  runPolicy: ${4:-AlwaysOnUnlessStoppedManually}
+  cpu: {cores: 1}
+  memory: {size: 256Mi}
+  blockDeviceRefs:
+    - {kind: VirtualDisk, name: $2}
+YAML
+}

@@ -52,24 +52,10 @@ declare -A DOMS
 VMS=""
 trap 'rc=$?; vm_cleanup; (exit $rc); cleanup' EXIT
 
-vm_yaml() {  # vm_yaml NAME DISK CMDLINE_EXTRA [RUN_POLICY]
+vm_yaml() {  # vm_yaml NAME DISK CMDLINE_EXTRA [RUN_POLICY]: the test guest with cloud-init
+  guest_vm_yaml "$1" "$2" "$3" "${4:-AlwaysOn}"
   cat <<YAML
-apiVersion: virtualization.deckhouse.io/v1alpha2
-kind: VirtualMachine
-metadata:
-  name: $1
-  labels: {app: it}
-  annotations:
-    virtualization.deckhouse.io/berth-kernel: $GUEST/vmlinuz
-    virtualization.deckhouse.io/berth-initrd: $GUEST/initrd.img
-    virtualization.deckhouse.io/berth-cmdline: "console=ttyS0 quiet $3"
-spec:
-  runPolicy: ${4:-AlwaysOn}
   virtualMachineClassName: generic
-  cpu: {cores: 1}
-  memory: {size: 256Mi}
-  blockDeviceRefs:
-    - {kind: VirtualDisk, name: $2}
   provisioning:
     type: UserData
     userData: |
@@ -96,6 +82,9 @@ wait_phase vm app Running 120s
 wait_agent_ready app
 node=$(jp vm app '{.status.node}')
 expect_eq "VM runs where its disk is" "$node" "$(jp vd data '{.status.node}')"
+expect_eq "block device status" \
+  "$(jp vm app '{.status.blockDeviceRefs[0].name} {.status.blockDeviceRefs[0].target} {.status.blockDeviceRefs[0].attached}')" \
+  "data vda true"
 check "domain defined in libvirt" virsh_ dominfo "${DOMS[app]}" >/dev/null
 expect_eq "guest agent channel in the domain" \
   "$(virsh_ dumpxml "${DOMS[app]}" | grep -c "name='org.qemu.guest_agent.0'")" 1
@@ -143,6 +132,36 @@ umount "$IT_DIR/ro"
 CHECKS=$((CHECKS + 1))
 echo "restored disk: fsck clean, $records whole records, no torn record"
 
+# Images made from the restored disk and from the disk snapshot hold the same bytes.
+cat <<YAML | berth apply -f - >/dev/null
+apiVersion: virtualization.deckhouse.io/v1alpha2
+kind: VirtualImage
+metadata:
+  name: img-from-disk
+spec:
+  storage: PersistentVolumeClaim
+  dataSource:
+    type: ObjectRef
+    objectRef: {kind: VirtualDisk, name: restored}
+---
+apiVersion: virtualization.deckhouse.io/v1alpha2
+kind: ClusterVirtualImage
+metadata:
+  name: cvi-from-snap-$IT_PORT
+spec:
+  dataSource:
+    type: ObjectRef
+    objectRef: {kind: VirtualDiskSnapshot, name: data-$uid, namespace: default}
+YAML
+wait_phase vi img-from-disk Ready
+wait_phase cvi "cvi-from-snap-$IT_PORT" Ready
+want=$(sha256sum <"$img" | cut -d' ' -f1)
+expect_eq "image from a disk: same bytes" \
+  "$(sha256sum <"$(jp vi img-from-disk '{.status.path}')" | cut -d' ' -f1)" "$want"
+expect_eq "cluster image from a snapshot: same bytes" \
+  "$(sha256sum <"$(jp cvi "cvi-from-snap-$IT_PORT" '{.status.path}')" | cut -d' ' -f1)" \
+  "$(sha256sum <"$(jp vdsnapshot "data-$uid" '{.status.path}')" | cut -d' ' -f1)"
+
 # --- 3. disk snapshot of the running VM's disk ---
 snapshot_yaml data-live data true | berth apply -f - >/dev/null
 wait_phase vdsnapshot data-live Ready
@@ -153,8 +172,8 @@ expect_eq "VDS of a running VM's disk is consistent" \
 cmdf="$IT_DIR/cluster/run/$node.cmd"
 cp "$cmdf" "$IT_DIR/cmd.orig"
 echo "$(cat "$cmdf") --debug_hold_freeze_ms=3000 --auto_thaw_seconds=10" >"$cmdf"
-cluster stop "$node" >/dev/null 2>&1
-cluster start "$node" >/dev/null 2>&1
+cluster stop "$node" >/dev/null
+cluster start "$node" >/dev/null
 berth wait "node/$node" --for=condition=Ready --timeout=60s >/dev/null || fail "$node not Ready"
 
 # --- 4. two VM snapshots at once share one freeze ---
@@ -203,7 +222,7 @@ wait_thawed() {  # wait_thawed DOMAIN SECONDS: prints how long it took
 # --- 5a. agent SIGKILLed while the guest is frozen ---
 snapshot_yaml data-agentkill data true | berth apply -f - >/dev/null
 wait_frozen "${DOMS[app]}"
-cluster crash "$node" >/dev/null 2>&1
+cluster crash "$node" >/dev/null
 took=$(wait_thawed "${DOMS[app]}" 20)
 CHECKS=$((CHECKS + 1))
 echo "agent SIGKILLed while frozen: guest thawed ${took}s later (supervisor restart + journal)"
@@ -215,17 +234,17 @@ expect_eq "snapshot after the agent crash is consistent" \
 # --- 5b. controller SIGKILLed mid-snapshot ---
 snapshot_yaml data-ctlkill data true | berth apply -f - >/dev/null
 wait_frozen "${DOMS[app]}"
-cluster kill controller >/dev/null 2>&1
+cluster kill controller >/dev/null
 took=$(wait_thawed "${DOMS[app]}" 20)
 CHECKS=$((CHECKS + 1))
 echo "controller SIGKILLed while frozen: guest thawed ${took}s later"
-cluster start controller >/dev/null 2>&1
+cluster start controller >/dev/null
 wait_phase vdsnapshot data-ctlkill Ready 120s
 expect_eq "snapshot after the controller crash is consistent" \
   "$(jp vdsnapshot data-ctlkill '{.status.consistent}')" true
 cp "$IT_DIR/cmd.orig" "$cmdf"
-cluster stop "$node" >/dev/null 2>&1
-cluster start "$node" >/dev/null 2>&1
+cluster stop "$node" >/dev/null
+cluster start "$node" >/dev/null
 
 # --- 6. a guest whose agent is not running ---
 bash "$BERTH_SOURCE_DIR/tests/guest/make-data-disk.sh" "$IT_DIR/quiet.img" 64M

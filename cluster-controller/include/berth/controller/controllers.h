@@ -15,6 +15,7 @@
 namespace berth::controller {
 
 class ExportAgents;  // berth/controller/data_export.h
+class UsbAgents;     // berth/controller/usb.h
 
 struct ControllerConfig {
   // Storage class name -> pool name that agents serve.
@@ -34,6 +35,9 @@ struct ControllerConfig {
   // Agents' NodeExport service, for uploads (VirtualDisk/VirtualImage dataSource Upload).
   // Not owned; null disables uploads.
   ExportAgents* export_agents = nullptr;
+  // Agents' NodeUSB service, for VM spec.usbDevices (berth/controller/usb.h). Not owned; null
+  // reports every USB device unattached.
+  UsbAgents* usb_agents = nullptr;
   // Idle time after which an unfinished upload expires.
   absl::Duration upload_ttl = absl::Minutes(10);
 };
@@ -46,6 +50,12 @@ class NodeTracker {
   void Beat(const std::string& node) {
     absl::MutexLock l(&mu_);
     last_[node] = clock_.Now();
+    ++beats_[node];
+  }
+  // Returns heartbeats received per node since start (for metrics).
+  std::map<std::string, uint64_t> BeatCounts() const {
+    absl::MutexLock l(&mu_);
+    return beats_;
   }
   // Returns InfinitePast for a node never heard from.
   absl::Time LastBeat(const std::string& node) const {
@@ -58,6 +68,7 @@ class NodeTracker {
   const Clock& clock_;
   mutable absl::Mutex mu_;
   std::map<std::string, absl::Time> last_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, uint64_t> beats_ ABSL_GUARDED_BY(mu_);
 };
 
 std::unique_ptr<Reconciler> NewNodeReconciler(ObjectStore& store, AgentDirectory& agents,
@@ -76,6 +87,9 @@ std::unique_ptr<Reconciler> NewVirtualMachineReconciler(ObjectStore& store, Agen
                                                         const ControllerConfig& config);
 std::unique_ptr<Reconciler> NewVirtualMachineOperationReconciler(ObjectStore& store,
                                                                  const Clock& clock);
+// VirtualMachineSnapshotOperation CreateVirtualMachine (docs/restore-clone.md).
+std::unique_ptr<Reconciler> NewVirtualMachineSnapshotOperationReconciler(ObjectStore& store,
+                                                                         const Clock& clock);
 std::unique_ptr<Reconciler> NewVirtualMachineSnapshotReconciler(ObjectStore& store,
                                                                 AgentDirectory& agents,
                                                                 const Clock& clock);
@@ -89,6 +103,10 @@ std::unique_ptr<Reconciler> NewDataExportReconciler(ObjectStore& store, ExportAg
 std::unique_ptr<Reconciler> NewVirtualImageReconciler(ObjectStore& store, AgentDirectory& agents,
                                                       const Clock& clock,
                                                       const ControllerConfig& config);
+std::unique_ptr<Reconciler> NewClusterVirtualImageReconciler(ObjectStore& store,
+                                                             AgentDirectory& agents,
+                                                             const Clock& clock,
+                                                             const ControllerConfig& config);
 
 }  // namespace berth::controller
 

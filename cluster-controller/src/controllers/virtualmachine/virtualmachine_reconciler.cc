@@ -7,6 +7,7 @@
 #include "berth/controller/controllers.h"
 #include "berth/controller/data_export.h"
 #include "berth/controller/status_util.h"
+#include "berth/controller/usb.h"
 #include "berth/kinds.h"
 #include "berth/quantity.h"
 #include "berth/status_macros.h"
@@ -22,6 +23,7 @@ constexpr absl::Duration kTransitionPoll = absl::Milliseconds(500);
 struct Placement {
   std::string node;
   agentpb::DefineDomainRequest domain;
+  Json devices = Json::array();  // status.blockDeviceRefs
 };
 
 std::string DefaultPower(const std::string& run_policy) {
@@ -67,8 +69,9 @@ class VirtualMachineReconciler : public Reconciler {
     std::string problem;
     auto placement = Place(vm, status, problem);
     if (!placement.ok()) return placement.status();
-    if (problem.empty() && (JsonString(status, "/macAddress").empty() ||
-                            JsonString(status, "/ipAddress").empty())) {
+    status["blockDeviceRefs"] = placement->devices;
+    if (problem.empty() &&
+        (JsonString(status, "/macAddress").empty() || JsonString(status, "/ipAddress").empty())) {
       // The domain is defined with its leased MAC (and the guest told its IP): wait for both.
       if (!VmActive(status.value("phase", ""))) status["phase"] = "Pending";
       return Write(vm, status, kPendingPoll);
@@ -97,6 +100,7 @@ class VirtualMachineReconciler : public Reconciler {
       return Write(vm, status, absl::ZeroDuration());
     }
     std::string node = status.value("node", "");
+    BERTH_RETURN_IF_ERROR(ReleaseVmUsbDevices(config_.usb_agents, vm));
     if (!node.empty()) {
       BERTH_ASSIGN_OR_RETURN(auto agent, agents_.ForNode(node));
       BERTH_RETURN_IF_ERROR(agent->DeleteDomain(DomainName(vm)).status());
@@ -152,6 +156,11 @@ class VirtualMachineReconciler : public Reconciler {
       std::string kind = ref.value("kind", ""), name = ref.value("name", "");
       ObjectKey key{kind, kind == "ClusterVirtualImage" ? "" : ns, name};
       auto dev = store_.Get(key);
+      p.devices.push_back({{"kind", kind},
+                           {"name", name},
+                           {"ready", dev.ok() && JsonString(*dev, "/status/phase") == "Ready"},
+                           {"size", dev.ok() ? JsonString(*dev, "/status/capacity") : ""},
+                           {"attached", false}});
       if (!dev.ok() || JsonString(*dev, "/status/phase") != "Ready") {
         waiting.push_back(
             absl::StrCat(kind, " \"", name, "\" is ", dev.ok() ? "not Ready" : "missing"));
@@ -179,6 +188,7 @@ class VirtualMachineReconciler : public Reconciler {
       d->set_path(JsonString(*dev, "/status/path"));
       d->set_target(absl::StrCat("vd", std::string(1, static_cast<char>('a' + index++))));
       d->set_read_only(kind != "VirtualDisk");
+      p.devices.back()["target"] = d->target();
     }
     if (p.node.empty() && waiting.empty()) waiting.push_back("no block device names a node");
     problem = absl::StrJoin(waiting, "; ");
@@ -228,6 +238,7 @@ absl::StatusOr<ReconcileResult> VirtualMachineReconciler::Drive(const Json& vm, 
   std::string desired = status.value("desiredPower", DefaultPower(policy));
   if (policy == "AlwaysOn") desired = "On";
   if (policy == "AlwaysOff") desired = "Off";
+  if (status.value("maintenance", false)) desired = "Off";  // a restore holds the VM off
   status["desiredPower"] = desired;
   BERTH_ASSIGN_OR_RETURN(auto agent, agents_.ForNode(p.node));
   std::string name = p.domain.name();
@@ -268,6 +279,8 @@ absl::StatusOr<ReconcileResult> VirtualMachineReconciler::Drive(const Json& vm, 
   }
   status.erase("stoppingSince");
   status.erase("forceStop");
+  BERTH_RETURN_IF_ERROR(
+      ReconcileVmUsbDevices(store_, config_.usb_agents, vm, status, p.node, name, running, now));
   if (!running) {
     status["phase"] = "Stopped";
     SetCondition(status, "AgentReady", false, "VirtualMachineStopped", "the VM is stopped", vm,
@@ -275,6 +288,7 @@ absl::StatusOr<ReconcileResult> VirtualMachineReconciler::Drive(const Json& vm, 
     return Write(vm, status, absl::ZeroDuration());
   }
   status["phase"] = "Running";
+  for (Json& dev : status["blockDeviceRefs"]) dev["attached"] = dev.contains("target");
   SetCondition(status, "AgentReady", dom.agent_ready(),
                dom.agent_ready() ? "GuestAgentReady" : "GuestAgentNotReady",
                dom.agent_ready() ? "" : dom.agent_error(), vm, now);
