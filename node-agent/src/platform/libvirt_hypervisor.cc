@@ -245,13 +245,13 @@ absl::Status CheckKvm(virConnectPtr conn) {
   int fd = ::open("/dev/kvm", O_RDWR | O_CLOEXEC);
   if (fd < 0) {
     return absl::FailedPreconditionError(
-        absl::StrCat("--accelerator=kvm but /dev/kvm cannot be opened: ", strerror(errno)));
+        absl::StrCat("/dev/kvm cannot be opened: ", strerror(errno)));
   }
   ::close(fd);
   UniqueChars caps(virConnectGetCapabilities(conn));
   if (!caps) return LastError("read libvirt capabilities");
   if (!absl::StrContains(caps.get(), "<domain type='kvm'")) {
-    return absl::FailedPreconditionError("--accelerator=kvm but libvirt offers no kvm domains");
+    return absl::FailedPreconditionError("libvirt offers no kvm domains");
   }
   return absl::OkStatus();
 }
@@ -296,7 +296,12 @@ absl::StatusOr<std::unique_ptr<Hypervisor>> NewLibvirtHypervisor(const std::stri
   }
   virConnSetErrorFunc(conn.get(), nullptr, IgnoreLibvirtError);
   std::string chosen = accelerator;
-  if (chosen == "kvm") BERTH_RETURN_IF_ERROR(CheckKvm(conn.get()));
+  if (chosen == "kvm") {
+    absl::Status kvm = CheckKvm(conn.get());
+    if (!kvm.ok()) {
+      return absl::Status(kvm.code(), absl::StrCat("--accelerator=kvm but ", kvm.message()));
+    }
+  }
   if (chosen == "auto") chosen = ChooseAccelerator(conn.get(), probe_kernel);
   return std::unique_ptr<Hypervisor>(
       std::make_unique<LibvirtHypervisor>(uri, chosen, std::move(conn)));
