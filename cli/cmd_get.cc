@@ -1,9 +1,12 @@
 // `berth get` and `berth describe`.
+#include <algorithm>
 #include <map>
 #include <memory>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "berth/time_util.h"
 #include "command_context.h"
 #include "describe.h"
 #include "label_selector.h"
@@ -156,6 +159,38 @@ absl::Status RunGet(const GetOptions& o, CommandContext& ctx) {
   return WatchAndPrint(o, *fmt, *args, *sel, *f, widths, **client, ctx);
 }
 
+// The object's recent events (phase changes and the like), oldest first, as kubectl shows them.
+std::string DescribeEvents(const Json& obj, ResourceClient& client) {
+  if (obj.value("kind", "") == "Event") return "";
+  std::string ns = JsonString(obj, "/metadata/namespace");
+  ListQuery q;
+  q.kind = "Event";
+  q.ns = ns.empty() ? "default" : ns;
+  auto events = client.List(q);
+  if (!events.ok()) return "";
+  std::string uid = JsonString(obj, "/metadata/uid");
+  std::vector<const Json*> mine;
+  for (const Json& e : events->items) {
+    if (JsonString(e, "/involvedObject/uid") == uid) mine.push_back(&e);
+  }
+  std::sort(mine.begin(), mine.end(), [](const Json* a, const Json* b) {
+    return JsonString(*a, "/lastTimestamp") < JsonString(*b, "/lastTimestamp");
+  });
+  constexpr size_t kShown = 15;
+  if (mine.size() > kShown) mine.erase(mine.begin(), mine.end() - kShown);
+  std::string out = "\nEvents:";
+  if (mine.empty()) return out + "  <none>\n";
+  out += "\n  Type     Reason                          Age    Message\n";
+  absl::Time now = absl::Now();
+  for (const Json* e : mine) {
+    absl::Time t = ParseRfc3339(JsonString(*e, "/lastTimestamp"));
+    std::string age = t == absl::InfinitePast() ? "<unknown>" : FormatAge(now - t);
+    out += absl::StrFormat("  %-8s %-31s %-6s %s\n", JsonString(*e, "/type"),
+                           JsonString(*e, "/reason"), age, JsonString(*e, "/message"));
+  }
+  return out;
+}
+
 struct DescribeOptions {
   std::vector<std::string> args;
   std::string selector;
@@ -178,6 +213,7 @@ absl::Status RunDescribe(const DescribeOptions& o, CommandContext& ctx) {
   for (size_t i = 0; i < f->objects.size(); ++i) {
     if (i > 0) ctx.out() << "\n\n";
     ctx.out() << Describe(f->objects[i]);
+    ctx.out() << DescribeEvents(f->objects[i], **client);
   }
   return absl::OkStatus();
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -155,6 +156,17 @@ std::vector<Column> NodeColumns() {
           Age("LAST-HEARTBEAT", "/status/lastHeartbeatTime"), Created()};
 }
 
+std::vector<Column> EventColumns() {  // as kubectl's `get events`
+  Column object{"OBJECT",
+                [](const Json& o, absl::Time) {
+                  return absl::StrCat(absl::AsciiStrToLower(JsonString(o, "/involvedObject/kind")),
+                                      "/", JsonString(o, "/involvedObject/name"));
+                },
+                false};
+  return {Age("LAST SEEN", "/lastTimestamp"), Text("TYPE", {"/type"}), Text("REASON", {"/reason"}),
+          object, Text("MESSAGE", {"/message"})};
+}
+
 using ColumnFactory = std::vector<Column> (*)();
 
 const std::map<std::string, ColumnFactory>& Factories() {
@@ -169,6 +181,7 @@ const std::map<std::string, ColumnFactory>& Factories() {
       {"USBDevice", UsbColumns},
       {"Node", NodeColumns},
       {"Secret", SecretColumns},
+      {"Event", EventColumns},
   };
   return *m;
 }

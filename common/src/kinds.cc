@@ -63,6 +63,7 @@ const std::vector<KindInfo>& AllKinds() {
       {"Secret", "secrets", "secret", {}, true, "v1"},
       {"Node", "nodes", "node", {"no"}, false, kApiVersion},
       {"DataExport", "dataexports", "dataexport", {"dex"}, true, kApiVersion},
+      {"Event", "events", "event", {"ev"}, true, "v1"},
   };
   return *kinds;
 }

@@ -64,6 +64,12 @@ wait_phase vds lost-snap Failed 90s
 reason=$(berth get vds lost-snap -o json |
   jq -r '.status.conditions[] | select(.type=="VirtualDiskSnapshotReady") | .reason')
 expect_eq "vanished snapshot reason" "$reason" Lost
+# describe shows the object's events: its phase changes, the loss as a Warning.
+events=$(berth describe vds lost-snap | sed -n '/^Events:/,$p')
+grep -q "phase InProgress -> Ready" <<<"$events" || fail "describe events: $events"
+grep -qE "Warning +Lost +.*phase Ready -> Failed" <<<"$events" || fail "describe events: $events"
+CHECKS=$((CHECKS + 1))
+check "events are listed" berth get events -o name
 
 # requiredConsistency: false is accepted; a disk no VM uses is still consistent.
 snapshot_yaml loose disk-reflink false | berth apply -f - >/dev/null

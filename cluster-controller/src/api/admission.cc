@@ -51,6 +51,7 @@ const KindRules* FindRules(const std::string& kind) {
       {"Secret", NameRule::kSubdomain, ai::ValidateSecret, ai::CheckSecretUpdate},
       {"Node", NameRule::kSubdomain, ai::ValidateNode, nullptr},
       {"DataExport", NameRule::kSubdomain, ai::ValidateDataExport, ai::CheckSpecImmutable},
+      {"Event", NameRule::kSubdomain, ai::ValidateEvent, nullptr},
   };
   for (const KindRules& r : kRules) {
     if (kind == r.kind) return &r;

@@ -127,6 +127,7 @@ void ValidateVirtualMachineSnapshotOperation(Obj& top);
 void ValidateNodeUSBDevice(Obj& top);
 void ValidateUSBDevice(Obj& top);
 void ValidateSecret(Obj& top);
+void ValidateEvent(Obj& top);
 void ValidateNode(Obj& top);
 void ValidateDataExport(Obj& top);  // admission_export.cc
 

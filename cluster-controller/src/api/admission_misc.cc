@@ -82,6 +82,20 @@ void ValidateSecret(Obj& top) {
   if (top.errs().empty()) MergeStringData(top.json());
 }
 
+void ValidateEvent(Obj& top) {
+  top.Allow({"apiVersion", "kind", "metadata", "involvedObject", "type", "reason", "message",
+             "source", "firstTimestamp", "lastTimestamp", "count"});
+  std::optional<Obj> involved = top.Sub("involvedObject", Need::kRequired);
+  if (involved) {
+    involved->Allow({"apiVersion", "kind", "namespace", "name", "uid"});
+    involved->Str("kind", Need::kRequired);
+    involved->Str("name", Need::kRequired);
+  }
+  top.Enum("type", {"Normal", "Warning"}, Need::kOptional, "Normal");
+  top.Str("reason", Need::kOptional);
+  top.Str("message", Need::kOptional);
+}
+
 void CheckSecretUpdate(const Json& incoming, const Json& existing, Errors& errs) {
   if (!SameAt(incoming, existing, "type")) errs.Add("type", kImmutable);
   const Json* was_immutable = Member(existing, "immutable");

@@ -1,5 +1,7 @@
 #include "berth/controller/status_util.h"
 
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "berth/time_util.h"
 
 namespace berth::controller {
@@ -34,12 +36,76 @@ Json GetCondition(const Json& obj, const std::string& type) {
   return Json::object();
 }
 
+namespace {
+
+// The condition that explains a phase: the last one to change.
+Json NewestCondition(const Json& status) {
+  Json best = Json::object();
+  for (const Json& c : JsonAt(status, "/conditions")) {
+    if (c.is_object() &&
+        c.value("lastTransitionTime", "") >= best.value("lastTransitionTime", "")) {
+      best = c;
+    }
+  }
+  return best;
+}
+
+}  // namespace
+
+absl::Status RecordEvent(ObjectStore& store, const Json& obj, const std::string& type,
+                         const std::string& reason, const std::string& message) {
+  std::string ns = JsonString(obj, "/metadata/namespace");
+  std::string name = JsonString(obj, "/metadata/name");
+  std::string uid = JsonString(obj, "/metadata/uid");
+  std::string now = FormatRfc3339(absl::Now());
+  Json event = {{"apiVersion", "v1"},
+                {"kind", "Event"},
+                {"metadata",
+                 {{"name", absl::StrCat(name, ".", uid.substr(0, 8), ".",
+                                        JsonString(obj, "/metadata/resourceVersion"))},
+                  {"namespace", ns.empty() ? "default" : ns},
+                  {"ownerReferences", Json::array({{{"apiVersion", obj.value("apiVersion", "")},
+                                                    {"kind", obj.value("kind", "")},
+                                                    {"name", name},
+                                                    {"uid", uid}}})}}},
+                {"involvedObject",
+                 {{"apiVersion", obj.value("apiVersion", "")},
+                  {"kind", obj.value("kind", "")},
+                  {"namespace", ns},
+                  {"name", name},
+                  {"uid", uid}}},
+                {"type", type},
+                {"reason", reason},
+                {"message", message},
+                {"source", {{"component", "berth-controller"}}},
+                {"firstTimestamp", now},
+                {"lastTimestamp", now},
+                {"count", 1}};
+  absl::StatusOr<Json> created = store.Create(std::move(event));
+  if (!created.ok() && !absl::IsAlreadyExists(created.status())) return created.status();
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Json> WriteStatus(ObjectStore& store, const Json& obj, Json status) {
   status["observedGeneration"] = obj["metadata"].value("generation", 1);
   if (obj.contains("status") && obj["status"] == status) return obj;
+  std::string was = JsonString(obj, "/status/phase");
+  std::string phase = JsonString(status, "/phase");
   Json updated = obj;
   updated["status"] = std::move(status);
-  return store.Update(std::move(updated));
+  absl::StatusOr<Json> written = store.Update(std::move(updated));
+  if (written.ok() && phase != was && !phase.empty() && obj.value("kind", "") != "Event") {
+    // Phase changes are what `berth describe` lists under Events (best effort).
+    Json cond = NewestCondition((*written)["status"]);
+    std::string reason = cond.value("reason", "");
+    std::string message = absl::StrCat("phase ", was.empty() ? "(none)" : was, " -> ", phase);
+    if (!cond.value("message", "").empty())
+      absl::StrAppend(&message, ": ", cond.value("message", ""));
+    RecordEvent(store, *written, phase == "Failed" ? "Warning" : "Normal",
+                reason.empty() ? phase : reason, message)
+        .IgnoreError();
+  }
+  return written;
 }
 
 bool HasFinalizer(const Json& obj, const std::string& finalizer) {

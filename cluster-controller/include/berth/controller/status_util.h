@@ -24,6 +24,11 @@ Json GetCondition(const Json& obj, const std::string& type);
 // object as stored afterwards.
 absl::StatusOr<Json> WriteStatus(ObjectStore& store, const Json& obj, Json status);
 
+// Stores a core/v1 Event about `obj` (owned by it, so it goes when obj goes). WriteStatus records
+// one for every phase change; `berth describe` shows them.
+absl::Status RecordEvent(ObjectStore& store, const Json& obj, const std::string& type,
+                         const std::string& reason, const std::string& message);
+
 bool HasFinalizer(const Json& obj, const std::string& finalizer);
 // Adds or removes a finalizer (no write when nothing changes); returns the stored object.
 absl::StatusOr<Json> AddFinalizer(ObjectStore& store, const Json& obj, const std::string& f);
