@@ -15,6 +15,10 @@ void BuildApp(CLI::App& app, CommandContext& ctx) {
   app.fallthrough();
   app.add_option("--server", ctx.server(),
                  "Controller address host:port (env BERTH_SERVER, default 127.0.0.1:7443)");
+  app.add_option("--tls-dir", ctx.tls_dir(),
+                 "Directory with ca.crt, tls.crt, tls.key for mutual TLS (env BERTH_TLS_DIR)");
+  app.add_option("--token", ctx.token(),
+                 "Bearer token from `berth admin token create` (env BERTH_TOKEN)");
   app.add_option("-n,--namespace", ctx.namespace_flag(), "Namespace (default \"default\")");
   app.footer(
       "Examples:\n"
@@ -30,6 +34,7 @@ void BuildApp(CLI::App& app, CommandContext& ctx) {
   AddLabelCommands(app, ctx);
   AddVersionCommand(app, ctx);
   AddCompletionCommand(app, ctx);
+  AddAdminCommands(app, ctx);
   AddDataCommands(app, ctx);
 }
 
@@ -37,7 +42,7 @@ void BuildApp(CLI::App& app, CommandContext& ctx) {
 std::string UnknownVerb(const CLI::App& app, const std::vector<std::string>& args) {
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
-    if (a == "--server" || a == "-n" || a == "--namespace") {
+    if (a == "--server" || a == "-n" || a == "--namespace" || a == "--tls-dir" || a == "--token") {
       ++i;
       continue;
     }

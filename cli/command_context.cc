@@ -57,7 +57,7 @@ std::string CommandContext::NamespaceFor(const KindInfo& kind) const {
 
 absl::StatusOr<ResourceClient*> CommandContext::Client() {
   if (client_ == nullptr) {
-    auto c = env_.connect(server_);
+    auto c = env_.connect(connection_);
     if (!c.ok()) return c.status();
     client_ = *std::move(c);
   }
@@ -65,7 +65,11 @@ absl::StatusOr<ResourceClient*> CommandContext::Client() {
 }
 
 void CommandContext::Fail(const absl::Status& status) {
-  err() << FormatError(status, server_) << "\n";
+  err() << FormatError(status, connection_.server) << "\n";
+  if (absl::IsUnavailable(status) && IsFromServer(status) && connection_.tls_dir.empty()) {
+    err() << "hint: no client certificate was given; if the server requires mutual TLS, set "
+             "BERTH_TLS_DIR (or --tls-dir) to a directory with ca.crt, tls.crt and tls.key\n";
+  }
   exit_code_ = 1;
 }
 

@@ -23,6 +23,14 @@ namespace berth::cli {
 
 inline constexpr char kDefaultServer[] = "127.0.0.1:7443";
 
+// Where and how to reach the controller: the global --server, --tls-dir and --token flags
+// (env BERTH_SERVER, BERTH_TLS_DIR, BERTH_TOKEN).
+struct Connection {
+  std::string server;
+  std::string tls_dir;  // ca.crt, tls.crt, tls.key for mTLS; empty: plaintext
+  std::string token;    // bearer token sent with every call; empty: the certificate's identity
+};
+
 // Everything the CLI touches outside itself; main() fills it with the real world, tests with
 // fakes. Streams and the clock are borrowed and must outlive the run.
 struct CliEnv {
@@ -31,8 +39,10 @@ struct CliEnv {
   std::ostream* err = nullptr;
   const Clock* clock = nullptr;
   std::function<void(absl::Duration)> sleep;
-  std::function<absl::StatusOr<std::unique_ptr<ResourceClient>>(const std::string& server)> connect;
+  std::function<absl::StatusOr<std::unique_ptr<ResourceClient>>(const Connection&)> connect;
   std::string default_server = kDefaultServer;  // BERTH_SERVER when set
+  std::string default_tls_dir;                  // BERTH_TLS_DIR
+  std::string default_token;                    // BERTH_TOKEN
 };
 
 // An object a command acts on, with the namespace it lives in ("" when cluster-scoped).
@@ -45,7 +55,9 @@ struct Target {
 // Single-threaded.
 class CommandContext {
  public:
-  explicit CommandContext(CliEnv env) : env_(std::move(env)), server_(env_.default_server) {}
+  explicit CommandContext(CliEnv env)
+      : env_(std::move(env)),
+        connection_{env_.default_server, env_.default_tls_dir, env_.default_token} {}
 
   std::istream& in() { return *env_.in; }
   std::ostream& out() { return *env_.out; }
@@ -53,8 +65,11 @@ class CommandContext {
   const Clock& clock() const { return *env_.clock; }
   WaitTiming timing() const { return WaitTiming{env_.clock, env_.sleep}; }
 
-  // Bound to the global --server and -n flags.
-  std::string& server() { return server_; }
+  // Bound to the global --server, --tls-dir, --token and -n flags.
+  std::string& server() { return connection_.server; }
+  std::string& tls_dir() { return connection_.tls_dir; }
+  std::string& token() { return connection_.token; }
+  const Connection& connection() const { return connection_; }
   std::string& namespace_flag() { return namespace_; }
 
   // Returns the namespace to use for `kind`: -n, else "default"; "" when cluster-scoped.
@@ -75,7 +90,7 @@ class CommandContext {
 
  private:
   CliEnv env_;
-  std::string server_;
+  Connection connection_;
   std::string namespace_;
   std::unique_ptr<ResourceClient> client_;
   int exit_code_ = 0;
@@ -94,6 +109,7 @@ void AddWaitCommand(CLI::App& app, CommandContext& ctx);
 void AddLabelCommands(CLI::App& app, CommandContext& ctx);
 void AddVersionCommand(CLI::App& app, CommandContext& ctx);
 void AddCompletionCommand(CLI::App& app, CommandContext& ctx);
+void AddAdminCommands(CLI::App& app, CommandContext& ctx);
 
 // Reads manifests from files, directories (*.yaml, *.yml, *.json) or "-" (stdin).
 // Per-file failures are reported through ctx.Fail; the objects read are returned with the

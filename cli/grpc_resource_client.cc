@@ -7,6 +7,7 @@
 #include "api.grpc.pb.h"
 #include "berth/grpc_status.h"
 #include "berth/kinds.h"
+#include "berth/tls.h"
 #include "grpcpp/grpcpp.h"
 
 namespace berth::cli {
@@ -117,7 +118,64 @@ class GrpcResourceClient : public ResourceClient {
     return resp.version();
   }
 
+  absl::StatusOr<Json> WhoAmI() override {
+    return AdminJson(&v1::Admin::Stub::WhoAmI, v1::WhoAmIRequest());
+  }
+  absl::StatusOr<Json> Grant(const std::string& user, const std::string& ns, bool revoke) override {
+    v1::GrantRequest req;
+    req.set_user(user);
+    req.set_namespace_(ns);
+    req.set_revoke(revoke);
+    return AdminJson(&v1::Admin::Stub::Grant, req);
+  }
+  absl::StatusOr<std::vector<Json>> ListGrants() override {
+    return AdminList(&v1::Admin::Stub::ListGrants, v1::ListGrantsRequest());
+  }
+  absl::StatusOr<Json> IssueToken(const std::string& user, bool admin,
+                                  absl::Duration ttl) override {
+    v1::IssueTokenRequest req;
+    req.set_user(user);
+    req.set_admin(admin);
+    req.set_ttl_seconds(absl::ToInt64Seconds(ttl));
+    return AdminJson(&v1::Admin::Stub::IssueToken, req);
+  }
+  absl::StatusOr<Json> RevokeToken(const std::string& id) override {
+    v1::RevokeTokenRequest req;
+    req.set_id(id);
+    return AdminJson(&v1::Admin::Stub::RevokeToken, req);
+  }
+  absl::StatusOr<std::vector<Json>> ListTokens() override {
+    return AdminList(&v1::Admin::Stub::ListTokens, v1::ListTokensRequest());
+  }
+
  private:
+  template <typename Req>
+  absl::StatusOr<Json> AdminJson(grpc::Status (v1::Admin::Stub::*method)(grpc::ClientContext*,
+                                                                         const Req&,
+                                                                         v1::AccessResponse*),
+                                 const Req& req) {
+    v1::AccessResponse resp;
+    grpc::ClientContext ctx;
+    SetDeadline(ctx, absl::Now() + kUnaryTimeout);
+    grpc::Status st = (admin_.get()->*method)(&ctx, req, &resp);
+    if (!st.ok()) return FromRpc(st);
+    return ParseObject(resp.json());
+  }
+
+  template <typename Req>
+  absl::StatusOr<std::vector<Json>> AdminList(
+      grpc::Status (v1::Admin::Stub::*method)(grpc::ClientContext*, const Req&, v1::ListResponse*),
+      const Req& req) {
+    v1::ListResponse resp;
+    grpc::ClientContext ctx;
+    SetDeadline(ctx, absl::Now() + kUnaryTimeout);
+    grpc::Status st = (admin_.get()->*method)(&ctx, req, &resp);
+    if (!st.ok()) return FromRpc(st);
+    auto list = ToListResult(resp);
+    if (!list.ok()) return list.status();
+    return std::move(list->items);
+  }
+
   template <typename Req>
   using UnaryMethod = grpc::Status (v1::Resources::Stub::*)(grpc::ClientContext*, const Req&,
                                                             v1::ObjectResponse*);
@@ -161,19 +219,35 @@ class GrpcResourceClient : public ResourceClient {
 
 }  // namespace
 
-absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& address) {
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const Connection& c) {
+  const std::string& address = c.server;
   if (address.empty()) return absl::InvalidArgumentError("the server address is empty");
-  std::shared_ptr<grpc::Channel> channel =
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  std::shared_ptr<grpc::ChannelCredentials> creds;
+  if (c.tls_dir.empty()) {
+    if (!c.token.empty()) {
+      return absl::InvalidArgumentError(
+          "--token needs --tls-dir (BERTH_TLS_DIR): tokens are only sent over TLS");
+    }
+    creds = grpc::InsecureChannelCredentials();
+  } else {
+    TlsFiles files = TlsFiles::FromDir(c.tls_dir);
+    if (absl::Status s = files.Check(); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("--tls-dir: ", s.message()));
+    }
+    creds = MutualTlsChannelCredentials(files);
+    if (!c.token.empty()) {
+      creds = grpc::CompositeChannelCredentials(creds, grpc::AccessTokenCredentials(c.token));
+    }
+  }
+  std::shared_ptr<grpc::Channel> channel = grpc::CreateChannel(address, creds);
   if (channel == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat("cannot create a channel to ", address));
   }
   return channel;
 }
 
-absl::StatusOr<std::unique_ptr<ResourceClient>> CreateGrpcResourceClient(
-    const std::string& address) {
-  auto channel = MakeChannel(address);
+absl::StatusOr<std::unique_ptr<ResourceClient>> CreateGrpcResourceClient(const Connection& c) {
+  auto channel = MakeChannel(c);
   if (!channel.ok()) return channel.status();
   return std::unique_ptr<ResourceClient>(new GrpcResourceClient(*std::move(channel)));
 }

@@ -5,18 +5,18 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "command_context.h"
 #include "grpcpp/channel.h"
 #include "resource_client.h"
 
 namespace berth::cli {
 
-// Creates the channel to the controller at `address` (host:port). The one place that decides
-// transport security: insecure for now, TLS later.
-absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& address);
+// Creates the channel to the controller: mutual TLS with the bundle in c.tls_dir (and the
+// bearer token, when set, on every call), plaintext when c.tls_dir is empty.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const Connection& c);
 
 // Connects to the controller's Resources and Admin services.
-absl::StatusOr<std::unique_ptr<ResourceClient>> CreateGrpcResourceClient(
-    const std::string& address);
+absl::StatusOr<std::unique_ptr<ResourceClient>> CreateGrpcResourceClient(const Connection& c);
 
 }  // namespace berth::cli
 

@@ -15,12 +15,14 @@ int main(int argc, char** argv) {
   env.err = &std::cerr;
   env.clock = &clock;
   env.sleep = [](absl::Duration d) { absl::SleepFor(d); };
-  env.connect = [](const std::string& server) {
-    return berth::cli::CreateGrpcResourceClient(server);
+  env.connect = [](const berth::cli::Connection& c) {
+    return berth::cli::CreateGrpcResourceClient(c);
   };
   if (const char* server = std::getenv("BERTH_SERVER"); server != nullptr && *server != '\0') {
     env.default_server = server;
   }
+  if (const char* dir = std::getenv("BERTH_TLS_DIR"); dir != nullptr) env.default_tls_dir = dir;
+  if (const char* token = std::getenv("BERTH_TOKEN"); token != nullptr) env.default_token = token;
   std::vector<std::string> args(argv + 1, argv + argc);
   return berth::cli::RunCli(args, std::move(env));
 }

@@ -65,6 +65,24 @@ class ResourceClient {
                              const WatchHandler& handler) = 0;
   // Returns the server's version string (Admin.Health).
   virtual absl::StatusOr<std::string> ServerVersion() = 0;
+
+  // Access control (Admin service). WhoAmI: {user, groups, admin, via, namespaces}.
+  virtual absl::StatusOr<Json> WhoAmI() { return Unsupported(); }
+  virtual absl::StatusOr<Json> Grant(const std::string& user, const std::string& ns, bool revoke) {
+    return Unsupported();
+  }
+  virtual absl::StatusOr<std::vector<Json>> ListGrants() { return Unsupported(); }
+  // {id, token, user, admin, expiresAt}; ttl 0: never expires.
+  virtual absl::StatusOr<Json> IssueToken(const std::string& user, bool admin, absl::Duration ttl) {
+    return Unsupported();
+  }
+  virtual absl::StatusOr<Json> RevokeToken(const std::string& id) { return Unsupported(); }
+  virtual absl::StatusOr<std::vector<Json>> ListTokens() { return Unsupported(); }
+
+ private:
+  static absl::Status Unsupported() {
+    return absl::UnimplementedError("this client does not support access control");
+  }
 };
 
 // Tags `status` as an error the server returned (as opposed to a local one).

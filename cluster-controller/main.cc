@@ -16,10 +16,18 @@
 #include "berth/log.h"
 #include "berth/metrics_server.h"
 #include "berth/sd_notify.h"
+#include "berth/tls.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7443", "address:port the API listens on");
+ABSL_FLAG(std::string, tls_dir, "",
+          "directory with ca.crt, tls.crt, tls.key (the controller certificate, "
+          "O=berth:controllers) for mutual TLS with clients and agents; `scripts/certs init` "
+          "creates it");
+ABSL_FLAG(bool, insecure, false,
+          "plaintext, unauthenticated API where every caller is an admin (tests only; excludes "
+          "--tls_dir)");
 ABSL_FLAG(std::string, data_dir, "/var/lib/berth/controller", "directory of the embedded store");
 ABSL_FLAG(std::vector<std::string>, storage_classes,
           std::vector<std::string>({"local-reflink=reflink", "local-btrfs=btrfs",
@@ -53,6 +61,12 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  auto transport = berth::TransportFromFlags("berth-controller", absl::GetFlag(FLAGS_tls_dir),
+                                             absl::GetFlag(FLAGS_insecure));
+  if (!transport.ok()) {
+    std::cerr << "berth-controller: " << transport.status().message() << "\n";
+    return 2;
+  }
   bc::ControllerConfig config;
   for (const std::string& entry : absl::GetFlag(FLAGS_storage_classes)) {
     std::vector<std::string> kv = absl::StrSplit(entry, absl::MaxSplits('=', 1));
@@ -74,10 +88,11 @@ int main(int argc, char** argv) {
     std::cerr << "berth-controller: " << store.status() << "\n";
     return 1;
   }
-  bc::GrpcAgentDirectory agents(**store);
-  std::unique_ptr<bc::ExportAgents> export_agents = bc::NewGrpcExportAgents(**store);
+  bc::AgentChannels channels(**store, transport->ChannelCredentials());
+  bc::GrpcAgentDirectory agents(channels);
+  std::unique_ptr<bc::ExportAgents> export_agents = bc::NewGrpcExportAgents(channels);
   config.export_agents = export_agents.get();
-  std::unique_ptr<bc::UsbAgents> usb_agents = bc::NewGrpcUsbAgents(**store);
+  std::unique_ptr<bc::UsbAgents> usb_agents = bc::NewGrpcUsbAgents(channels);
   config.usb_agents = usb_agents.get();
   bc::NodeTracker tracker(clock);
   bc::Manager manager(**store, clock, absl::GetFlag(FLAGS_workers));
@@ -110,12 +125,13 @@ int main(int argc, char** argv) {
                             },
                             /*is_counter=*/true});
 
-  auto resources = bc::NewResourcesService(**store);
-  auto admin = bc::NewAdminService(**store, tracker, manager, config);
+  bc::AccessControl access(**store, clock, transport->insecure);
+  auto resources = bc::NewResourcesService(**store, access);
+  auto admin = bc::NewAdminService(**store, tracker, manager, config, access);
   grpc::EnableDefaultHealthCheckService(true);  // grpc.health.v1.Health
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(absl::GetFlag(FLAGS_listen), grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(absl::GetFlag(FLAGS_listen), transport->ServerCredentials(), &port);
   builder.RegisterService(resources.get());
   builder.RegisterService(admin.get());
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();

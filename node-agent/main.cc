@@ -17,6 +17,7 @@
 #include "berth/log.h"
 #include "berth/metrics_server.h"
 #include "berth/sd_notify.h"
+#include "berth/tls.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "usb/usb_grpc.h"
@@ -27,6 +28,11 @@ ABSL_FLAG(std::string, node_name, "", "this node's name (default: the host name)
 ABSL_FLAG(std::string, listen, "127.0.0.1:7444", "address:port the agent API listens on");
 ABSL_FLAG(std::string, advertise, "", "address:port the controller dials (default: --listen)");
 ABSL_FLAG(std::string, controller, "127.0.0.1:7443", "controller address:port");
+ABSL_FLAG(std::string, tls_dir, "",
+          "directory with ca.crt, tls.crt, tls.key (an agent certificate, O=berth:agents, CN=the "
+          "node name) for mutual TLS on every connection; `scripts/certs agent` creates it");
+ABSL_FLAG(bool, insecure, false,
+          "plaintext and unauthenticated connections (tests only; excludes --tls_dir)");
 ABSL_FLAG(std::vector<std::string>, pools, {},
           "storage pools as NAME:TYPE:PATH, comma-separated; TYPE is reflink, btrfs or copy");
 
@@ -229,6 +235,12 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  auto transport = berth::TransportFromFlags("berth-agent", absl::GetFlag(FLAGS_tls_dir),
+                                             absl::GetFlag(FLAGS_insecure));
+  if (!transport.ok()) {
+    std::cerr << "berth-agent: " << transport.status().message() << "\n";
+    return 2;
+  }
   std::string node = absl::GetFlag(FLAGS_node_name);
   if (node.empty()) {
     char host[256] = {};
@@ -244,7 +256,11 @@ int main(int argc, char** argv) {
   grpc::EnableDefaultHealthCheckService(true);  // grpc.health.v1.Health
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(absl::GetFlag(FLAGS_listen), grpc::InsecureServerCredentials(), &port);
+  // Only the controller (and cluster admins' tools) may command an agent.
+  builder.AddListeningPort(
+      absl::GetFlag(FLAGS_listen),
+      transport->ServerCredentialsFor({berth::kGroupControllers, berth::kGroupClusterAdmins}),
+      &port);
   builder.RegisterService(service.get());
   berth::RealClock export_clock;
   ba::ExportServerConfig export_config;
@@ -274,7 +290,8 @@ int main(int argc, char** argv) {
     std::cerr << "berth-agent: cannot listen on " << absl::GetFlag(FLAGS_listen) << "\n";
     return 1;
   }
-  ba::Registration registration(absl::GetFlag(FLAGS_controller), node, advertise);
+  ba::Registration registration(absl::GetFlag(FLAGS_controller), node, advertise,
+                                transport->ChannelCredentials());
   registration.Start();
   std::cerr << "berth-agent: exports on https://" << (*export_server)->ListenAddress() << "\n";
   std::cerr << "berth-agent: node " << node << " listening on " << absl::GetFlag(FLAGS_listen)

@@ -66,7 +66,7 @@ for backend in $backends; do
   mkdir -p "$DIR/mnt" "$DIR/fill"
   mount -o loop "$DIR/pool.img" "$DIR/mnt"
   "$AGENT" --node_name=bench --listen="$ADDR" --controller=127.0.0.1:9 \
-    --pools="p:$backend:$DIR/mnt" --state_dir="$DIR/state" >"$DIR/agent.log" 2>&1 &
+    --pools="p:$backend:$DIR/mnt" --state_dir="$DIR/state" --insecure >"$DIR/agent.log" 2>&1 &
   AGENT_PID=$!
   for _ in $(seq 1 100); do ctl info >/dev/null 2>&1 && break; sleep 0.1; done
   for size in $sizes; do

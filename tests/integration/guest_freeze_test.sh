@@ -60,7 +60,7 @@ count() { grep -c "$1" "$DIR/agent.log" || true; }
 start_agent() {  # start_agent AUTO_THAW_SECONDS HOLD_MS
   "$AGENT" --node_name=it-guest --listen="$ADDR" --controller=127.0.0.1:9 \
     --pools="p:reflink:$DIR/mnt/pool" --state_dir="$DIR/state" --accelerator=auto \
-    --auto_thaw_seconds="$1" --debug_hold_freeze_ms="$2" >>"$DIR/agent.log" 2>&1 &
+    --auto_thaw_seconds="$1" --debug_hold_freeze_ms="$2" --insecure >>"$DIR/agent.log" 2>&1 &
   AGENT_PID=$!
   for _ in $(seq 1 100); do ctl info >/dev/null 2>&1 && return 0; sleep 0.1; done
   fail "agent did not come up"

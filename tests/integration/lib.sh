@@ -15,6 +15,9 @@ IT_DIR=$(mktemp -d "/var/tmp/berth-it-$IT_NAME.XXXXXX")
 # A port per test run, so tests can run while a developer's cluster uses 7443.
 IT_PORT=$((20000 + (RANDOM % 2000) * 10))
 export BERTH_SERVER=127.0.0.1:$IT_PORT
+# The cluster's certificates (scripts/certs layout); the CLI acts as the cluster admin.
+export BERTH_CERTS=$IT_DIR/cluster/certs
+export BERTH_TLS_DIR=$BERTH_CERTS/admin
 CHECKS=0
 
 cluster() { BERTH_IMAGE_SIZE=${BERTH_IMAGE_SIZE:-6G} "$BERTH_SOURCE_DIR/scripts/local-cluster" "$@" \

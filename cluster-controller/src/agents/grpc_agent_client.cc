@@ -13,10 +13,8 @@ constexpr absl::Duration kLongDeadline = absl::Minutes(30);
 
 class GrpcAgentClient : public AgentClient {
  public:
-  GrpcAgentClient(const std::string& node, const std::string& address)
-      : node_(node),
-        stub_(agentpb::NodeAgent::NewStub(
-            grpc::CreateChannel(address, grpc::InsecureChannelCredentials()))) {}
+  GrpcAgentClient(const std::string& node, std::shared_ptr<grpc::Channel> channel)
+      : node_(node), stub_(agentpb::NodeAgent::NewStub(channel)) {}
 
   absl::StatusOr<agentpb::NodeInfo> GetInfo() override {
     return Call<agentpb::NodeInfo>(&agentpb::NodeAgent::Stub::GetInfo, agentpb::GetInfoRequest(),
@@ -109,16 +107,28 @@ class GrpcAgentClient : public AgentClient {
 
 }  // namespace
 
-absl::StatusOr<std::shared_ptr<AgentClient>> GrpcAgentDirectory::ForNode(const std::string& node) {
+absl::StatusOr<std::shared_ptr<grpc::Channel>> AgentChannels::ForNode(const std::string& node) {
   auto obj = store_.Get(ObjectKey{"Node", "", node});
   if (!obj.ok()) return absl::UnavailableError(absl::StrCat("node ", node, " is not registered"));
   std::string address = JsonString(*obj, "/status/address");
-  if (address.empty())
+  if (address.empty()) {
     return absl::UnavailableError(absl::StrCat("node ", node, " has no address"));
+  }
+  absl::MutexLock l(&mu_);
+  auto& entry = channels_[node];
+  if (entry.first != address || !entry.second) {
+    entry = {address, grpc::CreateChannel(address, credentials_)};
+  }
+  return entry.second;
+}
+
+absl::StatusOr<std::shared_ptr<AgentClient>> GrpcAgentDirectory::ForNode(const std::string& node) {
+  auto channel = channels_.ForNode(node);
+  if (!channel.ok()) return channel.status();
   absl::MutexLock l(&mu_);
   auto& entry = clients_[node];
-  if (entry.first != address || !entry.second) {
-    entry = {address, std::make_shared<GrpcAgentClient>(node, address)};
+  if (entry.first != *channel || !entry.second) {
+    entry = {*channel, std::make_shared<GrpcAgentClient>(node, *channel)};
   }
   return entry.second;
 }

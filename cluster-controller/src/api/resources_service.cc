@@ -4,6 +4,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "berth/controller/access.h"
 #include "berth/controller/admission.h"
 #include "berth/controller/api.h"
 #include "berth/grpc_status.h"
@@ -24,6 +25,9 @@ absl::StatusOr<const KindInfo*> Kind(const std::string& name) {
   }
   return k;
 }
+
+// One object's JSON; manifests are split into objects by the client.
+constexpr size_t kMaxObjectBytes = 1 << 20;
 
 std::string Namespace(const KindInfo* k, const std::string& ns) {
   if (!k->namespaced) return "";
@@ -55,30 +59,38 @@ Json MergeForUpdate(const Json& existing, const Json& admitted) {
 
 class ResourcesService : public apipb::Resources::Service {
  public:
-  explicit ResourcesService(ObjectStore& store) : store_(store) {}
+  ResourcesService(ObjectStore& store, const AccessControl& access)
+      : store_(store), access_(access) {}
 
-  grpc::Status Apply(grpc::ServerContext*, const apipb::ApplyRequest* req,
+  grpc::Status Apply(grpc::ServerContext* ctx, const apipb::ApplyRequest* req,
                      apipb::ObjectResponse* resp) override {
-    return ToGrpcStatus(DoApply(*req, resp));
+    auto caller = access_.Authenticate(*ctx);
+    if (!caller.ok()) return ToGrpcStatus(caller.status());
+    return ToGrpcStatus(DoApply(*caller, *req, resp));
   }
 
-  grpc::Status Get(grpc::ServerContext*, const apipb::GetRequest* req,
+  grpc::Status Get(grpc::ServerContext* ctx, const apipb::GetRequest* req,
                    apipb::ObjectResponse* resp) override {
     auto k = Kind(req->kind());
     if (!k.ok()) return ToGrpcStatus(k.status());
+    if (absl::Status s = Allowed(*ctx, Verb::kGet, **k, Namespace(*k, req->namespace_()));
+        !s.ok()) {
+      return ToGrpcStatus(s);
+    }
     auto obj = store_.Get(ObjectKey{(*k)->kind, Namespace(*k, req->namespace_()), req->name()});
     if (!obj.ok()) return ToGrpcStatus(obj.status());
     resp->set_object_json(obj->dump());
     return grpc::Status::OK;
   }
 
-  grpc::Status List(grpc::ServerContext*, const apipb::ListRequest* req,
+  grpc::Status List(grpc::ServerContext* ctx, const apipb::ListRequest* req,
                     apipb::ListResponse* resp) override {
     auto k = Kind(req->kind());
     if (!k.ok()) return ToGrpcStatus(k.status());
     auto selector = ParseLabelSelector(req->label_selector());
     if (!selector.ok()) return ToGrpcStatus(selector.status());
     std::string ns = req->all_namespaces() ? "" : Namespace(*k, req->namespace_());
+    if (absl::Status s = Allowed(*ctx, Verb::kList, **k, ns); !s.ok()) return ToGrpcStatus(s);
     uint64_t rv = 0;
     auto items = store_.List((*k)->kind, ns, &rv);
     if (!items.ok()) return ToGrpcStatus(items.status());
@@ -89,10 +101,14 @@ class ResourcesService : public apipb::Resources::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status Delete(grpc::ServerContext*, const apipb::DeleteRequest* req,
+  grpc::Status Delete(grpc::ServerContext* ctx, const apipb::DeleteRequest* req,
                       apipb::ObjectResponse* resp) override {
     auto k = Kind(req->kind());
     if (!k.ok()) return ToGrpcStatus(k.status());
+    if (absl::Status s = Allowed(*ctx, Verb::kDelete, **k, Namespace(*k, req->namespace_()));
+        !s.ok()) {
+      return ToGrpcStatus(s);
+    }
     auto obj = store_.Delete(ObjectKey{(*k)->kind, Namespace(*k, req->namespace_()), req->name()});
     if (!obj.ok()) return ToGrpcStatus(obj.status());
     resp->set_object_json(obj->dump());
@@ -104,7 +120,20 @@ class ResourcesService : public apipb::Resources::Service {
                      grpc::ServerWriter<apipb::WatchEvent>* writer) override;
 
  private:
-  absl::Status DoApply(const apipb::ApplyRequest& req, apipb::ObjectResponse* resp) {
+  absl::Status Allowed(const grpc::ServerContext& ctx, Verb verb, const KindInfo& kind,
+                       const std::string& ns) {
+    auto caller = access_.Authenticate(ctx);
+    if (!caller.ok()) return caller.status();
+    return access_.Authorize(*caller, verb, kind, ns);
+  }
+
+  absl::Status DoApply(const Caller& caller, const apipb::ApplyRequest& req,
+                       apipb::ObjectResponse* resp) {
+    if (req.object_json().size() > kMaxObjectBytes) {
+      return absl::InvalidArgumentError(absl::StrCat("apply: the object is ",
+                                                     req.object_json().size(),
+                                                     " bytes; the limit is ", kMaxObjectBytes));
+    }
     Json incoming = Json::parse(req.object_json(), nullptr, /*allow_exceptions=*/false);
     if (incoming.is_discarded() || !incoming.is_object()) {
       return absl::InvalidArgumentError("apply: the object is not valid JSON");
@@ -117,6 +146,8 @@ class ResourcesService : public apipb::Resources::Service {
     ObjectKey key{k ? k->kind : "",
                   k ? Namespace(k, JsonString(incoming, "/metadata/namespace")) : "",
                   JsonString(incoming, "/metadata/name")};
+    // Authorize before reading anything: a denied caller learns nothing about the object.
+    if (k) BERTH_RETURN_IF_ERROR(access_.Authorize(caller, Verb::kApply, *k, key.ns));
     auto existing = k ? store_.Get(key) : absl::NotFoundError("");
     if (!existing.ok() && !absl::IsNotFound(existing.status())) return existing.status();
     const Json* prior = existing.ok() ? &*existing : nullptr;
@@ -146,6 +177,7 @@ class ResourcesService : public apipb::Resources::Service {
   }
 
   ObjectStore& store_;
+  const AccessControl& access_;
 };
 
 // Buffers store events for one Watch stream.
@@ -160,6 +192,7 @@ grpc::Status ResourcesService::Watch(grpc::ServerContext* ctx, const apipb::Watc
   if (!k.ok()) return ToGrpcStatus(k.status());
   std::string kind = (*k)->kind;
   std::string ns = req->all_namespaces() ? "" : Namespace(*k, req->namespace_());
+  if (absl::Status s = Allowed(*ctx, Verb::kWatch, **k, ns); !s.ok()) return ToGrpcStatus(s);
   auto matches = [&](const Json& obj) {
     return obj.value("kind", "") == kind &&
            (ns.empty() || JsonString(obj, "/metadata/namespace") == ns) &&
@@ -210,8 +243,9 @@ grpc::Status ResourcesService::Watch(grpc::ServerContext* ctx, const apipb::Watc
 
 }  // namespace
 
-std::unique_ptr<apipb::Resources::Service> NewResourcesService(ObjectStore& store) {
-  return std::make_unique<ResourcesService>(store);
+std::unique_ptr<apipb::Resources::Service> NewResourcesService(ObjectStore& store,
+                                                               const AccessControl& access) {
+  return std::make_unique<ResourcesService>(store, access);
 }
 
 }  // namespace berth::controller

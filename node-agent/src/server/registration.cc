@@ -8,10 +8,12 @@ namespace berth::agent {
 
 namespace apipb = ::berth::api::v1;
 
-Registration::Registration(std::string controller, std::string node_name, std::string advertise)
+Registration::Registration(std::string controller, std::string node_name, std::string advertise,
+                           std::shared_ptr<grpc::ChannelCredentials> credentials)
     : controller_(std::move(controller)),
       node_name_(std::move(node_name)),
-      advertise_(std::move(advertise)) {}
+      advertise_(std::move(advertise)),
+      credentials_(std::move(credentials)) {}
 
 Registration::~Registration() { Stop(); }
 
@@ -25,8 +27,7 @@ void Registration::Stop() {
 }
 
 void Registration::Run() {
-  auto stub =
-      apipb::Admin::NewStub(grpc::CreateChannel(controller_, grpc::InsecureChannelCredentials()));
+  auto stub = apipb::Admin::NewStub(grpc::CreateChannel(controller_, credentials_));
   absl::Duration interval = absl::Seconds(1);
   bool registered = false;
   bool reported_failure = false;

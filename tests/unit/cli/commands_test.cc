@@ -51,8 +51,8 @@ struct Harness {
     env.err = &err;
     env.clock = &clock;
     env.sleep = [this](absl::Duration d) { clock.Advance(d); };
-    env.connect = [this](const std::string& server) {
-      connected_to = server;
+    env.connect = [this](const Connection& c) {
+      connected_to = c.server;
       return absl::StatusOr<std::unique_ptr<ResourceClient>>(std::make_unique<Forwarding>(&fake));
     };
     return RunCli(args, std::move(env));

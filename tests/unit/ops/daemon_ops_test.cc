@@ -181,7 +181,7 @@ TEST_CASE("daemons notify systemd, serve health and metrics, and log JSON") {
 
   NotifySocket ctl_notify((dir / "ctl.sock").string());
   Daemon controller({BERTH_CONTROLLER_BINARY, absl::StrCat("--listen=127.0.0.1:", api),
-                     "--data_dir=" + (dir / "store").string(),
+                     "--data_dir=" + (dir / "store").string(), "--insecure",
                      absl::StrCat("--metrics_listen=127.0.0.1:", metrics), "--log_format=json"},
                     {"NOTIFY_SOCKET=" + (dir / "ctl.sock").string(), "WATCHDOG_USEC=400000"},
                     (dir / "controller.log").string());
@@ -200,7 +200,7 @@ TEST_CASE("daemons notify systemd, serve health and metrics, and log JSON") {
       {BERTH_AGENT_BINARY, "--node_name=ops-node", absl::StrCat("--listen=127.0.0.1:", agent_api),
        absl::StrCat("--controller=127.0.0.1:", api), "--pools=copy:copy:" + (dir / "pool").string(),
        "--state_dir=" + (dir / "agent-state").string(), "--libvirt_uri=test:///default",
-       "--usb=false", absl::StrCat("--metrics_listen=127.0.0.1:", agent_metrics),
+       "--usb=false", "--insecure", absl::StrCat("--metrics_listen=127.0.0.1:", agent_metrics),
        "--log_format=logfmt"},
       {"NOTIFY_SOCKET=" + (dir / "agent.sock").string()}, (dir / "agent.log").string());
   REQUIRE(absl::StartsWith(agent_notify.Receive(), "READY=1"));

@@ -9,6 +9,8 @@
 #include "absl/synchronization/mutex.h"
 #include "agent.pb.h"
 #include "berth/controller/object_store.h"
+#include "grpcpp/channel.h"
+#include "grpcpp/security/credentials.h"
 
 namespace berth::controller {
 
@@ -45,18 +47,34 @@ class AgentDirectory {
   virtual absl::StatusOr<std::shared_ptr<AgentClient>> ForNode(const std::string& node) = 0;
 };
 
-// Dials agents over gRPC at the address each Node object records in status.address, and keeps
-// one channel per node (replaced when the address changes).
-class GrpcAgentDirectory : public AgentDirectory {
+// One gRPC channel per node, dialled at the address its Node object records in
+// status.address with the controller's credentials (mTLS), replaced when the address changes.
+// Thread-safe; shared by every agent-facing client.
+class AgentChannels {
  public:
-  explicit GrpcAgentDirectory(ObjectStore& store) : store_(store) {}
-  absl::StatusOr<std::shared_ptr<AgentClient>> ForNode(const std::string& node) override;
+  AgentChannels(ObjectStore& store, std::shared_ptr<grpc::ChannelCredentials> credentials)
+      : store_(store), credentials_(std::move(credentials)) {}
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> ForNode(const std::string& node);
 
  private:
   ObjectStore& store_;
+  const std::shared_ptr<grpc::ChannelCredentials> credentials_;
   absl::Mutex mu_;
-  std::map<std::string, std::pair<std::string, std::shared_ptr<AgentClient>>> clients_
+  std::map<std::string, std::pair<std::string, std::shared_ptr<grpc::Channel>>> channels_
       ABSL_GUARDED_BY(mu_);
+};
+
+// Dials agents over gRPC through `channels`.
+class GrpcAgentDirectory : public AgentDirectory {
+ public:
+  explicit GrpcAgentDirectory(AgentChannels& channels) : channels_(channels) {}
+  absl::StatusOr<std::shared_ptr<AgentClient>> ForNode(const std::string& node) override;
+
+ private:
+  AgentChannels& channels_;
+  absl::Mutex mu_;
+  std::map<std::string, std::pair<std::shared_ptr<grpc::Channel>, std::shared_ptr<AgentClient>>>
+      clients_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace berth::controller

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "api.grpc.pb.h"
+#include "berth/controller/access.h"
 #include "berth/controller/controllers.h"
 #include "berth/controller/object_store.h"
 #include "berth/controller/reconciler.h"
@@ -11,13 +12,16 @@
 namespace berth::controller {
 
 // Serves berth.api.v1.Resources: admission, then the store. Thread-safe.
-std::unique_ptr<::berth::api::v1::Resources::Service> NewResourcesService(ObjectStore& store);
+// Every call is authenticated and authorized by `access`.
+std::unique_ptr<::berth::api::v1::Resources::Service> NewResourcesService(
+    ObjectStore& store, const AccessControl& access);
 
 // Serves berth.api.v1.Admin: agent registration and heartbeats, nodes, health.
 std::unique_ptr<::berth::api::v1::Admin::Service> NewAdminService(ObjectStore& store,
                                                                   NodeTracker& tracker,
                                                                   Manager& manager,
-                                                                  const ControllerConfig& config);
+                                                                  const ControllerConfig& config,
+                                                                  AccessControl& access);
 
 }  // namespace berth::controller
 

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "agent.pb.h"
+#include "berth/controller/agent_client.h"
 #include "berth/controller/controllers.h"
 #include "berth/json.h"
 
@@ -37,7 +38,7 @@ class ExportAgents {
 };
 
 // Dials agents at the address their Node object records (status.address).
-std::unique_ptr<ExportAgents> NewGrpcExportAgents(ObjectStore& store);
+std::unique_ptr<ExportAgents> NewGrpcExportAgents(AgentChannels& channels);
 
 }  // namespace berth::controller
 

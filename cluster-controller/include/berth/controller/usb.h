@@ -37,7 +37,7 @@ class UsbAgents {
 };
 
 // Dials agents at the address their Node object records (status.address).
-std::unique_ptr<UsbAgents> NewGrpcUsbAgents(ObjectStore& store);
+std::unique_ptr<UsbAgents> NewGrpcUsbAgents(AgentChannels& channels);
 
 // NodeUSBDevice: creates one object per device agents report (polling each Ready node every
 // `poll`), keeps attributes and Ready current (NotFound when unplugged), creates the USBDevice in

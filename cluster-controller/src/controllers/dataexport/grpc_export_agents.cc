@@ -15,7 +15,7 @@ constexpr absl::Duration kDeadline = absl::Seconds(15);
 
 class GrpcExportAgents : public ExportAgents {
  public:
-  explicit GrpcExportAgents(ObjectStore& store) : store_(store) {}
+  explicit GrpcExportAgents(AgentChannels& channels) : channels_(channels) {}
 
   absl::StatusOr<agentpb::ExportInfo> StartExport(const std::string& node,
                                                   const agentpb::StartExportRequest& r) override {
@@ -37,17 +37,13 @@ class GrpcExportAgents : public ExportAgents {
 
  private:
   absl::StatusOr<std::shared_ptr<agentpb::NodeExport::Stub>> StubFor(const std::string& node) {
-    auto obj = store_.Get(ObjectKey{"Node", "", node});
-    if (!obj.ok()) return absl::UnavailableError(absl::StrCat("node ", node, " is not registered"));
-    std::string address = JsonString(*obj, "/status/address");
-    if (address.empty()) {
-      return absl::UnavailableError(absl::StrCat("node ", node, " has no address"));
-    }
+    auto channel = channels_.ForNode(node);
+    if (!channel.ok()) return channel.status();
     absl::MutexLock l(&mu_);
     auto& entry = stubs_[node];
-    if (entry.first != address || !entry.second) {
-      entry = {address, std::shared_ptr<agentpb::NodeExport::Stub>(agentpb::NodeExport::NewStub(
-                            grpc::CreateChannel(address, grpc::InsecureChannelCredentials())))};
+    if (entry.first != *channel || !entry.second) {
+      entry = {*channel,
+               std::shared_ptr<agentpb::NodeExport::Stub>(agentpb::NodeExport::NewStub(*channel))};
     }
     return entry.second;
   }
@@ -67,16 +63,17 @@ class GrpcExportAgents : public ExportAgents {
     return resp;
   }
 
-  ObjectStore& store_;
+  AgentChannels& channels_;
   absl::Mutex mu_;
-  std::map<std::string, std::pair<std::string, std::shared_ptr<agentpb::NodeExport::Stub>>> stubs_
-      ABSL_GUARDED_BY(mu_);
+  std::map<std::string,
+           std::pair<std::shared_ptr<grpc::Channel>, std::shared_ptr<agentpb::NodeExport::Stub>>>
+      stubs_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace
 
-std::unique_ptr<ExportAgents> NewGrpcExportAgents(ObjectStore& store) {
-  return std::make_unique<GrpcExportAgents>(store);
+std::unique_ptr<ExportAgents> NewGrpcExportAgents(AgentChannels& channels) {
+  return std::make_unique<GrpcExportAgents>(channels);
 }
 
 bool DiskHasActiveExport(const std::vector<Json>& exports, const std::string& disk) {

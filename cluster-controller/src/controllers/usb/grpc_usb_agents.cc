@@ -17,7 +17,7 @@ using Stub = agentpb::NodeUSB::Stub;
 
 class GrpcUsbAgents : public UsbAgents {
  public:
-  explicit GrpcUsbAgents(ObjectStore& store) : store_(store) {}
+  explicit GrpcUsbAgents(AgentChannels& channels) : channels_(channels) {}
 
   absl::StatusOr<agentpb::ListUsbDevicesResponse> ListDevices(const std::string& node) override {
     return Call<agentpb::ListUsbDevicesResponse>(node, &Stub::ListUsbDevices,
@@ -45,17 +45,12 @@ class GrpcUsbAgents : public UsbAgents {
 
  private:
   absl::StatusOr<std::shared_ptr<Stub>> StubFor(const std::string& node) {
-    auto obj = store_.Get(ObjectKey{"Node", "", node});
-    if (!obj.ok()) return absl::UnavailableError(absl::StrCat("node ", node, " is not registered"));
-    std::string address = JsonString(*obj, "/status/address");
-    if (address.empty()) {
-      return absl::UnavailableError(absl::StrCat("node ", node, " has no address"));
-    }
+    auto channel = channels_.ForNode(node);
+    if (!channel.ok()) return channel.status();
     absl::MutexLock l(&mu_);
     auto& entry = stubs_[node];
-    if (entry.first != address || !entry.second) {
-      entry = {address, std::shared_ptr<Stub>(agentpb::NodeUSB::NewStub(
-                            grpc::CreateChannel(address, grpc::InsecureChannelCredentials())))};
+    if (entry.first != *channel || !entry.second) {
+      entry = {*channel, std::shared_ptr<Stub>(agentpb::NodeUSB::NewStub(*channel))};
     }
     return entry.second;
   }
@@ -75,15 +70,16 @@ class GrpcUsbAgents : public UsbAgents {
     return resp;
   }
 
-  ObjectStore& store_;
+  AgentChannels& channels_;
   absl::Mutex mu_;
-  std::map<std::string, std::pair<std::string, std::shared_ptr<Stub>>> stubs_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::pair<std::shared_ptr<grpc::Channel>, std::shared_ptr<Stub>>> stubs_
+      ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace
 
-std::unique_ptr<UsbAgents> NewGrpcUsbAgents(ObjectStore& store) {
-  return std::make_unique<GrpcUsbAgents>(store);
+std::unique_ptr<UsbAgents> NewGrpcUsbAgents(AgentChannels& channels) {
+  return std::make_unique<GrpcUsbAgents>(channels);
 }
 
 }  // namespace berth::controller

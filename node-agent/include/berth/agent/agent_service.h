@@ -12,6 +12,7 @@
 #include "berth/agent/guest.h"
 #include "berth/agent/hypervisor.h"
 #include "berth/agent/storage_backend.h"
+#include "grpcpp/security/credentials.h"
 
 namespace berth::agent {
 
@@ -43,7 +44,8 @@ std::unique_ptr<::berth::agent::v1::NodeAgent::Service> NewNodeAgentService(
 // registers again whenever the controller says it does not know the node. Stop() joins.
 class Registration {
  public:
-  Registration(std::string controller, std::string node_name, std::string advertise);
+  Registration(std::string controller, std::string node_name, std::string advertise,
+               std::shared_ptr<grpc::ChannelCredentials> credentials);
   ~Registration();
   void Start();
   void Stop();
@@ -53,6 +55,7 @@ class Registration {
   const std::string controller_;
   const std::string node_name_;
   const std::string advertise_;
+  const std::shared_ptr<grpc::ChannelCredentials> credentials_;
   absl::Notification stop_;
   std::thread thread_;
 };
