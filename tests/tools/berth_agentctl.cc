@@ -20,6 +20,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "agent.grpc.pb.h"
+#include "berth/tls.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 
@@ -156,7 +157,13 @@ int Run(pb::NodeAgent::Stub& stub, const std::vector<std::string>& a) {
 
 int main(int argc, char** argv) {
   if (argc < 3) return Usage();
-  auto channel = grpc::CreateChannel(argv[1], grpc::InsecureChannelCredentials());
+  // BERTH_TLS_DIR: mutual TLS with that certificate bundle (the agent accepts controller and
+  // cluster admin certificates only); unset: plaintext, for agents run with --insecure.
+  std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
+  if (const char* dir = std::getenv("BERTH_TLS_DIR"); dir != nullptr && *dir != '\0') {
+    creds = berth::MutualTlsChannelCredentials(berth::TlsFiles::FromDir(dir));
+  }
+  auto channel = grpc::CreateChannel(argv[1], creds);
   auto stub = pb::NodeAgent::NewStub(channel);
   return Run(*stub, std::vector<std::string>(argv + 2, argv + argc));
 }
