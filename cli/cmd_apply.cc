@@ -72,6 +72,10 @@ absl::Status ApplyOne(const FileObject& fo, const ApplyOptions& o, ResourceClien
   return absl::OkStatus();
 }
 
+// Objects one `berth apply` sends. Each is its own request, so this bounds how long one
+// command runs and how much a mistaken glob can create.
+constexpr size_t kMaxObjectsPerApply = 5000;
+
 absl::Status RunApply(const ApplyOptions& o, CommandContext& ctx) {
   if (o.files.empty()) return absl::InvalidArgumentError("must specify -f");
   if (o.dry_run != "none" && o.dry_run != "server" && o.dry_run != "client") {
@@ -82,6 +86,12 @@ absl::Status RunApply(const ApplyOptions& o, CommandContext& ctx) {
   if (objects.empty()) {
     if (ctx.exit_code() == 0) return absl::InvalidArgumentError("no objects passed to apply");
     return absl::OkStatus();
+  }
+  // All or nothing: an oversized apply is refused before the first object is sent.
+  if (objects.size() > kMaxObjectsPerApply) {
+    return absl::InvalidArgumentError(absl::StrCat("apply: ", objects.size(),
+                                                   " objects given; at most ", kMaxObjectsPerApply,
+                                                   " per apply (split the manifests)"));
   }
   auto client = ctx.Client();
   if (!client.ok()) return client.status();

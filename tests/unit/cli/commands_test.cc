@@ -110,6 +110,21 @@ TEST_CASE("apply keeps going after an error and exits 1", "[commands]") {
   CHECK(h.fake.applied[0]["metadata"]["namespace"] == "default");
 }
 
+TEST_CASE("apply refuses more objects than the limit before sending any", "[commands]") {
+  Harness h;
+  std::string many;
+  for (int i = 0; i < 5001; ++i) {
+    many +=
+        "---\napiVersion: virtualization.deckhouse.io/v1alpha2\nkind: VirtualDisk\n"
+        "metadata: {name: d" +
+        std::to_string(i) + "}\n";
+  }
+  CHECK(h.Run({"apply", "-f", "-"}, many) == 1);
+  CHECK(h.err.str() ==
+        "error: apply: 5001 objects given; at most 5000 per apply (split the manifests)\n");
+  CHECK(h.fake.applied.empty());
+}
+
 TEST_CASE("apply reads files, reports unknown kinds, dry-run", "[commands]") {
   Harness h;
   std::string path = "/tmp/berth_cli_test_apply.yaml";

@@ -71,7 +71,7 @@ TEST_CASE("GrpcResourceClient maps calls to the API", "[grpc]") {
   builder.RegisterService(&admin);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   REQUIRE(server != nullptr);
-  auto client = CreateGrpcResourceClient("127.0.0.1:" + std::to_string(port));
+  auto client = CreateGrpcResourceClient(Connection{"127.0.0.1:" + std::to_string(port), "", ""});
   REQUIRE(client.ok());
 
   auto applied = (*client)->Apply(Json{{"kind", "VirtualDisk"}}, true);
