@@ -232,8 +232,9 @@ class VirtualDiskReconciler : public Reconciler {
     req.set_source_snapshot_pool(src.pool);
     req.set_source_snapshot_id(src.snapshot_id);
     auto vol = agent->CreateVolume(req);
+    // ResourceExhausted is the pool out of space (ENOSPC); the agent removed the partial volume.
     if (absl::IsInvalidArgument(vol.status()) || absl::IsFailedPrecondition(vol.status()) ||
-        absl::IsNotFound(vol.status())) {
+        absl::IsNotFound(vol.status()) || absl::IsResourceExhausted(vol.status())) {
       return SetPhase(obj, "Failed", false, "ProvisioningFailed",
                       std::string(vol.status().message()));
     }

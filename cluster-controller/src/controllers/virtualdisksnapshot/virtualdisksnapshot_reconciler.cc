@@ -211,8 +211,10 @@ class VirtualDiskSnapshotReconciler : public Reconciler {
   absl::StatusOr<ReconcileResult> Finish(const Json& obj, Json status, CutFn cut) {
     BERTH_ASSIGN_OR_RETURN(auto agent, agents_.ForNode(status.value("node", "")));
     absl::StatusOr<agentpb::Snapshot> snap = cut(*agent);
+    // ResourceExhausted is the pool out of space (ENOSPC): the agent removed the partial copy;
+    // fail with its message rather than retry unseen in InProgress.
     if (absl::IsNotFound(snap.status()) || absl::IsInvalidArgument(snap.status()) ||
-        absl::IsFailedPrecondition(snap.status())) {
+        absl::IsFailedPrecondition(snap.status()) || absl::IsResourceExhausted(snap.status())) {
       return Fail(obj, "VirtualDiskSnapshotFailed", std::string(snap.status().message()));
     }
     if (!snap.ok()) return snap.status();
