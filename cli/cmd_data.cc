@@ -162,7 +162,8 @@ absl::Status RunExportDownload(const DataOptions& o, CommandContext& ctx) {
     return ready.status();
   }
   ExportEndpoint ep{JsonString(*ready, o.publish ? "/status/publicURL" : "/status/url"),
-                    JsonString(*ready, "/status/token"), JsonString(*ready, "/status/caCert")};
+                    JsonString(*ready, "/status/token"), JsonString(*ready, "/status/caCert"),
+                    ctx.tls_dir()};
   TransferOptions t{o.file, o.connections, ProgressStream(ctx), o.resume, identity};
   auto stats = DownloadExport(ep, t, DownloadHooks{ex.name});
   cleanup();
@@ -237,7 +238,8 @@ absl::Status RunImportUpload(const DataOptions& o, CommandContext& ctx) {
   if (!waiting.ok()) return fail(waiting.status());
   ExportEndpoint ep{
       JsonString(*waiting, o.publish ? "/status/upload/publicURL" : "/status/upload/url"),
-      JsonString(*waiting, "/status/upload/token"), JsonString(*waiting, "/status/upload/caCert")};
+      JsonString(*waiting, "/status/upload/token"), JsonString(*waiting, "/status/upload/caCert"),
+      ctx.tls_dir()};
   TransferOptions t{o.file, o.connections, ProgressStream(ctx), false, ""};
   auto stats = UploadToExport(ep, t);
   if (!stats.ok()) return fail(stats.status());

@@ -3,6 +3,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "berth/agent/tls_context.h"
 
 namespace berth::cli {
 
@@ -13,6 +14,12 @@ absl::StatusOr<std::unique_ptr<ExportSession>> ExportSession::Create(const Expor
   if (!url.ok()) return url.status();
   auto ctx = ew::NewClientContext(ep.ca_pem);
   if (!ctx.ok()) return ctx.status();
+  if (!ep.tls_dir.empty()) {  // the client certificate an agent with mutual TLS requires
+    TlsFiles files = TlsFiles::FromDir(ep.tls_dir);
+    if (absl::Status st = ew::UseCertificate(ctx->get(), files.cert, files.key); !st.ok()) {
+      return absl::Status(st.code(), absl::StrCat("--tls-dir: ", st.message()));
+    }
+  }
   std::unique_ptr<ExportSession> s(new ExportSession());
   s->ctx_ = *std::move(ctx);
   s->url_ = *url;

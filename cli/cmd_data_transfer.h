@@ -18,6 +18,9 @@ struct ExportEndpoint {
   std::string url;  // https://HOST:PORT/exports/ID
   std::string token;
   std::string ca_pem;
+  // The CLI's TLS directory (--tls-dir / BERTH_TLS_DIR): its tls.crt/tls.key are presented as
+  // the client certificate an agent running with mutual TLS requires. Empty: none is presented.
+  std::string tls_dir;
 };
 
 struct TransferOptions {

@@ -14,12 +14,14 @@
 #include "berth/agent/guest.h"
 #include "berth/agent/hypervisor.h"
 #include "berth/agent/instrumented.h"
+#include "berth/agent/tls_context.h"
 #include "berth/log.h"
 #include "berth/metrics_server.h"
 #include "berth/sd_notify.h"
 #include "berth/tls.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "usb/socket_io.h"
 #include "usb/usb_grpc.h"
 #include "usb/usb_node.h"
 #include "usb/usbip_server.h"
@@ -69,7 +71,10 @@ ABSL_FLAG(std::vector<std::string>, usbip_peers, {},
           "--advertise's host)");
 ABSL_FLAG(std::string, usbip_linux_listen, "",
           "opt-in HOST:PORT serving the raw Linux USB/IP protocol to any peer (for the Linux "
-          "`usbip` tools; no authentication)");
+          "`usbip` tools; no authentication, no encryption); a wildcard host (0.0.0.0, [::]) "
+          "needs --usbip_linux_allow_any");
+ABSL_FLAG(bool, usbip_linux_allow_any, false,
+          "let --usbip_linux_listen bind a wildcard address (every interface)");
 ABSL_FLAG(std::string, vhci_dir, "/sys/devices/platform/vhci_hcd.0",
           "vhci_hcd sysfs directory used to attach devices imported from other nodes");
 ABSL_FLAG(std::string, usb_guest_attach, "libvirt",
@@ -156,8 +161,24 @@ struct Usb {
 std::string HostOf(const std::string& address) { return address.substr(0, address.rfind(':')); }
 
 // Returns false on a bad flag; a host without udev or vhci only loses those parts.
-bool StartUsb(const std::string& node, const std::string& advertise, Usb& u) {
+bool StartUsb(const std::string& node, const std::string& advertise,
+              const berth::Transport& transport, Usb& u) {
   if (!absl::GetFlag(FLAGS_usb)) return true;
+  // With --tls_dir, USB/IP between agents runs inside mutual TLS with the agent certificate:
+  // the server accepts only clients whose certificate is in berth:agents.
+  std::shared_ptr<berth::exportwire::ReloadingTlsContext> tls_server, tls_client;
+  if (!transport.insecure) {
+    using Ctx = berth::exportwire::ReloadingTlsContext;
+    auto server_ctx = Ctx::Create(Ctx::Role::kServer, transport.files);
+    auto client_ctx = Ctx::Create(Ctx::Role::kClient, transport.files);
+    if (!server_ctx.ok() || !client_ctx.ok()) {
+      std::cerr << "berth-agent: USB/IP TLS: "
+                << (server_ctx.ok() ? client_ctx.status() : server_ctx.status()) << "\n";
+      return false;
+    }
+    tls_server = *std::move(server_ctx);
+    tls_client = *std::move(client_ctx);
+  }
   auto inventory = ba::NewUdevUsbInventory();
   if (!inventory.ok()) {
     std::cerr << "berth-agent: WARNING: USB disabled: " << inventory.status() << "\n";
@@ -182,6 +203,7 @@ bool StartUsb(const std::string& node, const std::string& advertise, Usb& u) {
   ba::UsbNodeOptions options;
   options.node_name = node;
   options.state_dir = absl::GetFlag(FLAGS_state_dir);
+  options.usbip_tls = tls_client;
   u.node = std::make_unique<ba::UsbNode>(options, *u.inventory, u.vhci.get(), u.guests.get());
   auto exported = [n = u.node.get()] { return n->Exported(); };
   ba::UsbDeviceOpener opener = ba::NewLibusbOpener(*u.inventory);
@@ -191,6 +213,8 @@ bool StartUsb(const std::string& node, const std::string& advertise, Usb& u) {
   peers.allowed_peers = absl::GetFlag(FLAGS_usbip_peers);
   if (peers.allowed_peers.empty()) peers.allowed_peers = {"127.0.0.1", "::1", HostOf(advertise)};
   peers.kernel_handoff = ba::UsbIpHostHandoff;  // devices bound to usbip-host go to the kernel
+  peers.tls = tls_server;
+  peers.tls_groups = {berth::kGroupAgents};
   auto server = ba::UsbIpServer::Create(peers, exported, opener);
   if (!server.ok()) {
     std::cerr << "berth-agent: " << server.status() << "\n";
@@ -199,7 +223,20 @@ bool StartUsb(const std::string& node, const std::string& advertise, Usb& u) {
   u.server = *std::move(server);
   u.node->SetServer(u.server.get());
   if (std::string l = absl::GetFlag(FLAGS_usbip_linux_listen); !l.empty()) {
-    auto linux_server = ba::UsbIpServer::Create({l, {}, ba::UsbIpHostHandoff}, exported, opener);
+    if (ba::usbsock::IsWildcardListen(l) && !absl::GetFlag(FLAGS_usbip_linux_allow_any)) {
+      std::cerr << "berth-agent: --usbip_linux_listen=" << l
+                << " binds every interface; give a specific address, or add "
+                   "--usbip_linux_allow_any to really serve unauthenticated USB/IP on all of "
+                   "them\n";
+      return false;
+    }
+    std::cerr << "berth-agent: WARNING: --usbip_linux_listen: the Linux USB/IP port has no "
+                 "authentication and no encryption: anyone who can reach "
+              << l << " can import the exported USB devices\n";
+    ba::UsbIpServerConfig linux_config;
+    linux_config.listen = l;
+    linux_config.kernel_handoff = ba::UsbIpHostHandoff;
+    auto linux_server = ba::UsbIpServer::Create(linux_config, exported, opener);
     if (!linux_server.ok()) {
       std::cerr << "berth-agent: " << linux_server.status() << "\n";
       return false;
@@ -273,6 +310,7 @@ int main(int argc, char** argv) {
   export_config.cert_file = absl::GetFlag(FLAGS_export_cert);
   export_config.key_file = absl::GetFlag(FLAGS_export_key);
   export_config.cert_names = {node};
+  if (!transport->insecure) export_config.mutual_tls = transport->files;  // + client certs
   auto export_server = ba::NewExportServer(export_config, pools, export_clock);
   if (!export_server.ok()) {
     std::cerr << "berth-agent: " << export_server.status() << "\n";
@@ -283,7 +321,7 @@ int main(int argc, char** argv) {
   std::string advertise = absl::GetFlag(FLAGS_advertise);
   if (advertise.empty()) advertise = absl::GetFlag(FLAGS_listen);
   Usb usb;
-  if (!StartUsb(node, advertise, usb)) return 1;
+  if (!StartUsb(node, advertise, *transport, usb)) return 1;
   if (usb.service) builder.RegisterService(usb.service.get());
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {

@@ -8,7 +8,10 @@
 #   (proved by the agent's request log);
 # - bad inputs: wrong token (401), unknown export (404), expired export (410, data released),
 #   path tricks in names, unknown disk, an import size smaller than the file: clear errors and
-#   nothing left behind.
+#   nothing left behind;
+# - with the cluster on mutual TLS (lib.sh): the export pins the cluster CA and curl must present
+#   a certificate of that CA (the admin bundle); without one, or with one from another CA, the
+#   handshake fails before any request is served.
 source "$(dirname "$0")/lib.sh"
 start_cluster 1
 work="$IT_DIR/work"
@@ -69,34 +72,59 @@ metadata:
   name: by-curl
 spec:
   targetRef: {kind: VirtualDiskSnapshot, name: src-snap}
-  ttl: 4s
+  ttl: 10s
 YAML
 wait_phase dex by-curl Ready 60s
 url=$(jp dex by-curl '{.status.url}')
 token=$(jp dex by-curl '{.status.token}')
 berth get dex by-curl -o json | jq -r .status.caCert >"$work/ca.pem"
-code=$(curl -s -o "$work/curl.img" -w '%{http_code}' --cacert "$work/ca.pem" \
+# The client certificate curl presents (the CLI's, from BERTH_TLS_DIR); none in insecure mode.
+tls=()
+if [ -n "${BERTH_TLS_DIR:-}" ]; then
+  expect_eq "export pins the cluster CA" "$(cat "$work/ca.pem")" "$(cat "$BERTH_TLS_DIR/ca.crt")"
+  tls=(--cert "$BERTH_TLS_DIR/tls.crt" --key "$BERTH_TLS_DIR/tls.key")
+fi
+code=$(curl -s -o "$work/curl.img" -w '%{http_code}' --cacert "$work/ca.pem" "${tls[@]}" \
   -H "Authorization: Bearer $token" "$url/data")
 expect_eq "curl status" "$code" 200
 expect_eq "curl sha256" "$(sha "$work/curl.img")" "$want"
-code=$(curl -s -o "$work/range.bin" -w '%{http_code}' --cacert "$work/ca.pem" -r 1048576-2097151 \
+code=$(curl -s -o "$work/range.bin" -w '%{http_code}' --cacert "$work/ca.pem" "${tls[@]}" \
+  -r 1048576-2097151 \
   -H "Authorization: Bearer $token" "$url/data")
 expect_eq "curl range status" "$code" 206
 expect_eq "curl range bytes" "$(sha "$work/range.bin")" \
   "$(tail -c +1048577 "$src_path" | head -c 1048576 | sha256sum | cut -d' ' -f1)"
-code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$work/ca.pem" \
+code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$work/ca.pem" "${tls[@]}" \
   -H "Authorization: Bearer ${token%?}0" "$url/data")
 expect_eq "wrong token" "$code" 401
-code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$work/ca.pem" "$url/data")
+code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$work/ca.pem" "${tls[@]}" "$url/data")
 expect_eq "missing token" "$code" 401
-code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$work/ca.pem" \
+code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$work/ca.pem" "${tls[@]}" \
   -H "Authorization: Bearer $token" "${url%/*}/0000-unknown/data")
 expect_eq "unknown export" "$code" 404
+if [ -n "${BERTH_TLS_DIR:-}" ]; then  # mutual TLS: no request without a cluster certificate
+  mark=$(wc -l <"$agent_log")
+  code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$work/ca.pem" \
+    -H "Authorization: Bearer $token" "$url/data") && fail "curl without a client cert: $code"
+  expect_eq "curl without a client certificate: no HTTP status" "$code" 000
+  # A certificate from another CA (same subject as the admin's) is refused too.
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+    -subj "/O=berth:cluster-admins/CN=admin" -keyout "$work/rogue.key" -out "$work/rogue.crt" \
+    2>/dev/null
+  code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$work/ca.pem" --cert "$work/rogue.crt" \
+    --key "$work/rogue.key" -H "Authorization: Bearer $token" "$url/data") &&
+    fail "curl with a certificate of another CA: $code"
+  expect_eq "curl with a certificate of another CA: no HTTP status" "$code" 000
+  check "the agent logged the refused handshakes" \
+    test "$(tail -n +"$((mark + 1))" "$agent_log" | grep -c 'export: refused a TLS connection')" -ge 2
+  check "no request was served to them" \
+    bash -c "! tail -n +$((mark + 1)) '$agent_log' | grep -q 'export .*: GET data'"
+fi
 
-# Expiry: the 4 s idle TTL runs out, the export turns Expired, the agent releases the data
+# Expiry: the 10 s idle TTL runs out, the export turns Expired, the agent releases the data
 # and answers 410.
 wait_phase dex by-curl Expired 60s
-code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$work/ca.pem" \
+code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$work/ca.pem" "${tls[@]}" \
   -H "Authorization: Bearer $token" "$url/data")
 expect_eq "expired export" "$code" 410
 uid=$(jp dex by-curl '{.metadata.uid}')
@@ -129,6 +157,9 @@ check "resume reports reused bytes ($out)" grep -q "$((done_chunks * (4 << 20)))
 
 # --publish: restart the agent with a public address distinct from its listen address.
 cluster kill node-1 >/dev/null 2>&1
+if [ -n "${BERTH_CERTS:-}" ]; then  # the agent's certificate must name the public address too
+  "$BERTH_SOURCE_DIR/scripts/certs" agent "$BERTH_CERTS" node-1 --san 127.0.0.2 2>/dev/null
+fi
 port=$((IT_PORT + 7))
 sed -i "s|\$| --export_listen=0.0.0.0:$port --export_public_address=127.0.0.2:$port|" \
   "$IT_DIR/cluster/run/node-1.cmd"

@@ -16,6 +16,9 @@
 #      NoFreeUSBIPPort although super-speed ports are free; 8 USB 3 devices fill the
 #      super-speed hub; the 17th device gets NoFreeUSBIPPort;
 #   7. bad input is refused with a clear message.
+# With the cluster on mutual TLS (lib.sh) the import between agents runs inside TLS (agent
+# certificates, group berth:agents) and a plain `usbip` client gets nothing from that port; the
+# opt-in Linux port logs a warning that it has no authentication or encryption.
 # Guests get no hostdev here (--usb_guest_attach=none): the testbed vhci does not enumerate
 # devices, so the chain stops at the VM node's vhci port.
 source "$(dirname "$0")/lib.sh"
@@ -156,6 +159,17 @@ expect_eq "nodeusbdevice row" "$row" "$CAM $DEV_NODE True False"
 # --- 2. usbip list: only assigned devices are exported ------------------------------------------
 out=$(usbip --tcp-port "$LINUX_PORT" list -r 127.0.0.1 2>&1 || true)
 check "usbip list before assignment: nothing exported ($out)" grep -q "no exportable devices" <<<"$out"
+DEV_LOG=$IT_DIR/cluster/logs/$DEV_NODE.log
+check "the opt-in Linux port logs that it is unauthenticated" \
+  grep -q "WARNING: --usbip_linux_listen: .*no authentication and no encryption" "$DEV_LOG"
+if [ -n "${BERTH_TLS_DIR:-}" ]; then
+  # The agents' own USB/IP port is mutual TLS: the plain Linux client gets nothing from it.
+  PEER_PORT=$(grep -o 'USB/IP on [^,]*' "$DEV_LOG" | tail -n 1 | sed 's/.*://')
+  out=$(timeout 20 usbip --tcp-port "$PEER_PORT" list -r 127.0.0.1 2>&1 || true)
+  check "plain usbip against the agents' TLS port is refused ($out)" \
+    bash -c "! grep -q 'no exportable devices\|1-2:' <<<'$out'"
+  check "the agent logged the refused plaintext peer" grep -q "usbip: refused a connection" "$DEV_LOG"
+fi
 
 # --- 3. assignment ------------------------------------------------------------------------------
 assign "$CAM" my-project
@@ -194,6 +208,10 @@ check "the VM node wrote the vhci attach (port 0)" grep -q '^0 ' \
   "$(cat "$USB/$VM_NODE/root")/sys/devices/vhci_hcd.0/attach"
 check "the device node handed the socket to usbip-host" test -n \
   "$(cat "$(cat "$USB/$DEV_NODE/root")/sys/devices/usb1/1-2/usbip_sockfd")"
+if [ -n "${BERTH_TLS_DIR:-}" ]; then
+  check "the import was not refused (agent certificates, group berth:agents)" \
+    bash -c "! grep -q 'certificate .* is not in group' '$DEV_LOG'"
+fi
 
 # --- 5. unplug, re-plug, agent restart --------------------------------------------------------
 unplug "$DEV_NODE" 1-2

@@ -9,10 +9,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
 #include "berth/json.h"
 
 namespace berth::agent {
@@ -23,13 +20,7 @@ namespace ew = exportwire;
 constexpr size_t kIoBuffer = 4 << 20;
 constexpr uint64_t kMaxJsonBody = 1 << 20;
 
-struct Request {
-  ew::HttpHead head;
-  std::string method;
-  std::string id;
-  std::string op;
-  uint64_t content_length = 0;
-};
+using Request = ExportRequest;
 
 const char* Reason(int code) {
   switch (code) {
@@ -90,24 +81,6 @@ absl::Status SendText(Conn& c, int code, const std::string& body,
 void Log(const Request& r, int code, const std::string& detail) {
   std::cerr << "berth-agent: export " << r.id << ": " << r.method << " " << r.op << " " << code
             << (detail.empty() ? "" : " ") << detail << "\n";
-}
-
-// Parses "/exports/ID/OP".
-bool SplitTarget(const std::string& target, Request& r) {
-  absl::string_view t(target);
-  t = t.substr(0, t.find('?'));
-  if (!absl::ConsumePrefix(&t, "/exports/")) return false;
-  std::vector<std::string> parts = absl::StrSplit(t, '/');
-  if (parts.size() != 2 || parts[0].empty() || parts[1].empty()) return false;
-  r.id = parts[0];
-  r.op = parts[1];
-  return true;
-}
-
-std::string BearerToken(const ew::HttpHead& h) {
-  std::string header = h.Header("authorization");
-  absl::string_view v(header);
-  return absl::ConsumePrefix(&v, "Bearer ") ? std::string(absl::StripAsciiWhitespace(v)) : "";
 }
 
 // Reads and drops an unwanted request body (up to 64 MiB) so the client, still sending it,
@@ -271,8 +244,8 @@ absl::Status Complete(Conn& c, Request& r, ExportRegistry& reg, Admission& a) {
 }
 
 absl::Status Dispatch(Conn& c, Request& r, ExportRegistry& reg) {
-  if (!SplitTarget(r.head.first_line_b, r)) return SendText(c, 404, "no such path");
-  Admission a = reg.Admit(r.id, BearerToken(r.head));
+  if (r.id.empty()) return SendText(c, 404, "no such path");
+  Admission a = reg.Admit(r.id, r.bearer_token);
   if (a.http_status != 200) {
     DiscardBody(c, r.content_length);
     Log(r, a.http_status, "");
@@ -303,20 +276,14 @@ void ServeConnection(ew::TlsConn& tls, ExportRegistry& registry,
   while (c.keep_alive && !stopping) {
     auto text = tls.ReadHead();
     if (!text.ok()) return;
-    Request r;
-    auto head = ew::ParseHead(*text);
-    if (head.ok()) {
-      r.head = *std::move(head);
-      r.method = r.head.first_line_a;
-    }
-    std::string cl = r.head.Header("content-length");
-    if (!head.ok() || (!cl.empty() && !absl::SimpleAtoi(cl, &r.content_length))) {
+    absl::StatusOr<Request> r = ParseExportRequest(*text);
+    if (!r.ok()) {
       c.keep_alive = false;
       SendText(c, 400, "malformed request").IgnoreError();
       return;
     }
-    if (absl::EqualsIgnoreCase(r.head.Header("connection"), "close")) c.keep_alive = false;
-    if (!Dispatch(c, r, registry).ok()) return;
+    if (r->close) c.keep_alive = false;
+    if (!Dispatch(c, *r, registry).ok()) return;
   }
   tls.Shutdown();
 }

@@ -6,6 +6,7 @@
 
 #include "berth/agent/export_wire.h"
 #include "export/export_registry.h"
+#include "export/export_request.h"
 
 namespace berth::agent {
 

@@ -1,14 +1,28 @@
 #include "export/export_registry.h"
 
+#include "absl/strings/str_cat.h"
+
 namespace berth::agent {
 namespace {
 constexpr size_t kMaxGone = 4096;
 }  // namespace
 
-std::shared_ptr<ExportEntry> ExportRegistry::Add(std::shared_ptr<ExportEntry> entry) {
+absl::StatusOr<std::shared_ptr<ExportEntry>> ExportRegistry::Add(
+    std::shared_ptr<ExportEntry> entry) {
   absl::MutexLock l(&mu_);
   auto it = live_.find(entry->id);
   if (it != live_.end()) return it->second;
+  int serving = 0;  // expired exports hold no image and do not count
+  absl::Time now = clock_.Now();
+  for (auto& [id, e] : live_) {
+    if (e->state == "Serving" && now > e->expires_at) ExpireLocked(id);
+    if (e->state != "Expired") ++serving;
+  }
+  if (serving >= max_exports_) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "export ", entry->id, ": this agent already serves ", serving,
+        " exports, the limit (max_exports) is ", max_exports_, "; stop finished exports first"));
+  }
   gone_.erase(entry->id);
   live_[entry->id] = entry;
   return entry;

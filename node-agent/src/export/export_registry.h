@@ -9,6 +9,7 @@
 #include <set>
 #include <string>
 
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "berth/agent/export_server.h"
 #include "berth/agent/export_wire.h"
@@ -46,13 +47,20 @@ struct Admission {
   std::shared_ptr<OpenImage> image;
 };
 
+// Default for the most exports one agent serves at once. Each holds an open image and a token;
+// the limit bounds fds and work one controller (or one leaked DataExport loop) can pin.
+inline constexpr int kDefaultMaxExports = 16;
+
 // Thread-safe.
 class ExportRegistry {
  public:
-  explicit ExportRegistry(const Clock& clock) : clock_(clock) {}
+  // `max_exports` bounds the exports being served at once (expired ones do not count).
+  explicit ExportRegistry(const Clock& clock, int max_exports = kDefaultMaxExports)
+      : clock_(clock), max_exports_(max_exports) {}
 
-  // Registers `entry` unless the id exists; returns the registered one.
-  std::shared_ptr<ExportEntry> Add(std::shared_ptr<ExportEntry> entry);
+  // Registers `entry` unless the id exists; returns the registered one. ResourceExhausted
+  // naming the limit when `max_exports` unexpired exports are registered already.
+  absl::StatusOr<std::shared_ptr<ExportEntry>> Add(std::shared_ptr<ExportEntry> entry);
   std::shared_ptr<ExportEntry> Find(const std::string& id);
   // Checks expiry and the token; on success extends the idle lease.
   Admission Admit(const std::string& id, const std::string& token);
@@ -70,6 +78,7 @@ class ExportRegistry {
   void RememberGoneLocked(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Clock& clock_;
+  const int max_exports_;
   absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<ExportEntry>> live_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> gone_ ABSL_GUARDED_BY(mu_);

@@ -2,6 +2,7 @@
 // registry of exports. Request handling is in export_http.cc.
 #include "berth/agent/export_server.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -20,6 +21,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "berth/agent/tls_context.h"
 #include "export/export_http.h"
 #include "export/export_registry.h"
 #include "export/tls_identity.h"
@@ -64,19 +66,38 @@ int BoundPort(int fd) {
   return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
 }
 
+std::string PeerIp(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  char buf[INET6_ADDRSTRLEN] = "?";
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+    if (ss.ss_family == AF_INET) {
+      inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, buf, sizeof(buf));
+    } else if (ss.ss_family == AF_INET6) {
+      inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr, buf, sizeof(buf));
+    }
+  }
+  return buf;
+}
+
 std::string UrlHost(const std::string& host) {
   return host.find(':') != std::string::npos ? absl::StrCat("[", host, "]") : host;
 }
 
 class ExportServerImpl : public ExportServer {
  public:
-  ExportServerImpl(const ExportPools& pools, const Clock& clock, ew::UniqueSslCtx ctx,
+  // `mtls` (may be null) replaces `ctx` when set; `pin_mtls_ca`: clients pin its CA, not
+  // `ca_pem`.
+  ExportServerImpl(const ExportPools& pools, const Clock& clock, std::shared_ptr<SSL_CTX> ctx,
+                   std::shared_ptr<ew::ReloadingTlsContext> mtls, bool pin_mtls_ca,
                    ew::UniqueFd listener, std::string listen, std::string public_address,
                    std::string ca_pem, int max_connections)
       : pools_(pools),
         registry_(clock),
         clock_(clock),
         ctx_(std::move(ctx)),
+        mtls_(std::move(mtls)),
+        pin_mtls_ca_(pin_mtls_ca),
         listener_(std::move(listener)),
         listen_(std::move(listen)),
         public_(std::move(public_address)),
@@ -116,7 +137,9 @@ class ExportServerImpl : public ExportServer {
     if (!token.ok()) return token.status();
     entry->token = *token;
     entry->expires_at = clock_.Now() + source.ttl;
-    entry = registry_.Add(entry);
+    auto added = registry_.Add(entry);
+    if (!added.ok()) return added.status();
+    entry = *std::move(added);
     std::cerr << "berth-agent: export " << id << ": serving " << *path << " ("
               << (source.upload ? "upload" : "download") << ")\n";
     return State(*entry);
@@ -147,7 +170,7 @@ class ExportServerImpl : public ExportServer {
     ExportState s = registry_.Snapshot(e);
     s.url = absl::StrCat("https://", listen_, "/exports/", e.id);
     s.public_url = absl::StrCat("https://", public_, "/exports/", e.id);
-    s.ca_cert = ca_pem_;
+    s.ca_cert = mtls_ && pin_mtls_ca_ ? mtls_->CaPem() : ca_pem_;
     return s;
   }
 
@@ -179,6 +202,9 @@ class ExportServerImpl : public ExportServer {
       if (ready <= 0) continue;
       ew::UniqueFd fd(accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
       if (!fd.valid()) continue;
+      // The context of this connection: with mutual TLS the current one (rotated files are
+      // picked up here, at most every reload_seconds).
+      std::shared_ptr<SSL_CTX> ctx = mtls_ ? mtls_->Get() : ctx_;
       absl::MutexLock l(&mu_);
       if (static_cast<int>(conns_.size()) >= max_connections_) continue;  // closes fd
       int one = 1;
@@ -186,23 +212,32 @@ class ExportServerImpl : public ExportServer {
       conns_.emplace_back();
       Connection& c = conns_.back();
       c.fd = fd.get();
-      c.thread = std::thread([this, &c, owned = fd.release()]() mutable {
-        Serve(ew::UniqueFd(owned));
+      c.thread = std::thread([this, &c, ctx, owned = fd.release()]() mutable {
+        Serve(ctx.get(), ew::UniqueFd(owned));
         c.done = true;
       });
     }
   }
 
-  void Serve(ew::UniqueFd fd) {
+  void Serve(SSL_CTX* ctx, ew::UniqueFd fd) {
     ew::ScopedSigpipeBlock no_sigpipe;
-    ew::UniqueSsl ssl(SSL_new(ctx_.get()));
+    ew::UniqueSsl ssl(SSL_new(ctx));
     if (!ssl || !ew::AttachBufferedFd(ssl.get(), fd.get()).ok()) return;
+    // A client that never completes the handshake must not hold a connection slot forever.
+    timeval handshake_timeout{10, 0}, none{0, 0};
+    setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &handshake_timeout, sizeof(handshake_timeout));
     int accepted = SSL_accept(ssl.get());
     BIO_flush(SSL_get_wbio(ssl.get()));
     if (accepted != 1) {
+      // With mutual TLS this is where a client without a valid certificate is refused.
+      if (mtls_) {
+        std::cerr << "berth-agent: export: refused a TLS connection from " << PeerIp(fd.get())
+                  << ": " << ew::HandshakeError(ssl.get()) << "\n";
+      }
       ERR_clear_error();
       return;
     }
+    setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
     ew::TlsConn conn(std::move(fd), std::move(ssl));
     ServeConnection(conn, registry_, stopping_);
   }
@@ -223,7 +258,9 @@ class ExportServerImpl : public ExportServer {
   const ExportPools& pools_;
   ExportRegistry registry_;
   const Clock& clock_;
-  ew::UniqueSslCtx ctx_;
+  const std::shared_ptr<SSL_CTX> ctx_;
+  const std::shared_ptr<ew::ReloadingTlsContext> mtls_;
+  const bool pin_mtls_ca_;
   ew::UniqueFd listener_;
   const std::string listen_;
   const std::string public_;
@@ -246,8 +283,29 @@ absl::StatusOr<std::unique_ptr<ExportServer>> NewExportServer(const ExportServer
   if (!listener.ok()) return listener.status();
   std::string listen = absl::StrCat(UrlHost(hp->first), ":", BoundPort(listener->get()));
   std::string public_address = config.public_address.empty() ? listen : config.public_address;
+  bool own_cert = !config.cert_file.empty() || !config.key_file.empty();
+  if (config.mutual_tls) {
+    TlsFiles files = *config.mutual_tls;
+    std::string pinned;
+    if (own_cert) {  // another certificate (e.g. for --publish); clients still need the CA's
+      files.cert = config.cert_file;
+      files.key = config.key_file;
+      auto id = LoadIdentity(config.cert_file, config.key_file);
+      if (!id.ok()) return id.status();
+      pinned = id->cert_pem;
+    }
+    auto mtls = ew::ReloadingTlsContext::Create(ew::ReloadingTlsContext::Role::kServer, files,
+                                                /*own_chain_from_ca=*/!own_cert);
+    if (!mtls.ok()) {
+      return absl::Status(mtls.status().code(),
+                          absl::StrCat("export server certificate: ", mtls.status().message()));
+    }
+    return std::unique_ptr<ExportServer>(new ExportServerImpl(
+        pools, clock, nullptr, *std::move(mtls), !own_cert, *std::move(listener), listen,
+        public_address, pinned, config.max_connections));
+  }
   absl::StatusOr<TlsIdentity> id;
-  if (!config.cert_file.empty() || !config.key_file.empty()) {
+  if (own_cert) {
     id = LoadIdentity(config.cert_file, config.key_file);
   } else {
     std::vector<std::string> names = config.cert_names;
@@ -260,9 +318,9 @@ absl::StatusOr<std::unique_ptr<ExportServer>> NewExportServer(const ExportServer
   if (!id.ok()) return id.status();
   auto ctx = NewServerContext(*id);
   if (!ctx.ok()) return ctx.status();
-  return std::unique_ptr<ExportServer>(
-      new ExportServerImpl(pools, clock, *std::move(ctx), *std::move(listener), listen,
-                           public_address, id->cert_pem, config.max_connections));
+  return std::unique_ptr<ExportServer>(new ExportServerImpl(
+      pools, clock, std::shared_ptr<SSL_CTX>(ctx->release(), SSL_CTX_free), nullptr, false,
+      *std::move(listener), listen, public_address, id->cert_pem, config.max_connections));
 }
 
 }  // namespace berth::agent

@@ -1,5 +1,9 @@
 #include "guest/qga_parse.h"
 
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
@@ -15,6 +19,31 @@ std::string Shorten(absl::string_view text) {
   return text.size() <= 200 ? std::string(text) : absl::StrCat(text.substr(0, 200), "...");
 }
 
+// Returns the deepest bracket nesting outside JSON strings, stopping once past the limit.
+int JsonDepth(absl::string_view text) {
+  int depth = 0, max_depth = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      max_depth = std::max(max_depth, ++depth);
+      if (max_depth > kMaxQgaReplyDepth) break;
+    } else if ((c == '}' || c == ']') && depth > 0) {
+      --depth;
+    }
+  }
+  return max_depth;
+}
+
 }  // namespace
 
 std::string QgaCommand(absl::string_view execute) {
@@ -25,6 +54,11 @@ absl::StatusOr<Json> QgaReturn(absl::string_view reply) {
   // Replies to guest-sync-delimited start with 0xFF; libvirt strips it, a raw channel may not.
   while (!reply.empty() && static_cast<unsigned char>(reply.front()) == 0xFF) {
     reply.remove_prefix(1);
+  }
+  if (int depth = JsonDepth(reply); depth > kMaxQgaReplyDepth) {
+    return absl::InternalError(absl::StrCat("guest agent reply nests ", depth,
+                                            " levels deep, over the limit of ", kMaxQgaReplyDepth,
+                                            " (kMaxQgaReplyDepth)"));
   }
   Json j = Json::parse(reply.begin(), reply.end(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) {
@@ -61,7 +95,8 @@ absl::StatusOr<std::string> ParseFsFreezeStatus(absl::string_view reply) {
 absl::StatusOr<int> ParseFsCount(absl::string_view reply) {
   absl::StatusOr<Json> ret = QgaReturn(reply);
   if (!ret.ok()) return ret.status();
-  if (!ret->is_number_integer() || ret->get<int64_t>() < 0) {
+  if (!ret->is_number_integer() || ret->get<int64_t>() < 0 ||
+      ret->get<int64_t>() > std::numeric_limits<int>::max()) {
     return absl::InternalError(
         absl::StrCat("unexpected filesystem count in guest agent reply: ", Shorten(reply)));
   }

@@ -13,11 +13,16 @@
 
 namespace berth::agent {
 
+// Deepest JSON nesting accepted in a reply. Real replies nest at most four levels; the guest is
+// untrusted and copies/dumps of parsed JSON recurse, so deeper replies are rejected up front.
+inline constexpr int kMaxQgaReplyDepth = 64;
+
 // Returns the command text {"execute":"<name>"}.
 std::string QgaCommand(absl::string_view execute);
 
 // Returns the "return" member. A QGA error reply becomes Internal carrying the agent's desc
-// (and class); text that is not a QGA reply becomes Internal "malformed ...".
+// (and class); text that is not a QGA reply becomes Internal "malformed ..."; a reply nested
+// deeper than kMaxQgaReplyDepth becomes Internal naming the limit.
 absl::StatusOr<Json> QgaReturn(absl::string_view reply);
 
 // guest-ping: {"return": {}}.

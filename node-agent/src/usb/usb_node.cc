@@ -1,5 +1,7 @@
 #include "usb/usb_node.h"
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -182,7 +184,7 @@ absl::StatusOr<UsbAttachmentInfo> UsbNode::AttachRemote(const UsbAttachRequest& 
     vport = vhci_->Reserve(req.speed);
     if (!vport.ok()) return vport.status();
   }
-  auto imported = UsbIpImport(host, port, req.busid);
+  auto imported = UsbIpImport(host, port, req.busid, options_.usbip_tls.get());
   if (!imported.ok()) {
     if (vport.ok()) vhci_->Release(*vport);
     return imported.status();
@@ -197,10 +199,30 @@ absl::StatusOr<UsbAttachmentInfo> UsbNode::AttachRemote(const UsbAttachRequest& 
     if (!vport.ok()) return vport.status();
   }
   uint32_t devid = imported->device.busnum << 16 | imported->device.devnum;
-  // The kernel takes its own reference to the socket; ours closes when `imported` goes.
-  if (absl::Status s = vhci_->AttachOn(*vport, imported->socket.get(), devid, speed); !s.ok()) {
+  // The kernel takes its own reference to the socket; ours closes when `imported` goes. A TLS
+  // stream cannot go to the kernel: vhci gets one end of a socketpair, a Bridge relays the other
+  // end to the TLS stream.
+  int kernel_fd = imported->stream->fd();
+  int pair[2] = {-1, -1};
+  if (imported->stream->IsTls()) {
+    if (absl::Status s = usbsock::SocketPair(pair); !s.ok()) {
+      vhci_->Release(*vport);
+      return s;
+    }
+    kernel_fd = pair[0];
+  }
+  absl::Status attached = vhci_->AttachOn(*vport, kernel_fd, devid, speed);
+  if (pair[0] >= 0) {
+    ::close(pair[0]);
+    if (attached.ok()) {
+      bridges_[req.id] = std::make_unique<usbsock::Bridge>(std::move(imported->stream), pair[1]);
+    } else {
+      ::close(pair[1]);
+    }
+  }
+  if (!attached.ok()) {
     vhci_->Release(*vport);
-    return s;
+    return attached;
   }
   UsbAttachmentInfo a{req.id,
                       req.domain,
@@ -219,6 +241,7 @@ absl::StatusOr<UsbAttachmentInfo> UsbNode::AttachRemote(const UsbAttachRequest& 
   absl::Status s = local.ok() ? guests_->Attach(req.domain, *local) : local.status();
   if (!s.ok()) {
     vhci_->Detach(*vport).IgnoreError();
+    bridges_.erase(req.id);
     return s;
   }
   a.bus = local->busnum;
@@ -269,6 +292,7 @@ absl::StatusOr<bool> UsbNode::Detach(const std::string& id) {
     absl::Status s = vhci_->Detach(a.vhci_port);
     if (!s.ok()) std::cerr << "berth-agent: usb: " << s << " (port released anyway)\n";
   }
+  bridges_.erase(id);
   absl::MutexLock l(&mu_);
   attachments_.erase(id);
   SaveLocked();

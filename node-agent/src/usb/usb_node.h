@@ -13,7 +13,9 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "berth/agent/tls_context.h"
 #include "berth/agent/usb.h"
+#include "usb/socket_io.h"
 #include "usb/vhci.h"
 
 namespace berth::agent {
@@ -36,6 +38,10 @@ struct UsbNodeOptions {
   std::string state_dir;  // exports and attachments live in STATE/usb
   // How long an imported device may take to appear on the vhci bus before hot-plug.
   absl::Duration vhci_enumerate_timeout = absl::Seconds(10);
+  // Mutual TLS for importing from other nodes (a kClient context: this agent's certificate, the
+  // cluster CA). The vhci port then gets one end of a socketpair that this agent relays to the
+  // TLS connection in user space; such attachments end when the agent stops.
+  std::shared_ptr<exportwire::ReloadingTlsContext> usbip_tls;
 };
 
 struct UsbAttachRequest {
@@ -81,7 +87,8 @@ class UsbNode {
 
  private:
   absl::StatusOr<UsbAttachmentInfo> AttachLocal(const UsbAttachRequest& req);
-  absl::StatusOr<UsbAttachmentInfo> AttachRemote(const UsbAttachRequest& req);
+  absl::StatusOr<UsbAttachmentInfo> AttachRemote(const UsbAttachRequest& req)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(attach_mu_);
   // Waits for the device the kernel enumerates behind a vhci port.
   absl::StatusOr<UsbDeviceInfo> FindOnVhci(int port, UsbSpeed speed);
   void Load();
@@ -95,6 +102,8 @@ class UsbNode {
   absl::Mutex attach_mu_;  // serializes attach/detach (port choice, hot-plug)
   std::set<std::string> exports_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, UsbAttachmentInfo> attachments_ ABSL_GUARDED_BY(mu_);
+  // TLS imports: the relay between the vhci port's socketpair and the TLS stream, by id.
+  std::map<std::string, std::unique_ptr<usbsock::Bridge>> bridges_ ABSL_GUARDED_BY(attach_mu_);
   UsbIpServer* server_ ABSL_GUARDED_BY(mu_) = nullptr;
 };
 

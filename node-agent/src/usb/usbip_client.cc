@@ -12,41 +12,50 @@ namespace berth::agent {
 
 namespace wire = usbip;
 
-absl::StatusOr<std::vector<wire::DeviceRecord>> UsbIpListRemote(const std::string& host, int port) {
-  auto fd = usbsock::Connect(host, port);
-  if (!fd.ok()) return fd.status();
-  platform::UniqueFd sock(*fd);
-  if (absl::Status s = usbsock::WriteAll(sock.get(), wire::EncodeDevlistRequest()); !s.ok()) {
-    return s;
-  }
+namespace {
+
+SSL_CTX* ClientContext(exportwire::ReloadingTlsContext* tls, std::shared_ptr<SSL_CTX>& hold) {
+  if (tls == nullptr) return nullptr;
+  hold = tls->Get();  // picks up rotated certificates
+  return hold.get();
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<wire::DeviceRecord>> UsbIpListRemote(
+    const std::string& host, int port, exportwire::ReloadingTlsContext* tls) {
+  std::shared_ptr<SSL_CTX> ctx;
+  auto sock = usbsock::Dial(host, port, ClientContext(tls, ctx));
+  if (!sock.ok()) return sock.status();
+  if (absl::Status s = (*sock)->WriteAll(wire::EncodeDevlistRequest()); !s.ok()) return s;
   // The reply ends when the server closes the connection.
   std::vector<uint8_t> reply;
   uint8_t buf[8192];
   for (;;) {
-    ssize_t r = ::recv(sock.get(), buf, sizeof(buf), 0);
-    if (r == 0) break;
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return absl::UnavailableError(absl::StrCat("usbip: devlist recv: ", strerror(errno)));
-    }
-    reply.insert(reply.end(), buf, buf + r);
+    auto r = (*sock)->ReadSome(buf, sizeof(buf));
+    if (!r.ok()) return r.status();
+    if (*r == 0) break;
+    reply.insert(reply.end(), buf, buf + *r);
     if (reply.size() > (8u << 20)) return absl::InvalidArgumentError("usbip: devlist too big");
   }
   return wire::ParseDevlistReply(reply);
 }
 
 absl::StatusOr<UsbIpImported> UsbIpImport(const std::string& host, int port,
-                                          const std::string& busid) {
+                                          const std::string& busid,
+                                          exportwire::ReloadingTlsContext* tls) {
   if (busid.empty() || busid.size() >= wire::kBusIdSize) {
     return absl::InvalidArgumentError(absl::StrCat("usbip: bad busid \"", busid, "\""));
   }
-  auto fd = usbsock::Connect(host, port);
-  if (!fd.ok()) return fd.status();
+  std::shared_ptr<SSL_CTX> ctx;
+  auto sock = usbsock::Dial(host, port, ClientContext(tls, ctx));
+  if (!sock.ok()) return sock.status();
   UsbIpImported out;
-  out.socket.Reset(*fd);
-  if (absl::Status s = usbsock::WriteAll(*fd, wire::EncodeImportRequest(busid)); !s.ok()) return s;
+  out.stream = *std::move(sock);
+  usbsock::Stream& io = *out.stream;
+  if (absl::Status s = io.WriteAll(wire::EncodeImportRequest(busid)); !s.ok()) return s;
   uint8_t hb[wire::kOpHeaderSize];
-  if (absl::Status s = usbsock::ReadFull(*fd, hb, sizeof(hb)); !s.ok()) return s;
+  if (absl::Status s = io.ReadFull(hb, sizeof(hb)); !s.ok()) return s;
   auto h = wire::ParseOpHeader(hb);
   if (!h.ok()) return h.status();
   if (h->code != wire::kOpRepImport) {
@@ -67,7 +76,7 @@ absl::StatusOr<UsbIpImported> UsbIpImport(const std::string& host, int port,
       return absl::UnavailableError(absl::StrCat(where, "device error (status ", h->status, ")"));
   }
   uint8_t rec[wire::kDeviceRecordSize];
-  if (absl::Status s = usbsock::ReadFull(*fd, rec, sizeof(rec)); !s.ok()) return s;
+  if (absl::Status s = io.ReadFull(rec, sizeof(rec)); !s.ok()) return s;
   auto d = wire::ParseDeviceRecord(rec);
   if (!d.ok()) return d.status();
   if (d->busid != busid) {
@@ -78,14 +87,14 @@ absl::StatusOr<UsbIpImported> UsbIpImport(const std::string& host, int port,
 }
 
 UsbIpUrbClient::UsbIpUrbClient(UsbIpImported imported)
-    : socket_(std::move(imported.socket)),
+    : stream_(std::move(imported.stream)),
       device_(std::move(imported.device)),
       devid_(device_.busnum << 16 | device_.devnum) {
   reader_ = std::thread([this] { ReadLoop(); });
 }
 
 UsbIpUrbClient::~UsbIpUrbClient() {
-  ::shutdown(socket_.get(), SHUT_RDWR);
+  stream_->Shutdown();
   reader_.join();
 }
 
@@ -100,7 +109,7 @@ absl::StatusOr<uint32_t> UsbIpUrbClient::SubmitAsync(Urb urb, UrbCallback done) 
   urb.seqnum = seq;
   std::vector<uint8_t> bytes = wire::EncodeCmdSubmit(urb, devid_);
   absl::MutexLock l(&write_mu_);
-  if (absl::Status s = usbsock::WriteAll(socket_.get(), bytes); !s.ok()) return s;
+  if (absl::Status s = stream_->WriteAll(bytes); !s.ok()) return s;
   return seq;
 }
 
@@ -131,7 +140,7 @@ absl::StatusOr<int32_t> UsbIpUrbClient::Unlink(uint32_t victim, absl::Duration t
   }
   {
     absl::MutexLock l(&write_mu_);
-    absl::Status s = usbsock::WriteAll(socket_.get(), wire::EncodeCmdUnlink(seq, devid_, victim));
+    absl::Status s = stream_->WriteAll(wire::EncodeCmdUnlink(seq, devid_, victim));
     if (!s.ok()) return s;
   }
   if (!result->first.WaitForNotificationWithTimeout(timeout)) {
@@ -144,7 +153,7 @@ void UsbIpUrbClient::ReadLoop() {
   std::vector<uint8_t> payload;
   for (;;) {
     uint8_t hb[wire::kUrbHeaderSize];
-    if (!usbsock::ReadFull(socket_.get(), hb, sizeof(hb)).ok()) break;
+    if (!stream_->ReadFull(hb, sizeof(hb)).ok()) break;
     auto h = wire::ParseUrbHeader(hb);
     if (!h.ok() || (h->command != wire::kRetSubmit && h->command != wire::kRetUnlink)) break;
     Pending p;
@@ -158,7 +167,7 @@ void UsbIpUrbClient::ReadLoop() {
     auto size = wire::UrbPayloadSize(*h, p.in);
     if (!size.ok()) break;
     payload.resize(*size);
-    if (*size > 0 && !usbsock::ReadFull(socket_.get(), payload.data(), *size).ok()) break;
+    if (*size > 0 && !stream_->ReadFull(payload.data(), *size).ok()) break;
     if (h->command == wire::kRetUnlink) {
       UrbResult r;
       r.status = static_cast<int32_t>(h->u[0]);

@@ -1,6 +1,7 @@
 // The client side of USB/IP: list a peer's devices, import one, and (for user-space consumers,
-// tests and benchmarks) drive URBs over the imported socket. The node's vhci attach hands the
-// imported socket to the kernel instead (usb/vhci.h).
+// tests and benchmarks) drive URBs over the imported stream. The node's vhci attach hands the
+// imported socket to the kernel instead (usb/vhci.h); a TLS stream reaches the kernel through a
+// socketpair relayed in user space (usbsock::Bridge).
 #ifndef BERTH_AGENT_USB_USBIP_CLIENT_H_
 #define BERTH_AGENT_USB_USBIP_CLIENT_H_
 
@@ -13,27 +14,33 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "berth/agent/tls_context.h"
 #include "berth/agent/usb.h"
 #include "berth/agent/usbip_wire.h"
-#include "platform/unique_fd.h"
+#include "usb/socket_io.h"
 
 namespace berth::agent {
 
-// OP_REQ_DEVLIST against host:port.
-absl::StatusOr<std::vector<usbip::DeviceRecord>> UsbIpListRemote(const std::string& host, int port);
+// OP_REQ_DEVLIST against host:port. With `tls` (a client context: the agent's certificate,
+// the cluster CA) over mutual TLS; the server's certificate must name `host`.
+absl::StatusOr<std::vector<usbip::DeviceRecord>> UsbIpListRemote(
+    const std::string& host, int port, exportwire::ReloadingTlsContext* tls = nullptr);
 
 struct UsbIpImported {
-  platform::UniqueFd socket;  // connected, ready for URBs
+  std::unique_ptr<usbsock::Stream> stream;  // connected, ready for URBs; owns the socket
   usbip::DeviceRecord device;
 };
 
-// OP_REQ_IMPORT of `busid`. NotFound (NODEV), FailedPrecondition (busy, NA) or Unavailable
-// (device error, network) with the peer's status in the message.
+// OP_REQ_IMPORT of `busid` (over mutual TLS with `tls`). NotFound (NODEV), FailedPrecondition
+// (busy, NA), PermissionDenied (a certificate was refused) or Unavailable (device error,
+// network) with the peer's status in the message.
 absl::StatusOr<UsbIpImported> UsbIpImport(const std::string& host, int port,
-                                          const std::string& busid);
+                                          const std::string& busid,
+                                          exportwire::ReloadingTlsContext* tls = nullptr);
 
-// URBs over an imported socket. Owns the socket and a reader thread that matches RET_SUBMIT and
-// RET_UNLINK to requests by seqnum. Thread-safe; any number of URBs may be outstanding.
+// URBs over an imported stream (plain or TLS). Owns the stream and a reader thread that matches
+// RET_SUBMIT and RET_UNLINK to requests by seqnum. Thread-safe; any number of URBs may be
+// outstanding.
 class UsbIpUrbClient {
  public:
   UsbIpUrbClient(UsbIpImported imported);
@@ -56,7 +63,7 @@ class UsbIpUrbClient {
   void ReadLoop();
   void FailAll(int32_t status);
 
-  platform::UniqueFd socket_;
+  std::unique_ptr<usbsock::Stream> stream_;
   const usbip::DeviceRecord device_;
   const uint32_t devid_;
   absl::Mutex write_mu_;

@@ -12,6 +12,7 @@
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "berth/agent/usbip_wire.h"
 #include "usb/socket_io.h"
 
@@ -23,17 +24,18 @@ namespace wire = usbip;
 // completion still in flight) lets go.
 struct UsbIpServer::Conn {
   explicit Conn(int f) : fd(f) {}
-  ~Conn() { ::close(fd); }
-  const int fd;
-  absl::Mutex write_mu;
+  ~Conn() {
+    stream.reset();
+    ::close(fd);
+  }
+  const int fd;  // owned; shutdown(2) by Disconnect and the destructor
+  // Plain or TLS over fd (not owning it); set by the serving thread before any I/O.
+  std::unique_ptr<usbsock::Stream> stream;
   std::string busid;  // set once imported (guarded by the server's mu_)
   absl::Mutex pending_mu;
   std::set<uint32_t> pending ABSL_GUARDED_BY(pending_mu);
 
-  absl::Status Send(const std::vector<uint8_t>& bytes) {
-    absl::MutexLock l(&write_mu);
-    return usbsock::WriteAll(fd, bytes);
-  }
+  absl::Status Send(const std::vector<uint8_t>& bytes) { return stream->WriteAll(bytes); }
 };
 
 namespace {
@@ -163,8 +165,13 @@ void UsbIpServer::AcceptLoop() {
 }
 
 void UsbIpServer::Serve(std::shared_ptr<Conn> conn) {
+  if (!Authenticate(*conn)) {
+    absl::MutexLock l(&mu_);
+    conns_.erase(std::remove(conns_.begin(), conns_.end(), conn), conns_.end());
+    return;
+  }
   uint8_t hb[wire::kOpHeaderSize];
-  absl::Status s = usbsock::ReadFull(conn->fd, hb, sizeof(hb));
+  absl::Status s = conn->stream->ReadFull(hb, sizeof(hb));
   auto h = s.ok() ? wire::ParseOpHeader(hb) : absl::StatusOr<wire::OpHeader>(s);
   if (h.ok() && h->code == wire::kOpReqDevlist) {
     std::vector<wire::DeviceRecord> records;
@@ -179,9 +186,33 @@ void UsbIpServer::Serve(std::shared_ptr<Conn> conn) {
   conns_.erase(std::remove(conns_.begin(), conns_.end(), conn), conns_.end());
 }
 
+bool UsbIpServer::Authenticate(Conn& conn) {
+  if (!config_.tls) {
+    conn.stream = usbsock::PlainStream(conn.fd, /*owns_fd=*/false);
+    return true;
+  }
+  std::shared_ptr<SSL_CTX> ctx = config_.tls->Get();  // picks up rotated certificates
+  auto stream = usbsock::TlsServerStream(conn.fd, /*owns_fd=*/false, ctx.get());
+  if (!stream.ok()) {
+    std::cerr << "berth-agent: usbip: refused a connection: " << stream.status().message() << "\n";
+    return false;
+  }
+  PeerIdentity peer = (*stream)->Peer();
+  bool member = config_.tls_groups.empty();
+  for (const std::string& g : config_.tls_groups) member |= peer.InGroup(g);
+  if (!member) {
+    std::cerr << "berth-agent: usbip: refused " << usbsock::PeerAddress(conn.fd)
+              << ": certificate \"" << peer.name << "\" is not in group "
+              << absl::StrJoin(config_.tls_groups, " or ") << "\n";
+    return false;
+  }
+  conn.stream = *std::move(stream);
+  return true;
+}
+
 void UsbIpServer::ServeImport(Conn& conn) {
   uint8_t raw[wire::kBusIdSize];
-  if (!usbsock::ReadFull(conn.fd, raw, sizeof(raw)).ok()) return;
+  if (!conn.stream->ReadFull(raw, sizeof(raw)).ok()) return;
   auto busid = wire::ParseBusId(raw);
   auto reply = [&](uint32_t st, const wire::DeviceRecord* d) {
     return conn.Send(wire::EncodeImportReply(st, d));
@@ -210,6 +241,28 @@ void UsbIpServer::ServeImport(Conn& conn) {
     for (const UsbDeviceInfo& d : exported_()) {
       if (d.busid != *busid) continue;
       wire::DeviceRecord rec = wire::RecordFromInfo(d);
+      if (conn.stream->IsTls()) {
+        // The kernel cannot speak TLS: it gets one end of a socketpair and this thread relays
+        // between the other end and the TLS stream until either side closes.
+        int pair[2] = {-1, -1};
+        absl::Status handed = usbsock::SocketPair(pair);
+        if (handed.ok()) {
+          handed = config_.kernel_handoff(d, pair[0]);
+          ::close(pair[0]);  // on success the kernel's stub holds its own reference
+          if (!handed.ok()) ::close(pair[1]);
+        }
+        if (handed.ok()) {
+          if (reply(wire::kStOk, &rec).ok()) usbsock::Pump(*conn.stream, pair[1]);
+          ::close(pair[1]);
+          absl::MutexLock l(&mu_);
+          conn.busid.clear();
+          return;
+        }
+        if (!absl::IsNotFound(handed)) {
+          std::cerr << "berth-agent: usbip: " << handed << " (relaying in user space)\n";
+        }
+        continue;
+      }
       absl::Status handed = config_.kernel_handoff(d, conn.fd);
       if (handed.ok()) {
         // The kernel's stub holds its own reference now and serves URBs on this socket.
@@ -250,13 +303,13 @@ void UsbIpServer::RelayUrbs(Conn& conn, UsbDevice& device) {
   std::vector<uint8_t> payload;
   for (;;) {
     uint8_t hb[wire::kUrbHeaderSize];
-    if (!usbsock::ReadFull(conn.fd, hb, sizeof(hb)).ok()) break;
+    if (!conn.stream->ReadFull(hb, sizeof(hb)).ok()) break;
     auto h = wire::ParseUrbHeader(hb);
     if (!h.ok()) break;
     auto size = wire::UrbPayloadSize(*h);
     if (!size.ok() || (h->command != wire::kCmdSubmit && h->command != wire::kCmdUnlink)) break;
     payload.resize(*size);
-    if (*size > 0 && !usbsock::ReadFull(conn.fd, payload.data(), *size).ok()) break;
+    if (*size > 0 && !conn.stream->ReadFull(payload.data(), *size).ok()) break;
     if (h->command == wire::kCmdUnlink) {
       bool cancelled = device.Cancel(h->u[0]);
       if (cancelled) {

@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "berth/agent/tls_context.h"
 #include "berth/agent/usb.h"
 
 namespace berth::agent {
@@ -24,7 +25,15 @@ struct UsbIpServerConfig {
   // Kernel hand-off: when set and it accepts the device (it is bound to usbip-host), the
   // imported socket goes to the kernel's stub (usbip_sockfd) instead of the user-space relay.
   // Returns NotFound when the device is not bound to usbip-host (relay in user space).
+  // With TLS the kernel gets one end of a socketpair and this server relays it to the TLS
+  // stream in user space (the kernel cannot speak TLS).
   std::function<absl::Status(const UsbDeviceInfo&, int fd)> kernel_handoff;
+  // Mutual TLS (agent-to-agent USB/IP with --tls_dir): when set (a kServer context), every
+  // connection must complete a TLS handshake with a client certificate the CA signed, and that
+  // certificate must carry one of `tls_groups` (any group when empty), before a request is read.
+  // The allow-list above still applies first.
+  std::shared_ptr<exportwire::ReloadingTlsContext> tls;
+  std::vector<std::string> tls_groups;
 };
 
 // Writes `fd` to <syspath>/usbip_sockfd (the device must be bound to usbip-host); NotFound
@@ -55,6 +64,8 @@ class UsbIpServer {
               int port, std::string address);
   void AcceptLoop();
   void Serve(std::shared_ptr<Conn> conn);
+  // Sets conn.stream: plain, or TLS after a handshake and the group check (false: refused).
+  bool Authenticate(Conn& conn);
   void ServeImport(Conn& conn);
   void RelayUrbs(Conn& conn, UsbDevice& device);
   bool PeerAllowed(int fd) const;

@@ -40,16 +40,18 @@ absl::Status Short(const char* what, size_t have, size_t want) {
 absl::StatusOr<uint32_t> IsoPackets(uint32_t raw) {
   if (raw == 0xffffffffu) return 0;
   if (raw > static_cast<uint32_t>(kMaxIsoPackets)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("usbip: number_of_packets ", raw, " exceeds ", kMaxIsoPackets));
+    return absl::InvalidArgumentError(absl::StrCat("usbip: number_of_packets ", raw,
+                                                   " exceeds the limit of ", kMaxIsoPackets,
+                                                   " ISO packets (kMaxIsoPackets)"));
   }
   return raw;
 }
 absl::StatusOr<uint32_t> Length(uint32_t raw, const char* field) {
   int32_t v = static_cast<int32_t>(raw);
   if (v < 0 || v > kMaxTransferLength) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("usbip: ", field, " ", v, " outside 0..", kMaxTransferLength));
+    return absl::InvalidArgumentError(absl::StrCat("usbip: ", field, " ", v, " outside 0..",
+                                                   kMaxTransferLength,
+                                                   " bytes (kMaxTransferLength)"));
   }
   return static_cast<uint32_t>(v);
 }
@@ -176,7 +178,8 @@ absl::StatusOr<std::vector<DeviceRecord>> ParseDevlistReply(absl::Span<const uin
   if (b.size() < kOpHeaderSize + 4) return Short("devlist", b.size(), kOpHeaderSize + 4);
   uint32_t n = Get32(b.data() + kOpHeaderSize);
   if (n > kMaxDevices) {
-    return absl::InvalidArgumentError(absl::StrCat("usbip: ndev ", n, " exceeds ", kMaxDevices));
+    return absl::InvalidArgumentError(absl::StrCat("usbip: ndev ", n, " exceeds the limit of ",
+                                                   kMaxDevices, " devices (kMaxDevices)"));
   }
   size_t off = kOpHeaderSize + 4;
   std::vector<DeviceRecord> out;

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <random>
 
+#include "absl/strings/str_cat.h"
 #include "cmd_data_http.h"
 #include "cmd_data_transfer.h"
 
@@ -149,4 +150,45 @@ TEST_CASE("upload writes data extents and verifies the digest") {
   auto tiny = f.server->StartExport("up2", {"p", "tiny", "", true, false, absl::Minutes(2)});
   REQUIRE(tiny.ok());
   CHECK(absl::IsInvalidArgument(bc::UploadToExport(f.Endpoint(*tiny), o).status()));
+}
+
+namespace {
+
+int Certs(const std::string& args) {
+  return std::system(
+      absl::StrCat("bash ", BERTH_SOURCE_DIR, "/scripts/certs ", args, " 2>/dev/null").c_str());
+}
+
+}  // namespace
+
+TEST_CASE("with mutual TLS the export needs a client certificate of the cluster CA") {
+  Fixture f;
+  std::string certs = f.dir + "/certs", other = f.dir + "/other";
+  REQUIRE(Certs("init " + certs) == 0);
+  REQUIRE(Certs("agent " + certs + " node-1") == 0);
+  REQUIRE(Certs("user " + certs + " alice") == 0);
+  REQUIRE(Certs("init " + other) == 0);
+  ba::ExportServerConfig config;
+  config.mutual_tls = berth::TlsFiles::FromDir(certs + "/agents/node-1");
+  f.server.reset();
+  auto s = ba::NewExportServer(config, f.pools, f.clock);
+  REQUIRE(s.ok());
+  f.server = *std::move(s);
+  std::string path = f.Volume("v1", 8 << 20, {1, 6});
+  auto st = f.server->StartExport("e1", {"p", "v1", "", false, false, absl::Minutes(2)});
+  REQUIRE(st.ok());
+  CHECK(st->ca_cert == Slurp(certs + "/ca.crt"));  // the client pins the cluster CA
+  bc::TransferOptions o{f.dir + "/out.img", 2, nullptr, false, "id"};
+  bc::ExportEndpoint ep = f.Endpoint(*st);
+  CHECK_FALSE(bc::DownloadExport(ep, o, {}).ok());  // no client certificate
+  ep.tls_dir = other + "/admin";                    // a certificate of another CA
+  CHECK_FALSE(bc::DownloadExport(ep, o, {}).ok());
+  CHECK(f.server->GetExport("e1")->bytes_served == 0);
+  ep.tls_dir = certs + "/users/alice";  // any certificate of the cluster CA, plus the token
+  auto stats = bc::DownloadExport(ep, o, {"e"});
+  REQUIRE(stats.ok());
+  CHECK(Slurp(o.file) == Slurp(path));
+  ep.tls_dir = certs + "/admin";
+  ep.token[0] = ep.token[0] == 'a' ? 'b' : 'a';
+  CHECK(absl::IsPermissionDenied(bc::DownloadExport(ep, o, {}).status()));  // still 401
 }

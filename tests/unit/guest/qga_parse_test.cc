@@ -2,6 +2,9 @@
 #include "guest/qga_parse.h"
 
 #include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 
 namespace berth::agent {
 namespace {
@@ -68,6 +71,44 @@ TEST_CASE("addresses skip loopback and link-local") {
   CHECK(ParseAddresses(R"({"return": []})").value().empty());
   CHECK(absl::IsInternal(ParseAddresses(R"({"return": {}})").status()));
   CHECK(ParseAddresses(R"({"return": [1, {"name": 2}, {"ip-addresses": [3]}]})").ok());
+}
+
+TEST_CASE("replies nested beyond kMaxQgaReplyDepth are refused before parsing") {
+  std::string ok = "{\"return\": " + std::string(62, '[') + std::string(62, ']') + "}";
+  CHECK(QgaReturn(ok).ok());
+  std::string deep = "{\"return\": " + std::string(100000, '[') + std::string(100000, ']') + "}";
+  auto s = QgaReturn(deep);
+  REQUIRE(absl::IsInternal(s.status()));
+  CHECK(Message(s.status()).find("limit of 64") != std::string::npos);
+  // Brackets inside strings do not count.
+  CHECK(
+      ParseFsFreezeStatus("{\"return\": \"thawed\", \"x\": \"" + std::string(100, '[') + "\\\"\"}")
+          .ok());
+  CHECK(absl::IsInternal(ParseFsCount(R"({"return": 99999999999})").status()));
+}
+
+TEST_CASE("seed corpus replays; valid seeds are QGA replies, bad ones are refused") {
+  int files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(BERTH_QGA_CORPUS)) {
+    std::ifstream in(e.path(), std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string name = e.path().filename().string();
+    CAPTURE(name);
+    ++files;
+    absl::StatusOr<Json> ret = QgaReturn(text);
+    bool any = ParsePing(text).ok() | ParseFsFreezeStatus(text).ok() | ParseFsCount(text).ok() |
+               ParseAddresses(text).ok();
+    if (name.rfind("valid-error", 0) == 0) {
+      CHECK(Message(ret.status()).find("guest agent error") == 0);
+    } else if (name.rfind("valid-", 0) == 0) {
+      CHECK(ret.ok());
+      CHECK(any);
+    } else {
+      REQUIRE(name.rfind("bad-", 0) == 0);
+      CHECK((!ret.ok() || (!ParseFsFreezeStatus(text).ok() && !ParseFsCount(text).ok())));
+    }
+  }
+  CHECK(files >= 15);
 }
 
 }  // namespace

@@ -466,7 +466,18 @@ TEST_CASE("the agent DaemonSet and controller Deployment run what the daemons ac
   CHECK(dep["strategy"]["type"] == "Recreate");  // one controller per store
   const Json& ctl = dep["template"]["spec"]["containers"][0];
   CheckArgs(ctl, FlagsOf(BERTH_CONTROLLER_BINARY));
-  CHECK(ctl["readinessProbe"]["grpc"]["port"] == 7443);
+  // The gRPC port demands a client certificate, so the probe uses the metrics port's /readyz.
+  CHECK(ctl["readinessProbe"]["httpGet"]["path"] == "/readyz");
+  CHECK(ctl["readinessProbe"]["httpGet"]["port"] == "metrics");
+  // Both daemons run with their certificate bundle mounted where --tls_dir points.
+  for (const Json* c : {&ctl, &agent}) {
+    bool has_tls = false;
+    for (const Json& a : (*c)["args"]) has_tls |= a == "--tls_dir=/etc/berth/tls";
+    CHECK(has_tls);
+    bool mounted = false;
+    for (const Json& m : (*c)["volumeMounts"]) mounted |= m["mountPath"] == "/etc/berth/tls";
+    CHECK(mounted);
+  }
   CHECK(ctl["securityContext"]["allowPrivilegeEscalation"] == false);
 }
 

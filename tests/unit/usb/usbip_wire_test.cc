@@ -211,6 +211,56 @@ TEST_CASE("hostile lengths are refused") {
   }
 }
 
+TEST_CASE("URB limits are clear errors naming the limit and the value") {
+  UrbHeader h;
+  h.command = kCmdSubmit;
+  h.direction = 0;
+  SECTION("transfer_buffer_length at and over kMaxTransferLength") {
+    h.u[1] = kMaxTransferLength;
+    auto at = UrbPayloadSize(h);
+    REQUIRE(at.ok());
+    CHECK(*at == static_cast<size_t>(kMaxTransferLength));
+    h.u[1] = kMaxTransferLength + 1;
+    auto over = UrbPayloadSize(h);
+    CHECK(absl::IsInvalidArgument(over.status()));
+    std::string msg(over.status().message());
+    CHECK(msg.find("transfer_buffer_length 16777217") != std::string::npos);
+    CHECK(msg.find("16777216") != std::string::npos);
+    CHECK(msg.find("kMaxTransferLength") != std::string::npos);
+    // An IN URB carries no data but still asks the server for the buffer.
+    h.direction = 1;
+    CHECK(absl::IsInvalidArgument(UrbPayloadSize(h).status()));
+  }
+  SECTION("RET_SUBMIT actual_length over the limit") {
+    h.command = kRetSubmit;
+    h.u[1] = 0x7fffffff;
+    auto over = UrbPayloadSize(h, true);
+    CHECK(absl::IsInvalidArgument(over.status()));
+    CHECK(over.status().message().find("actual_length 2147483647") != std::string::npos);
+  }
+  SECTION("number_of_packets at and over kMaxIsoPackets") {
+    h.u[3] = kMaxIsoPackets;
+    auto at = UrbPayloadSize(h);
+    REQUIRE(at.ok());
+    CHECK(*at == static_cast<size_t>(kMaxIsoPackets) * kIsoDescriptorSize);
+    h.u[3] = kMaxIsoPackets + 1;
+    auto over = UrbPayloadSize(h);
+    CHECK(absl::IsInvalidArgument(over.status()));
+    CHECK(over.status().message().find("number_of_packets 1025 exceeds the limit of 1024") !=
+          std::string::npos);
+    h.u[3] = 0xffffffffu;  // non-ISO marker of the protocol document
+    CHECK(UrbPayloadSize(h).ok());
+  }
+  SECTION("a stream announcing a huge URB fails before any allocation") {
+    h.u[1] = 0x7ffffff0;
+    std::vector<uint8_t> b;
+    AppendUrbHeader(h, b);
+    auto n = ParseCommandStream(b);
+    CHECK(absl::IsInvalidArgument(n.status()));
+    CHECK(n.status().message().find("kMaxTransferLength") != std::string::npos);
+  }
+}
+
 TEST_CASE("seed corpus replays without crashing and valid seeds parse") {
   std::filesystem::path dir = BERTH_USBIP_CORPUS;
   int files = 0, valid = 0;

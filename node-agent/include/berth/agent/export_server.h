@@ -16,12 +16,15 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "berth/agent/storage_backend.h"
 #include "berth/time_util.h"
+#include "berth/tls.h"
 
 namespace grpc {
 class Service;
@@ -39,6 +42,13 @@ struct ExportServerConfig {
   std::string key_file;
   // Extra names for the generated certificate (the node name, the public host).
   std::vector<std::string> cert_names;
+  // Mutual TLS (the agent's --tls_dir): exports are served with mutual_tls->cert/key, or with
+  // cert_file/key_file when given, and every client must present a certificate that verifies
+  // against mutual_tls->ca (refused in the handshake, before any request is read); the bearer
+  // token is checked as well. Exports hand clients mutual_tls->ca to pin (cert_file when given).
+  // The files are re-read when they change (every mutual_tls->reload_seconds at most).
+  // Unset: a self-signed or configured certificate, the token only.
+  std::optional<TlsFiles> mutual_tls;
   int max_connections = 64;
 };
 
@@ -57,7 +67,7 @@ struct ExportState {
   std::string url;         // https://listen/exports/ID
   std::string public_url;  // https://public/exports/ID
   std::string token;
-  std::string ca_cert;  // PEM the client pins
+  std::string ca_cert;  // PEM the client pins (the cluster CA with mutual TLS)
   uint64_t size_bytes = 0;
   absl::Time expires_at;
   std::string state;  // Serving | Completed | Expired

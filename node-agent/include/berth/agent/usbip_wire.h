@@ -40,8 +40,15 @@ inline constexpr size_t kInterfaceRecordSize = 4;
 inline constexpr size_t kBusIdSize = 32;
 inline constexpr size_t kUrbHeaderSize = 48;
 inline constexpr size_t kIsoDescriptorSize = 16;
-// Limits on what a peer may ask us to allocate.
+// Limits on what a peer may ask us to allocate; a header beyond one is InvalidArgument naming
+// the field, its value and the limit, and the connection is dropped.
+// kMaxTransferLength bounds transfer_buffer_length (CMD_SUBMIT) and actual_length
+// (RET_SUBMIT): 16 MiB is Linux usbfs's default usbfs_memory_mb, the most buffer memory libusb
+// transfers may hold at once, so a larger URB could never be submitted to the device anyway;
+// the kernel stub (stub_rx.c) allocates the buffer with kmalloc, which caps lower still.
 inline constexpr int32_t kMaxTransferLength = 16 << 20;
+// kMaxIsoPackets bounds number_of_packets: the kernel's USBIP_MAX_ISO_PACKETS
+// (drivers/usb/usbip/usbip_common.h), checked by stub_rx.c and vhci_rx.c the same way.
 inline constexpr int32_t kMaxIsoPackets = 1024;
 inline constexpr uint32_t kMaxDevices = 4096;
 

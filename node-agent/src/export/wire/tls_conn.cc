@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "berth/agent/export_wire.h"
+#include "berth/agent/tls_context.h"
 
 namespace berth::exportwire {
 namespace {
@@ -217,12 +218,7 @@ absl::StatusOr<std::unique_ptr<TlsConn>> Dial(SSL_CTX* ctx, const std::string& h
   if (!ssl) return absl::InternalError(SslErrorText());
   absl::Status attached = AttachBufferedFd(ssl.get(), fd.get());
   if (!attached.ok()) return attached;
-  SSL_set_tlsext_host_name(ssl.get(), host.c_str());
-  X509_VERIFY_PARAM* param = SSL_get0_param(ssl.get());
-  if (X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str()) != 1) {
-    ERR_clear_error();
-    X509_VERIFY_PARAM_set1_host(param, host.c_str(), 0);
-  }
+  ConfigureClient(ssl.get(), host);
   int connected = SSL_connect(ssl.get());
   BIO_flush(SSL_get_wbio(ssl.get()));
   if (connected != 1) {
