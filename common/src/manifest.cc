@@ -103,32 +103,6 @@ absl::StatusOr<Json> NodeToJson(const YAML::Node& node, int depth, Budget& budge
   return Json(nullptr);
 }
 
-// Returns the deepest bracket nesting of JSON text (outside strings), stopping early once it
-// passes kMaxManifestDepth: nlohmann parses iteratively, but copies and dumps recurse.
-int JsonDepth(std::string_view text) {
-  int depth = 0, max_depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      max_depth = std::max(max_depth, ++depth);
-      if (max_depth > kMaxManifestDepth) break;
-    } else if ((c == '}' || c == ']') && depth > 0) {
-      --depth;
-    }
-  }
-  return max_depth;
-}
-
 // Appends one document (or a List's items); each must be an object.
 absl::Status AppendItems(const Json& doc, size_t index, std::vector<Json>& out) {
   bool list = doc.is_object() && JsonString(doc, "/kind") == "List" && doc.contains("items") &&
@@ -144,7 +118,8 @@ absl::Status AppendItems(const Json& doc, size_t index, std::vector<Json>& out) 
 }
 
 absl::StatusOr<std::vector<Json>> ParseJsonManifests(std::string_view text) {
-  if (int depth = JsonDepth(text); depth > kMaxManifestDepth) {
+  if (int depth = JsonNestingDepth(text.data(), text.size(), kMaxManifestDepth);
+      depth > kMaxManifestDepth) {
     return absl::InvalidArgumentError(absl::StrCat("manifest: ", TooDeep(depth).message()));
   }
   Json doc = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);

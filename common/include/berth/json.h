@@ -10,6 +10,34 @@ namespace berth {
 // Objects are Kubernetes-shaped JSON documents throughout Berth.
 using Json = nlohmann::json;
 
+// Returns the deepest bracket nesting of JSON text (outside strings), stopping early once it
+// passes `stop_after`. nlohmann parses iteratively but copies and dumps recurse, so parsers of
+// untrusted text refuse deep documents before parsing them.
+inline int JsonNestingDepth(const char* text, size_t size, int stop_after) {
+  int depth = 0, max_depth = 0;
+  bool in_string = false, escaped = false;
+  for (size_t i = 0; i < size; ++i) {
+    char c = text[i];
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > max_depth) max_depth = depth;
+      if (max_depth > stop_after) break;
+    } else if ((c == '}' || c == ']') && depth > 0) {
+      --depth;
+    }
+  }
+  return max_depth;
+}
+
 // Returns the string at `pointer` (e.g. "/metadata/name"), or `fallback` when absent or not a
 // string.
 inline std::string JsonString(const Json& j, const char* pointer, std::string fallback = "") {

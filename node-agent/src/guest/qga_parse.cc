@@ -19,31 +19,6 @@ std::string Shorten(absl::string_view text) {
   return text.size() <= 200 ? std::string(text) : absl::StrCat(text.substr(0, 200), "...");
 }
 
-// Returns the deepest bracket nesting outside JSON strings, stopping once past the limit.
-int JsonDepth(absl::string_view text) {
-  int depth = 0, max_depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      max_depth = std::max(max_depth, ++depth);
-      if (max_depth > kMaxQgaReplyDepth) break;
-    } else if ((c == '}' || c == ']') && depth > 0) {
-      --depth;
-    }
-  }
-  return max_depth;
-}
-
 }  // namespace
 
 std::string QgaCommand(absl::string_view execute) {
@@ -55,7 +30,8 @@ absl::StatusOr<Json> QgaReturn(absl::string_view reply) {
   while (!reply.empty() && static_cast<unsigned char>(reply.front()) == 0xFF) {
     reply.remove_prefix(1);
   }
-  if (int depth = JsonDepth(reply); depth > kMaxQgaReplyDepth) {
+  if (int depth = JsonNestingDepth(reply.data(), reply.size(), kMaxQgaReplyDepth);
+      depth > kMaxQgaReplyDepth) {
     return absl::InternalError(absl::StrCat("guest agent reply nests ", depth,
                                             " levels deep, over the limit of ", kMaxQgaReplyDepth,
                                             " (kMaxQgaReplyDepth)"));
