@@ -2,6 +2,7 @@
 #include <string>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "api/admission_internal.h"
 
 namespace berth::controller::admission_internal {
@@ -90,6 +91,16 @@ void ValidateEvent(Obj& top) {
     involved->Allow({"apiVersion", "kind", "namespace", "name", "uid"});
     involved->Str("kind", Need::kRequired);
     involved->Str("name", Need::kRequired);
+    // References never cross namespaces: an Event describes an object of its own namespace
+    // (or a cluster-scoped one, which has none).
+    const Json* ns = Member(involved->json(), "namespace");
+    std::string own = JsonString(top.json(), "/metadata/namespace");
+    if (ns != nullptr && ns->is_string() && !ns->get<std::string>().empty() &&
+        ns->get<std::string>() != own) {
+      involved->Error("namespace",
+                      absl::StrCat("Forbidden: must be the Event's own namespace \"", own,
+                                   "\" (cross-namespace references are refused)"));
+    }
   }
   top.Enum("type", {"Normal", "Warning"}, Need::kOptional, "Normal");
   top.Str("reason", Need::kOptional);

@@ -33,6 +33,26 @@ spec:
         "supported values: \"DryRun\", \"Strict\", \"BestEffort\"");
 }
 
+TEST_CASE("References do not cross namespaces", "[admission][rules]") {
+  CHECK(AdmitError(absl::StrCat(kHeader, R"(kind: VirtualDisk
+metadata: {name: d, namespace: team-a}
+spec:
+  persistentVolumeClaim: {size: 1Gi}
+  dataSource:
+    type: ObjectRef
+    objectRef: {kind: VirtualDiskSnapshot, name: s, namespace: team-b}
+)"))
+            .find("spec.dataSource.objectRef.namespace") != std::string::npos);
+  std::string ev = AdmitError(
+      "apiVersion: v1\nkind: Event\nmetadata: {name: e, namespace: team-a}\n"
+      "involvedObject: {kind: VirtualDisk, name: d, namespace: team-b}\n");
+  CHECK(ev.find("involvedObject.namespace: Forbidden: must be the Event's own namespace") !=
+        std::string::npos);
+  AdmitOk(
+      "apiVersion: v1\nkind: Event\nmetadata: {name: e, namespace: team-a}\n"
+      "involvedObject: {kind: VirtualDisk, name: d, namespace: team-a}\n");
+}
+
 TEST_CASE("Several problems are reported together", "[admission][rules]") {
   std::string msg = AdmitError(absl::StrCat(kHeader, R"(kind: VirtualMachineSnapshot
 metadata: {name: snap}
