@@ -1,6 +1,7 @@
 // berth-agent: the privileged per-node daemon. Serves storage pools to the controller.
 #include <signal.h>
 
+#include <atomic>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "usb/socket_io.h"
 #include "usb/usb_grpc.h"
 #include "usb/usb_node.h"
+#include "usb/usbip_client.h"
 #include "usb/usbip_server.h"
 
 ABSL_FLAG(std::string, node_name, "", "this node's name (default: the host name)");
@@ -156,7 +158,123 @@ struct Usb {
   std::unique_ptr<ba::UsbNode> node;
   std::unique_ptr<ba::UsbIpServer> server, linux_server;
   std::unique_ptr<grpc::Service> service;
+  ba::UsbIpStats* stats = nullptr;  // where both USB/IP servers count (/metrics)
 };
+
+using Samples = std::vector<std::pair<berth::metrics::LabelValues, double>>;
+
+double Load(const std::atomic<uint64_t>& v) { return v.load(std::memory_order_relaxed); }
+double Load(const std::atomic<int64_t>& v) { return v.load(std::memory_order_relaxed); }
+
+// /metrics for exports: counters read from `s` at scrape time, histograms fed by its hooks.
+void RegisterExportMetrics(berth::metrics::Registry& r, ba::ExportStats& s) {
+  namespace bm = berth::metrics;
+  r.AddGaugeCallback(
+      {"berth_agent_export_bytes_total",
+       "Export image bytes sent (download) and written (upload).",
+       {"direction"},
+       [&s] {
+         return Samples{{{"download"}, Load(s.bytes_served)}, {{"upload"}, Load(s.bytes_received)}};
+       },
+       /*is_counter=*/true});
+  r.AddGaugeCallback({"berth_agent_export_requests_total",
+                      "Export HTTP responses by status code.",
+                      {"code"},
+                      [&s] {
+                        Samples out;
+                        for (size_t i = 0; i < s.responses.size(); ++i) {
+                          if (double v = Load(s.responses[i]); v > 0) {
+                            out.push_back({{std::to_string(i)}, v});
+                          }
+                        }
+                        return out;
+                      },
+                      /*is_counter=*/true});
+  r.AddGaugeCallback({"berth_agent_export_tls_refused_total",
+                      "Export connections whose TLS handshake failed (e.g. no valid client "
+                      "certificate with mutual TLS).",
+                      {},
+                      [&s] {
+                        return Samples{{{}, Load(s.tls_refused)}};
+                      },
+                      /*is_counter=*/true});
+  r.AddGaugeCallback({"berth_agent_exports_active",
+                      "Exports holding their image (not expired or stopped), by direction.",
+                      {"direction"},
+                      [&s] {
+                        return Samples{{{"download"}, Load(s.active_downloads)},
+                                       {{"upload"}, Load(s.active_uploads)}};
+                      }});
+  auto& transfer = r.AddHistogram("berth_agent_export_transfer_seconds",
+                                  "Export data requests (GET or PUT /data), admission to last "
+                                  "byte, by direction.",
+                                  {"direction"}, bm::ExponentialBuckets(0.01, 4, 12));
+  auto& lifetime = r.AddHistogram("berth_agent_export_lifetime_seconds",
+                                  "Exports from start to stop or expiry, by direction.",
+                                  {"direction"}, bm::ExponentialBuckets(1, 4, 10));
+  bm::Histogram* t[2] = {&transfer.With({"download"}), &transfer.With({"upload"})};
+  bm::Histogram* l[2] = {&lifetime.With({"download"}), &lifetime.With({"upload"})};
+  s.on_transfer = [t0 = t[0], t1 = t[1]](bool up, double sec) { (up ? t1 : t0)->Observe(sec); };
+  s.on_export_end = [l0 = l[0], l1 = l[1]](bool up, double sec) { (up ? l1 : l0)->Observe(sec); };
+}
+
+// /metrics for USB/IP: the servers' and this process's client counters, read at scrape time.
+void RegisterUsbIpMetrics(berth::metrics::Registry& r, const ba::UsbIpStats& server,
+                          const ba::UsbIpStats& client) {
+  struct Role {
+    const char* name;
+    const ba::UsbIpStats* stats;
+  };
+  std::vector<Role> roles = {{"server", &server}, {"client", &client}};
+  auto per_role = [roles](auto field) {  // a pointer to a UsbIpStats member
+    return [roles, field] {
+      Samples out;
+      for (const Role& role : roles) out.push_back({{role.name}, Load(role.stats->*field)});
+      return out;
+    };
+  };
+  r.AddGaugeCallback({"berth_agent_usbip_bytes_total",
+                      "USB/IP bytes relayed in user space, by role and direction (in: from "
+                      "the peer).",
+                      {"role", "direction"},
+                      [roles] {
+                        Samples out;
+                        for (const Role& role : roles) {
+                          out.push_back({{role.name, "in"}, Load(role.stats->bytes_in)});
+                          out.push_back({{role.name, "out"}, Load(role.stats->bytes_out)});
+                        }
+                        return out;
+                      },
+                      /*is_counter=*/true});
+  r.AddGaugeCallback({"berth_agent_usbip_urbs_submitted_total",
+                      "USB/IP URBs submitted.",
+                      {"role"},
+                      per_role(&ba::UsbIpStats::urbs_submitted),
+                      true});
+  r.AddGaugeCallback({"berth_agent_usbip_urbs_completed_total",
+                      "USB/IP URBs completed (RET_SUBMIT, any status).",
+                      {"role"},
+                      per_role(&ba::UsbIpStats::urbs_completed),
+                      true});
+  r.AddGaugeCallback({"berth_agent_usbip_urbs_unlinked_total",
+                      "USB/IP URBs cancelled by CMD_UNLINK before completing.",
+                      {"role"},
+                      per_role(&ba::UsbIpStats::urbs_unlinked),
+                      true});
+  r.AddGaugeCallback({"berth_agent_usbip_errors_total",
+                      "USB/IP protocol errors, refused connections and failed imports.",
+                      {"role"},
+                      per_role(&ba::UsbIpStats::errors),
+                      true});
+  r.AddGaugeCallback({"berth_agent_usbip_connections",
+                      "Open USB/IP connections (server) and URB clients (client).",
+                      {"role"},
+                      per_role(&ba::UsbIpStats::connections)});
+  r.AddGaugeCallback({"berth_agent_usbip_attachments",
+                      "Imported USB devices relayed in user space right now.",
+                      {"role"},
+                      per_role(&ba::UsbIpStats::attachments)});
+}
 
 std::string HostOf(const std::string& address) { return address.substr(0, address.rfind(':')); }
 
@@ -215,6 +333,7 @@ bool StartUsb(const std::string& node, const std::string& advertise,
   peers.kernel_handoff = ba::UsbIpHostHandoff;  // devices bound to usbip-host go to the kernel
   peers.tls = tls_server;
   peers.tls_groups = {berth::kGroupAgents};
+  peers.stats = u.stats;
   auto server = ba::UsbIpServer::Create(peers, exported, opener);
   if (!server.ok()) {
     std::cerr << "berth-agent: " << server.status() << "\n";
@@ -236,6 +355,7 @@ bool StartUsb(const std::string& node, const std::string& advertise,
     ba::UsbIpServerConfig linux_config;
     linux_config.listen = l;
     linux_config.kernel_handoff = ba::UsbIpHostHandoff;
+    linux_config.stats = u.stats;
     auto linux_server = ba::UsbIpServer::Create(linux_config, exported, opener);
     if (!linux_server.ok()) {
       std::cerr << "berth-agent: " << linux_server.status() << "\n";
@@ -266,6 +386,10 @@ int main(int argc, char** argv) {
   berth::log::Init(*log_format, absl::GetFlag(FLAGS_v), "agent");
   berth::metrics::Registry metrics;
   berth::metrics::AddProcessMetrics(metrics);
+  ba::ExportStats export_stats;  // outlive the servers counting into them
+  ba::UsbIpStats usbip_stats;
+  RegisterExportMetrics(metrics, export_stats);
+  RegisterUsbIpMetrics(metrics, usbip_stats, ba::UsbIpClientStats());
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
@@ -311,6 +435,7 @@ int main(int argc, char** argv) {
   export_config.key_file = absl::GetFlag(FLAGS_export_key);
   export_config.cert_names = {node};
   if (!transport->insecure) export_config.mutual_tls = transport->files;  // + client certs
+  export_config.stats = &export_stats;
   auto export_server = ba::NewExportServer(export_config, pools, export_clock);
   if (!export_server.ok()) {
     std::cerr << "berth-agent: " << export_server.status() << "\n";
@@ -321,6 +446,7 @@ int main(int argc, char** argv) {
   std::string advertise = absl::GetFlag(FLAGS_advertise);
   if (advertise.empty()) advertise = absl::GetFlag(FLAGS_listen);
   Usb usb;
+  usb.stats = &usbip_stats;
   if (!StartUsb(node, advertise, *transport, usb)) return 1;
   if (usb.service) builder.RegisterService(usb.service.get());
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();

@@ -10,6 +10,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "berth/json.h"
 
 namespace berth::agent {
@@ -57,10 +58,14 @@ const char* Reason(int code) {
 struct Conn {
   ew::TlsConn& tls;
   std::vector<char> buf;
+  ExportStats* stats = nullptr;  // may be null
   bool keep_alive = true;
 };
 
 absl::Status SendHead(Conn& c, int code, const std::string& extra, uint64_t length) {
+  if (c.stats != nullptr && code >= 0 && code < static_cast<int>(c.stats->responses.size())) {
+    c.stats->responses[code].fetch_add(1, std::memory_order_relaxed);
+  }
   std::string head =
       absl::StrCat("HTTP/1.1 ", code, " ", Reason(code), "\r\n", extra, "Content-Length: ", length,
                    "\r\n", c.keep_alive ? "" : "Connection: close\r\n", "\r\n");
@@ -255,14 +260,23 @@ absl::Status Dispatch(Conn& c, Request& r, ExportRegistry& reg) {
     return SendText(c, a.http_status, why);
   }
   bool upload = a.entry->source.upload, data = r.op == "data";
-  if ((r.method == "GET" || r.method == "HEAD") && data) return ServeData(c, r, reg, a);
+  // Times a transfer (GET or PUT /data) from admission to its last byte, for /metrics.
+  absl::Time start = absl::Now();
+  auto timed = [&](bool put, absl::Status st) {
+    if (c.stats != nullptr && c.stats->on_transfer) {
+      c.stats->on_transfer(put, absl::ToDoubleSeconds(absl::Now() - start));
+    }
+    return st;
+  };
+  if (r.method == "GET" && data) return timed(false, ServeData(c, r, reg, a));
+  if (r.method == "HEAD" && data) return ServeData(c, r, reg, a);
   if (r.method == "GET" && r.op == "extents") return ServeExtents(c, r, a);
   if (r.method == "GET" && r.op == "digest") return ServeDigest(c, r, a);
   if (upload && a.entry->state == "Completed" && r.method != "GET") {
     DiscardBody(c, r.content_length);
     return SendText(c, 409, "the upload is already complete");
   }
-  if (upload && r.method == "PUT" && data) return ReceiveData(c, r, reg, a);
+  if (upload && r.method == "PUT" && data) return timed(true, ReceiveData(c, r, reg, a));
   if (upload && r.method == "POST" && r.op == "complete") return Complete(c, r, reg, a);
   DiscardBody(c, r.content_length);
   return SendText(c, 405, absl::StrCat(r.method, " ", r.op, " is not allowed on this export"));
@@ -272,7 +286,7 @@ absl::Status Dispatch(Conn& c, Request& r, ExportRegistry& reg) {
 
 void ServeConnection(ew::TlsConn& tls, ExportRegistry& registry,
                      const std::atomic<bool>& stopping) {
-  Conn c{tls, std::vector<char>(kIoBuffer)};
+  Conn c{tls, std::vector<char>(kIoBuffer), registry.stats()};
   while (c.keep_alive && !stopping) {
     auto text = tls.ReadHead();
     if (!text.ok()) return;

@@ -24,7 +24,12 @@ absl::StatusOr<std::shared_ptr<ExportEntry>> ExportRegistry::Add(
         " exports, the limit (max_exports) is ", max_exports_, "; stop finished exports first"));
   }
   gone_.erase(entry->id);
+  entry->started = now;
   live_[entry->id] = entry;
+  if (stats_ != nullptr) {
+    (entry->source.upload ? stats_->active_uploads : stats_->active_downloads)
+        .fetch_add(1, std::memory_order_relaxed);
+  }
   return entry;
 }
 
@@ -66,6 +71,10 @@ void ExportRegistry::Touch(ExportEntry& entry, uint64_t served, uint64_t receive
   absl::MutexLock l(&mu_);
   entry.bytes_served += served;
   entry.bytes_received += received;
+  if (stats_ != nullptr) {
+    if (served > 0) stats_->bytes_served.fetch_add(served, std::memory_order_relaxed);
+    if (received > 0) stats_->bytes_received.fetch_add(received, std::memory_order_relaxed);
+  }
   if (entry.state == "Serving") {
     entry.expires_at = std::max(entry.expires_at, clock_.Now() + entry.source.ttl);
   }
@@ -82,6 +91,7 @@ bool ExportRegistry::Remove(const std::string& id) {
   absl::MutexLock l(&mu_);
   auto it = live_.find(id);
   if (it == live_.end()) return false;
+  EndLocked(*it->second);
   it->second->image.reset();
   live_.erase(it);
   RememberGoneLocked(id);
@@ -114,7 +124,18 @@ void ExportRegistry::ExpireLocked(const std::string& id) {
   ExportEntry& e = *live_[id];
   e.state = "Expired";
   e.message = "the export's time to live ran out";
+  EndLocked(e);
   e.image.reset();  // releases the data reference (the fd closes with the last request)
+}
+
+void ExportRegistry::EndLocked(ExportEntry& e) {
+  if (stats_ == nullptr || e.image == nullptr) return;  // no image: already ended
+  bool upload = e.source.upload;
+  (upload ? stats_->active_uploads : stats_->active_downloads)
+      .fetch_sub(1, std::memory_order_relaxed);
+  if (stats_->on_export_end) {
+    stats_->on_export_end(upload, absl::ToDoubleSeconds(clock_.Now() - e.started));
+  }
 }
 
 void ExportRegistry::RememberGoneLocked(const std::string& id) {

@@ -31,6 +31,7 @@ struct ExportEntry {
   std::shared_ptr<OpenImage> image;
   uint64_t size = 0;
   absl::Time expires_at;
+  absl::Time started;  // set by ExportRegistry::Add
   std::string state = "Serving";
   std::string message;
   uint64_t bytes_served = 0;
@@ -55,8 +56,10 @@ inline constexpr int kDefaultMaxExports = 16;
 class ExportRegistry {
  public:
   // `max_exports` bounds the exports being served at once (expired ones do not count).
-  explicit ExportRegistry(const Clock& clock, int max_exports = kDefaultMaxExports)
-      : clock_(clock), max_exports_(max_exports) {}
+  // `stats` (may be null) counts bytes and active exports, and gets export lifetimes.
+  explicit ExportRegistry(const Clock& clock, int max_exports = kDefaultMaxExports,
+                          ExportStats* stats = nullptr)
+      : clock_(clock), max_exports_(max_exports), stats_(stats) {}
 
   // Registers `entry` unless the id exists; returns the registered one. ResourceExhausted
   // naming the limit when `max_exports` unexpired exports are registered already.
@@ -72,13 +75,17 @@ class ExportRegistry {
   // Expires exports whose lease ran out (closes their images).
   void Sweep();
   ExportState Snapshot(const ExportEntry& entry);
+  ExportStats* stats() const { return stats_; }
 
  private:
+  // Counts the end of `e`'s data reference (expiry or stop) once.
+  void EndLocked(ExportEntry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ExpireLocked(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RememberGoneLocked(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Clock& clock_;
   const int max_exports_;
+  ExportStats* const stats_;
   absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<ExportEntry>> live_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> gone_ ABSL_GUARDED_BY(mu_);

@@ -91,9 +91,10 @@ class ExportServerImpl : public ExportServer {
   ExportServerImpl(const ExportPools& pools, const Clock& clock, std::shared_ptr<SSL_CTX> ctx,
                    std::shared_ptr<ew::ReloadingTlsContext> mtls, bool pin_mtls_ca,
                    ew::UniqueFd listener, std::string listen, std::string public_address,
-                   std::string ca_pem, int max_connections)
+                   std::string ca_pem, int max_connections, ExportStats* stats)
       : pools_(pools),
-        registry_(clock),
+        stats_(stats != nullptr ? stats : &own_stats_),
+        registry_(clock, kDefaultMaxExports, stats_),
         clock_(clock),
         ctx_(std::move(ctx)),
         mtls_(std::move(mtls)),
@@ -229,6 +230,7 @@ class ExportServerImpl : public ExportServer {
     int accepted = SSL_accept(ssl.get());
     BIO_flush(SSL_get_wbio(ssl.get()));
     if (accepted != 1) {
+      stats_->tls_refused.fetch_add(1, std::memory_order_relaxed);
       // With mutual TLS this is where a client without a valid certificate is refused.
       if (mtls_) {
         std::cerr << "berth-agent: export: refused a TLS connection from " << PeerIp(fd.get())
@@ -256,6 +258,8 @@ class ExportServerImpl : public ExportServer {
   }
 
   const ExportPools& pools_;
+  ExportStats own_stats_;     // when the config gives none
+  ExportStats* const stats_;  // before registry_, which keeps it
   ExportRegistry registry_;
   const Clock& clock_;
   const std::shared_ptr<SSL_CTX> ctx_;
@@ -302,7 +306,7 @@ absl::StatusOr<std::unique_ptr<ExportServer>> NewExportServer(const ExportServer
     }
     return std::unique_ptr<ExportServer>(new ExportServerImpl(
         pools, clock, nullptr, *std::move(mtls), !own_cert, *std::move(listener), listen,
-        public_address, pinned, config.max_connections));
+        public_address, pinned, config.max_connections, config.stats));
   }
   absl::StatusOr<TlsIdentity> id;
   if (own_cert) {
@@ -318,9 +322,10 @@ absl::StatusOr<std::unique_ptr<ExportServer>> NewExportServer(const ExportServer
   if (!id.ok()) return id.status();
   auto ctx = NewServerContext(*id);
   if (!ctx.ok()) return ctx.status();
-  return std::unique_ptr<ExportServer>(new ExportServerImpl(
-      pools, clock, std::shared_ptr<SSL_CTX>(ctx->release(), SSL_CTX_free), nullptr, false,
-      *std::move(listener), listen, public_address, id->cert_pem, config.max_connections));
+  return std::unique_ptr<ExportServer>(
+      new ExportServerImpl(pools, clock, std::shared_ptr<SSL_CTX>(ctx->release(), SSL_CTX_free),
+                           nullptr, false, *std::move(listener), listen, public_address,
+                           id->cert_pem, config.max_connections, config.stats));
 }
 
 }  // namespace berth::agent

@@ -22,6 +22,11 @@ SSL_CTX* ClientContext(exportwire::ReloadingTlsContext* tls, std::shared_ptr<SSL
 
 }  // namespace
 
+UsbIpStats& UsbIpClientStats() {
+  static UsbIpStats* stats = new UsbIpStats;  // never destroyed: outlives every client
+  return *stats;
+}
+
 absl::StatusOr<std::vector<wire::DeviceRecord>> UsbIpListRemote(
     const std::string& host, int port, exportwire::ReloadingTlsContext* tls) {
   std::shared_ptr<SSL_CTX> ctx;
@@ -41,9 +46,10 @@ absl::StatusOr<std::vector<wire::DeviceRecord>> UsbIpListRemote(
   return wire::ParseDevlistReply(reply);
 }
 
-absl::StatusOr<UsbIpImported> UsbIpImport(const std::string& host, int port,
-                                          const std::string& busid,
-                                          exportwire::ReloadingTlsContext* tls) {
+namespace {
+
+absl::StatusOr<UsbIpImported> Import(const std::string& host, int port, const std::string& busid,
+                                     exportwire::ReloadingTlsContext* tls) {
   if (busid.empty() || busid.size() >= wire::kBusIdSize) {
     return absl::InvalidArgumentError(absl::StrCat("usbip: bad busid \"", busid, "\""));
   }
@@ -86,16 +92,32 @@ absl::StatusOr<UsbIpImported> UsbIpImport(const std::string& host, int port,
   return out;
 }
 
+}  // namespace
+
+absl::StatusOr<UsbIpImported> UsbIpImport(const std::string& host, int port,
+                                          const std::string& busid,
+                                          exportwire::ReloadingTlsContext* tls) {
+  auto imported = Import(host, port, busid, tls);
+  if (!imported.ok()) UsbIpStats::Inc(UsbIpClientStats().errors);
+  return imported;
+}
+
 UsbIpUrbClient::UsbIpUrbClient(UsbIpImported imported)
     : stream_(std::move(imported.stream)),
       device_(std::move(imported.device)),
       devid_(device_.busnum << 16 | device_.devnum) {
+  UsbIpStats& st = UsbIpClientStats();
+  st.connections.fetch_add(1, std::memory_order_relaxed);
+  st.attachments.fetch_add(1, std::memory_order_relaxed);
   reader_ = std::thread([this] { ReadLoop(); });
 }
 
 UsbIpUrbClient::~UsbIpUrbClient() {
   stream_->Shutdown();
   reader_.join();
+  UsbIpStats& st = UsbIpClientStats();
+  st.connections.fetch_sub(1, std::memory_order_relaxed);
+  st.attachments.fetch_sub(1, std::memory_order_relaxed);
 }
 
 absl::StatusOr<uint32_t> UsbIpUrbClient::SubmitAsync(Urb urb, UrbCallback done) {
@@ -110,6 +132,9 @@ absl::StatusOr<uint32_t> UsbIpUrbClient::SubmitAsync(Urb urb, UrbCallback done) 
   std::vector<uint8_t> bytes = wire::EncodeCmdSubmit(urb, devid_);
   absl::MutexLock l(&write_mu_);
   if (absl::Status s = stream_->WriteAll(bytes); !s.ok()) return s;
+  UsbIpStats& st = UsbIpClientStats();
+  st.Out(bytes.size());
+  UsbIpStats::Inc(st.urbs_submitted);
   return seq;
 }
 
@@ -140,8 +165,10 @@ absl::StatusOr<int32_t> UsbIpUrbClient::Unlink(uint32_t victim, absl::Duration t
   }
   {
     absl::MutexLock l(&write_mu_);
-    absl::Status s = stream_->WriteAll(wire::EncodeCmdUnlink(seq, devid_, victim));
+    std::vector<uint8_t> bytes = wire::EncodeCmdUnlink(seq, devid_, victim);
+    absl::Status s = stream_->WriteAll(bytes);
     if (!s.ok()) return s;
+    UsbIpClientStats().Out(bytes.size());
   }
   if (!result->first.WaitForNotificationWithTimeout(timeout)) {
     return absl::DeadlineExceededError("usbip: unlink timed out");
@@ -150,10 +177,16 @@ absl::StatusOr<int32_t> UsbIpUrbClient::Unlink(uint32_t victim, absl::Duration t
 }
 
 void UsbIpUrbClient::ReadLoop() {
+  UsbIpStats& st = UsbIpClientStats();
   std::vector<uint8_t> payload;
+  bool protocol_error = true;  // unless the stream simply ends
   for (;;) {
     uint8_t hb[wire::kUrbHeaderSize];
-    if (!stream_->ReadFull(hb, sizeof(hb)).ok()) break;
+    if (!stream_->ReadFull(hb, sizeof(hb)).ok()) {
+      protocol_error = false;
+      break;
+    }
+    st.In(sizeof(hb));
     auto h = wire::ParseUrbHeader(hb);
     if (!h.ok() || (h->command != wire::kRetSubmit && h->command != wire::kRetUnlink)) break;
     Pending p;
@@ -167,17 +200,24 @@ void UsbIpUrbClient::ReadLoop() {
     auto size = wire::UrbPayloadSize(*h, p.in);
     if (!size.ok()) break;
     payload.resize(*size);
-    if (*size > 0 && !stream_->ReadFull(payload.data(), *size).ok()) break;
+    if (*size > 0 && !stream_->ReadFull(payload.data(), *size).ok()) {
+      protocol_error = false;
+      break;
+    }
+    st.In(*size);
     if (h->command == wire::kRetUnlink) {
       UrbResult r;
       r.status = static_cast<int32_t>(h->u[0]);
+      if (r.status == -ECONNRESET) UsbIpStats::Inc(st.urbs_unlinked);  // cancelled
       p.done(std::move(r));
       continue;
     }
     auto r = wire::ParseRetSubmit(*h, p.in, payload);
     if (!r.ok()) break;
+    UsbIpStats::Inc(st.urbs_completed);
     p.done(*std::move(r));
   }
+  if (protocol_error) UsbIpStats::Inc(st.errors);
   FailAll(-ESHUTDOWN);
 }
 

@@ -18,6 +18,7 @@
 #include "berth/agent/usb.h"
 #include "berth/agent/usbip_wire.h"
 #include "usb/socket_io.h"
+#include "usb/usbip_server.h"
 
 namespace berth::agent {
 
@@ -25,6 +26,10 @@ namespace berth::agent {
 // the cluster CA) over mutual TLS; the server's certificate must name `host`.
 absl::StatusOr<std::vector<usbip::DeviceRecord>> UsbIpListRemote(
     const std::string& host, int port, exportwire::ReloadingTlsContext* tls = nullptr);
+
+// The client side's counters (all UsbIpUrbClients and imports of this process): URBs and bytes
+// driven by UsbIpUrbClient, failed imports. Attachments handed to vhci are not seen here.
+UsbIpStats& UsbIpClientStats();
 
 struct UsbIpImported {
   std::unique_ptr<usbsock::Stream> stream;  // connected, ready for URBs; owns the socket

@@ -23,19 +23,30 @@ namespace wire = usbip;
 // One accepted connection. The fd closes when the last holder (the serving thread or a URB
 // completion still in flight) lets go.
 struct UsbIpServer::Conn {
-  explicit Conn(int f) : fd(f) {}
+  Conn(int f, UsbIpStats* st) : fd(f), stats(st) {}
   ~Conn() {
     stream.reset();
     ::close(fd);
   }
-  const int fd;  // owned; shutdown(2) by Disconnect and the destructor
+  const int fd;             // owned; shutdown(2) by Disconnect and the destructor
+  UsbIpStats* const stats;  // the server's
   // Plain or TLS over fd (not owning it); set by the serving thread before any I/O.
   std::unique_ptr<usbsock::Stream> stream;
   std::string busid;  // set once imported (guarded by the server's mu_)
   absl::Mutex pending_mu;
   std::set<uint32_t> pending ABSL_GUARDED_BY(pending_mu);
 
-  absl::Status Send(const std::vector<uint8_t>& bytes) { return stream->WriteAll(bytes); }
+  absl::Status Send(const std::vector<uint8_t>& bytes) {
+    absl::Status s = stream->WriteAll(bytes);
+    if (s.ok()) stats->Out(bytes.size());
+    return s;
+  }
+  // ReadFull, counted.
+  absl::Status Read(uint8_t* buf, size_t n) {
+    absl::Status s = stream->ReadFull(buf, n);
+    if (s.ok()) stats->In(n);
+    return s;
+  }
 };
 
 namespace {
@@ -94,7 +105,8 @@ UsbIpServer::UsbIpServer(UsbIpServerConfig config, ExportedFn exported, UsbDevic
       opener_(std::move(opener)),
       listen_fd_(fd),
       port_(port),
-      address_(std::move(address)) {}
+      address_(std::move(address)),
+      stats_(config_.stats != nullptr ? config_.stats : &own_stats_) {}
 
 UsbIpServer::~UsbIpServer() {
   std::vector<std::thread> threads;
@@ -151,12 +163,13 @@ void UsbIpServer::AcceptLoop() {
     if (!PeerAllowed(fd)) {
       std::cerr << "berth-agent: usbip: refused connection from " << usbsock::PeerAddress(fd)
                 << " (not a configured peer)\n";
+      UsbIpStats::Inc(stats_->errors);
       ::close(fd);
       continue;
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    auto conn = std::make_shared<Conn>(fd);
+    auto conn = std::make_shared<Conn>(fd, stats_);
     absl::MutexLock l(&mu_);
     if (stopping_) return;
     conns_.push_back(conn);
@@ -165,13 +178,19 @@ void UsbIpServer::AcceptLoop() {
 }
 
 void UsbIpServer::Serve(std::shared_ptr<Conn> conn) {
+  stats_->connections.fetch_add(1, std::memory_order_relaxed);
+  struct Closed {
+    UsbIpStats* stats;
+    ~Closed() { stats->connections.fetch_sub(1, std::memory_order_relaxed); }
+  } closed{stats_};
   if (!Authenticate(*conn)) {
+    UsbIpStats::Inc(stats_->errors);
     absl::MutexLock l(&mu_);
     conns_.erase(std::remove(conns_.begin(), conns_.end(), conn), conns_.end());
     return;
   }
   uint8_t hb[wire::kOpHeaderSize];
-  absl::Status s = conn->stream->ReadFull(hb, sizeof(hb));
+  absl::Status s = conn->Read(hb, sizeof(hb));
   auto h = s.ok() ? wire::ParseOpHeader(hb) : absl::StatusOr<wire::OpHeader>(s);
   if (h.ok() && h->code == wire::kOpReqDevlist) {
     std::vector<wire::DeviceRecord> records;
@@ -180,6 +199,7 @@ void UsbIpServer::Serve(std::shared_ptr<Conn> conn) {
   } else if (h.ok() && h->code == wire::kOpReqImport) {
     ServeImport(*conn);
   } else if (h.ok()) {
+    UsbIpStats::Inc(stats_->errors);
     conn->Send(wire::EncodeOpHeader({wire::kVersion, 0, wire::kStNa})).IgnoreError();
   }
   absl::MutexLock l(&mu_);
@@ -212,7 +232,7 @@ bool UsbIpServer::Authenticate(Conn& conn) {
 
 void UsbIpServer::ServeImport(Conn& conn) {
   uint8_t raw[wire::kBusIdSize];
-  if (!conn.stream->ReadFull(raw, sizeof(raw)).ok()) return;
+  if (!conn.Read(raw, sizeof(raw)).ok()) return;
   auto busid = wire::ParseBusId(raw);
   auto reply = [&](uint32_t st, const wire::DeviceRecord* d) {
     return conn.Send(wire::EncodeImportReply(st, d));
@@ -252,7 +272,12 @@ void UsbIpServer::ServeImport(Conn& conn) {
           if (!handed.ok()) ::close(pair[1]);
         }
         if (handed.ok()) {
-          if (reply(wire::kStOk, &rec).ok()) usbsock::Pump(*conn.stream, pair[1]);
+          if (reply(wire::kStOk, &rec).ok()) {
+            // Relayed in user space but not parsed: counted as an attachment, not in bytes.
+            stats_->attachments.fetch_add(1, std::memory_order_relaxed);
+            usbsock::Pump(*conn.stream, pair[1]);
+            stats_->attachments.fetch_sub(1, std::memory_order_relaxed);
+          }
           ::close(pair[1]);
           absl::MutexLock l(&mu_);
           conn.busid.clear();
@@ -279,6 +304,7 @@ void UsbIpServer::ServeImport(Conn& conn) {
   auto device = opener_(*busid);
   if (!device.ok()) {
     std::cerr << "berth-agent: usbip: import " << *busid << ": " << device.status() << "\n";
+    UsbIpStats::Inc(stats_->errors);
     reply(absl::IsNotFound(device.status()) ? wire::kStNoDev : wire::kStDevErr, nullptr)
         .IgnoreError();
     absl::MutexLock l(&mu_);
@@ -300,19 +326,24 @@ void UsbIpServer::RelayUrbs(Conn& conn, UsbDevice& device) {
       if (c.get() == &conn) self = c;
     }
   }
+  UsbIpStats& stats = *stats_;
+  stats.attachments.fetch_add(1, std::memory_order_relaxed);
   std::vector<uint8_t> payload;
   for (;;) {
     uint8_t hb[wire::kUrbHeaderSize];
-    if (!conn.stream->ReadFull(hb, sizeof(hb)).ok()) break;
+    if (!conn.Read(hb, sizeof(hb)).ok()) break;
     auto h = wire::ParseUrbHeader(hb);
-    if (!h.ok()) break;
-    auto size = wire::UrbPayloadSize(*h);
-    if (!size.ok() || (h->command != wire::kCmdSubmit && h->command != wire::kCmdUnlink)) break;
+    auto size = h.ok() ? wire::UrbPayloadSize(*h) : absl::StatusOr<size_t>(h.status());
+    if (!size.ok() || (h->command != wire::kCmdSubmit && h->command != wire::kCmdUnlink)) {
+      UsbIpStats::Inc(stats.errors);  // a protocol error ends the connection
+      break;
+    }
     payload.resize(*size);
-    if (*size > 0 && !conn.stream->ReadFull(payload.data(), *size).ok()) break;
+    if (*size > 0 && !conn.Read(payload.data(), *size).ok()) break;
     if (h->command == wire::kCmdUnlink) {
       bool cancelled = device.Cancel(h->u[0]);
       if (cancelled) {
+        UsbIpStats::Inc(stats.urbs_unlinked);
         absl::MutexLock l(&conn.pending_mu);
         conn.pending.erase(h->u[0]);
       }
@@ -321,11 +352,16 @@ void UsbIpServer::RelayUrbs(Conn& conn, UsbDevice& device) {
       continue;
     }
     auto urb = wire::ParseCmdSubmit(*h, payload);
-    if (!urb.ok()) break;
+    if (!urb.ok()) {
+      UsbIpStats::Inc(stats.errors);
+      break;
+    }
+    UsbIpStats::Inc(stats.urbs_submitted);
     Intercept what = Classify(*urb);
     if (what != Intercept::kNone) {
       UrbResult r;
       r.status = Perform(device, what, *urb).ok() ? 0 : -EPIPE;
+      UsbIpStats::Inc(stats.urbs_completed);
       if (!conn.Send(wire::EncodeRetSubmit(*h, r)).ok()) break;
       continue;
     }
@@ -339,6 +375,7 @@ void UsbIpServer::RelayUrbs(Conn& conn, UsbDevice& device) {
         absl::MutexLock l(&self->pending_mu);
         self->pending.erase(cmd.seqnum);
       }
+      UsbIpStats::Inc(self->stats->urbs_completed);
       self->Send(wire::EncodeRetSubmit(cmd, r)).IgnoreError();
     });
   }
@@ -348,6 +385,7 @@ void UsbIpServer::RelayUrbs(Conn& conn, UsbDevice& device) {
     left = conn.pending;
   }
   for (uint32_t seq : left) device.Cancel(seq);
+  stats.attachments.fetch_sub(1, std::memory_order_relaxed);
 }
 
 }  // namespace berth::agent

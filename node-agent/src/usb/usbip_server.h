@@ -4,6 +4,8 @@
 #ifndef BERTH_AGENT_USB_USBIP_SERVER_H_
 #define BERTH_AGENT_USB_USBIP_SERVER_H_
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <set>
@@ -17,6 +19,25 @@
 #include "berth/agent/usb.h"
 
 namespace berth::agent {
+
+// What one side of USB/IP counts for /metrics (the agent registers these with its Prometheus
+// registry): relaxed atomics, bumped per message on the relaying threads, read at scrape time.
+// Only user-space relays are seen: a socket handed to the kernel (usbip-host, vhci) is not.
+struct UsbIpStats {
+  std::atomic<uint64_t> bytes_in{0};        // read from the peer (headers and payloads)
+  std::atomic<uint64_t> bytes_out{0};       // written to the peer
+  std::atomic<uint64_t> urbs_submitted{0};  // CMD_SUBMIT received (server) or sent (client)
+  std::atomic<uint64_t> urbs_completed{0};  // RET_SUBMIT sent (server) or received (client)
+  std::atomic<uint64_t> urbs_unlinked{0};   // URBs cancelled by CMD_UNLINK before completing
+  // Protocol and stream errors that end a connection, refused connections, failed imports.
+  std::atomic<uint64_t> errors{0};
+  std::atomic<int64_t> connections{0};  // open connections (server) or URB clients (client)
+  std::atomic<int64_t> attachments{0};  // imported devices relayed in user space right now
+
+  void In(uint64_t n) { bytes_in.fetch_add(n, std::memory_order_relaxed); }
+  void Out(uint64_t n) { bytes_out.fetch_add(n, std::memory_order_relaxed); }
+  static void Inc(std::atomic<uint64_t>& c) { c.fetch_add(1, std::memory_order_relaxed); }
+};
 
 struct UsbIpServerConfig {
   std::string listen = "127.0.0.1:3240";  // HOST:PORT; port 0 picks a free one
@@ -34,6 +55,8 @@ struct UsbIpServerConfig {
   // The allow-list above still applies first.
   std::shared_ptr<exportwire::ReloadingTlsContext> tls;
   std::vector<std::string> tls_groups;
+  // Where to count (must outlive the server; may be shared by servers); null: private counters.
+  UsbIpStats* stats = nullptr;
 };
 
 // Writes `fd` to <syspath>/usbip_sockfd (the device must be bound to usbip-host); NotFound
@@ -57,6 +80,7 @@ class UsbIpServer {
   // Closes the connection that imported `busid` (e.g. the device was unexported). Returns
   // whether one existed.
   bool Disconnect(const std::string& busid);
+  const UsbIpStats& Stats() const { return *stats_; }
 
  private:
   struct Conn;
@@ -76,6 +100,8 @@ class UsbIpServer {
   const int listen_fd_;
   const int port_;
   const std::string address_;
+  UsbIpStats own_stats_;
+  UsbIpStats* const stats_;
   std::thread acceptor_;
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

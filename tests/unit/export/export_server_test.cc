@@ -4,12 +4,14 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <fstream>
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "cmd_data_http.h"
 #include "cmd_data_transfer.h"
 
@@ -22,15 +24,22 @@ struct Fixture {
   std::string dir;
   ba::ExportPools pools;
   berth::SimulatedClock clock{absl::FromUnixSeconds(1000)};
+  ba::ExportStats stats;                   // the server counts here
+  std::atomic<int> transfers[2] = {0, 0};  // stats' hooks, by upload
+  std::atomic<int> ends[2] = {0, 0};
   std::unique_ptr<ba::ExportServer> server;
 
   Fixture() {
+    stats.on_transfer = [this](bool upload, double) { ++transfers[upload]; };
+    stats.on_export_end = [this](bool upload, double) { ++ends[upload]; };
     char tmpl[] = "/tmp/berth-export-test.XXXXXX";
     dir = mkdtemp(tmpl);
     auto backend = ba::OpenStorageBackend("copy", dir + "/pool");
     REQUIRE(backend.ok());
     pools["p"] = *std::move(backend);
-    auto s = ba::NewExportServer(ba::ExportServerConfig{}, pools, clock);
+    ba::ExportServerConfig config;
+    config.stats = &stats;
+    auto s = ba::NewExportServer(config, pools, clock);
     REQUIRE(s.ok());
     server = *std::move(s);
   }
@@ -152,6 +161,47 @@ TEST_CASE("upload writes data extents and verifies the digest") {
   CHECK(absl::IsInvalidArgument(bc::UploadToExport(f.Endpoint(*tiny), o).status()));
 }
 
+TEST_CASE("the server counts bytes, responses, active exports and transfers") {
+  Fixture f;
+  f.Volume("v1", 8 << 20, {1, 5});
+  auto st = f.server->StartExport("e1", {"p", "v1", "", false, false, absl::Minutes(2)});
+  REQUIRE(st.ok());
+  CHECK(f.stats.active_downloads == 1);
+  CHECK(f.stats.active_uploads == 0);
+  bc::TransferOptions o{f.dir + "/out.img", 2, nullptr, false, "id"};
+  REQUIRE(bc::DownloadExport(f.Endpoint(*st), o, {"e"}).ok());
+  CHECK(f.stats.bytes_served == 2u << 20);
+  CHECK(f.stats.responses[200] + f.stats.responses[206] > 0);
+  CHECK(f.transfers[0] > 0);
+  CHECK(f.stats.responses[401] == 0);
+  auto bad = f.Endpoint(*st);
+  bad.token[0] = bad.token[0] == 'a' ? 'b' : 'a';
+  CHECK(absl::IsPermissionDenied(bc::DownloadExport(bad, o, {}).status()));
+  CHECK(f.stats.responses[401] > 0);
+
+  std::string src = f.Volume("src", 4 << 20, {1});
+  f.Volume("dst", 8 << 20, {});
+  auto up = f.server->StartExport("up", {"p", "dst", "", true, false, absl::Minutes(2)});
+  REQUIRE(up.ok());
+  CHECK(f.stats.active_uploads == 1);
+  REQUIRE(bc::UploadToExport(f.Endpoint(*up), {src, 2, nullptr, false, ""}).ok());
+  CHECK(f.stats.bytes_received == 1u << 20);
+  CHECK(f.stats.responses[204] > 0);
+  CHECK(f.transfers[1] > 0);
+  CHECK(f.stats.bytes_served == 2u << 20);  // uploads are not downloads
+
+  CHECK(f.server->StopExport("up"));
+  CHECK(f.stats.active_uploads == 0);
+  CHECK(f.ends[1] == 1);
+  f.clock.Advance(absl::Minutes(3));  // the download expires
+  CHECK(f.server->GetExport("e1")->state == "Expired");
+  CHECK(f.stats.active_downloads == 0);
+  CHECK(f.ends[0] == 1);
+  CHECK(f.server->StopExport("e1"));
+  CHECK(f.ends[0] == 1);  // ended once
+  CHECK(f.stats.tls_refused == 0);
+}
+
 namespace {
 
 int Certs(const std::string& args) {
@@ -170,6 +220,7 @@ TEST_CASE("with mutual TLS the export needs a client certificate of the cluster 
   REQUIRE(Certs("init " + other) == 0);
   ba::ExportServerConfig config;
   config.mutual_tls = berth::TlsFiles::FromDir(certs + "/agents/node-1");
+  config.stats = &f.stats;
   f.server.reset();
   auto s = ba::NewExportServer(config, f.pools, f.clock);
   REQUIRE(s.ok());
@@ -184,6 +235,9 @@ TEST_CASE("with mutual TLS the export needs a client certificate of the cluster 
   ep.tls_dir = other + "/admin";                    // a certificate of another CA
   CHECK_FALSE(bc::DownloadExport(ep, o, {}).ok());
   CHECK(f.server->GetExport("e1")->bytes_served == 0);
+  // Refused in the handshake (counted once the server's SSL_accept returns).
+  for (int i = 0; i < 200 && f.stats.tls_refused < 2; ++i) absl::SleepFor(absl::Milliseconds(10));
+  CHECK(f.stats.tls_refused == 2);
   ep.tls_dir = certs + "/users/alice";  // any certificate of the cluster CA, plus the token
   auto stats = bc::DownloadExport(ep, o, {"e"});
   REQUIRE(stats.ok());

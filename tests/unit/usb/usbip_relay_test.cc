@@ -185,6 +185,51 @@ TEST_CASE("unlink cancels a pending URB; unlinking a finished one returns 0") {
   CHECK(*st == 0);
 }
 
+TEST_CASE("both sides count bytes, URBs, unlinks and attachments") {
+  Rig rig;
+  const UsbIpStats& server = rig.server->Stats();
+  UsbIpStats& client = UsbIpClientStats();  // process-wide: compare deltas
+  uint64_t in0 = client.bytes_in, out0 = client.bytes_out, sub0 = client.urbs_submitted,
+           done0 = client.urbs_completed, unl0 = client.urbs_unlinked, err0 = client.errors;
+  int64_t conns0 = client.connections;
+  {
+    auto c = rig.Import("9-1");
+    CHECK(client.connections == conns0 + 1);
+    std::vector<uint8_t> payload(16384, 0x5a);
+    REQUIRE(c->Submit(Bulk(1, false, payload))->status == 0);
+    auto in = c->Submit(Bulk(1, true, {}, 16384));
+    REQUIRE(in.ok());
+    CHECK(in->data.size() == 16384);
+    CHECK(server.connections == 1);
+    CHECK(server.attachments == 1);
+    auto seq = c->SubmitAsync(Bulk(1, true, {}, 512), [](UrbResult) {});
+    REQUIRE(seq.ok());
+    REQUIRE(*c->Unlink(*seq) == -ECONNRESET);
+  }
+  CHECK(client.connections == conns0);
+  for (int i = 0; i < 200 && (server.connections != 0 || server.attachments != 0); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  CHECK(server.connections == 0);
+  CHECK(server.attachments == 0);
+  // Three CMD_SUBMITs (one cancelled), two RET_SUBMITs, one CMD_UNLINK and its RET_UNLINK.
+  constexpr uint64_t kHeader = usbip::kUrbHeaderSize;
+  CHECK(server.urbs_submitted == 3);
+  CHECK(server.urbs_completed == 2);
+  CHECK(server.urbs_unlinked == 1);
+  CHECK(server.errors == 0);
+  CHECK(client.urbs_submitted - sub0 == 3);
+  CHECK(client.urbs_completed - done0 == 2);
+  CHECK(client.urbs_unlinked - unl0 == 1);
+  CHECK(client.errors == err0);
+  // The URB client's bytes; the server also counts the import request and reply.
+  CHECK(client.bytes_out - out0 == 4 * kHeader + 16384);
+  CHECK(client.bytes_in - in0 == 3 * kHeader + 16384);
+  CHECK(server.bytes_in == client.bytes_out - out0 + usbip::kOpHeaderSize + usbip::kBusIdSize);
+  CHECK(server.bytes_out ==
+        client.bytes_in - in0 + usbip::kOpHeaderSize + usbip::kDeviceRecordSize);
+}
+
 TEST_CASE("many URBs in flight from several threads") {
   Rig rig;
   auto c = rig.Import("9-2");

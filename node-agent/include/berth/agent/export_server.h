@@ -14,6 +14,10 @@
 #ifndef BERTH_AGENT_EXPORT_SERVER_H_
 #define BERTH_AGENT_EXPORT_SERVER_H_
 
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -31,6 +35,24 @@ class Service;
 }  // namespace grpc
 
 namespace berth::agent {
+
+// What the export server counts for /metrics (the agent registers these with its Prometheus
+// registry). Counters are relaxed atomics bumped on the serving threads; the hooks, set before
+// the server starts and never changed, feed histograms and must be quick and thread-safe.
+struct ExportStats {
+  std::atomic<uint64_t> bytes_served{0};     // GET /data response bodies sent (downloads)
+  std::atomic<uint64_t> bytes_received{0};   // PUT /data bodies written (uploads)
+  std::atomic<uint64_t> tls_refused{0};      // connections whose TLS handshake failed
+  std::atomic<int64_t> active_downloads{0};  // exports holding their image (not expired or
+  std::atomic<int64_t> active_uploads{0};    // stopped), by kind
+  // Responses sent, by HTTP status code (index); codes >= 600 are not counted.
+  std::array<std::atomic<uint64_t>, 600> responses{};
+  // A GET /data (upload=false) or PUT /data (upload=true) request finished after `seconds`
+  // (request admitted to last byte, any outcome).
+  std::function<void(bool upload, double seconds)> on_transfer;
+  // An export ended (stopped or expired) `seconds` after it started.
+  std::function<void(bool upload, double seconds)> on_export_end;
+};
 
 struct ExportServerConfig {
   // host:port to listen on; port 0 picks a free port.
@@ -50,6 +72,8 @@ struct ExportServerConfig {
   // Unset: a self-signed or configured certificate, the token only.
   std::optional<TlsFiles> mutual_tls;
   int max_connections = 64;
+  // Where to count (must outlive the server); null: the server keeps private counters.
+  ExportStats* stats = nullptr;
 };
 
 // What to export: a volume or a snapshot in a pool on this node.
