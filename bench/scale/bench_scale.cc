@@ -9,12 +9,15 @@
 //
 // Usage: berth-bench-scale --server=127.0.0.1:7643 --controller_pid=PID --snapshots=10000
 //          [--disks=16] [--classes=local-reflink,local-btrfs] [--apply_threads=8]
-//          [--timeout_s=600] [--namespace=scale]
+//          [--timeout_s=600] [--namespace=scale] [--tls_dir=DIR]
+// Dials with mutual TLS from --tls_dir, or else from $BERTH_TLS_DIR (as the CLI does, and as
+// scripts/local-cluster sets up); plaintext only when neither is set.
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -27,6 +30,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "api.grpc.pb.h"
+#include "berth/tls.h"
 #include "grpcpp/grpcpp.h"
 #include "nlohmann/json.hpp"
 
@@ -40,6 +44,9 @@ ABSL_FLAG(std::vector<std::string>, classes,
 ABSL_FLAG(int, apply_threads, 8, "concurrent Apply callers");
 ABSL_FLAG(int, timeout_s, 600, "give up after this long");
 ABSL_FLAG(std::string, ns, "scale", "namespace for the run's objects");
+ABSL_FLAG(std::string, tls_dir, "",
+          "directory with ca.crt, tls.crt, tls.key for mutual TLS (default: $BERTH_TLS_DIR; "
+          "plaintext when neither is set)");
 
 namespace {
 
@@ -199,10 +206,21 @@ int main(int argc, char** argv) {
   const Clock::time_point deadline =
       Clock::now() + std::chrono::seconds(absl::GetFlag(FLAGS_timeout_s));
 
+  std::string tls_dir = absl::GetFlag(FLAGS_tls_dir);
+  if (const char* env = std::getenv("BERTH_TLS_DIR"); tls_dir.empty() && env != nullptr) {
+    tls_dir = env;
+  }
+  std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
+  if (!tls_dir.empty()) {
+    berth::TlsFiles files = berth::TlsFiles::FromDir(tls_dir);
+    if (absl::Status st = files.Check(); !st.ok()) Die(absl::StrCat("TLS: ", st.ToString()));
+    creds = berth::MutualTlsChannelCredentials(files);
+  }
+  std::fprintf(stderr, "berth-bench-scale: dialling %s (%s)\n", absl::GetFlag(FLAGS_server).c_str(),
+               tls_dir.empty() ? "plaintext" : absl::StrCat("mTLS from ", tls_dir).c_str());
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(256 << 20);
-  auto channel = grpc::CreateCustomChannel(absl::GetFlag(FLAGS_server),
-                                           grpc::InsecureChannelCredentials(), args);
+  auto channel = grpc::CreateCustomChannel(absl::GetFlag(FLAGS_server), creds, args);
   auto stub = v1::Resources::NewStub(channel);
 
   // Source disks (not timed).

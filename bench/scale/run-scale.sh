@@ -43,6 +43,11 @@ done
 bench="$build_dir/bench/scale/berth-bench-scale"
 [ -x "$bench" ] || { echo "run-scale: build berth-bench-scale first ($bench)" >&2; exit 1; }
 cluster() { "$root/scripts/local-cluster" "$@" --dir "$dir" --port "$port" --build-dir "$build_dir"; }
+# local-cluster runs with mutual TLS (unless BERTH_LOCAL_INSECURE=1): the CLI and the bench
+# talk to the controller as the cluster admin it creates under DIR/certs.
+if [ "${BERTH_LOCAL_INSECURE:-0}" != 1 ]; then
+  export BERTH_TLS_DIR=${BERTH_TLS_DIR:-$dir/certs/admin}
+fi
 shm="$dir-tmpfs"
 unmount_shm() { if mountpoint -q "$shm"; then umount "$shm"; fi; rm -rf "$shm"; }
 trap 'cluster down --purge >/dev/null 2>&1 || true; unmount_shm' EXIT

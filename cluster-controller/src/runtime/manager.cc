@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "berth/controller/reconciler.h"
@@ -87,7 +89,8 @@ absl::Status Manager::Start() {
   for (auto& loop : loops_) {
     BERTH_ASSIGN_OR_RETURN(std::vector<Json> objects, store_.List(loop->reconciler->Kind(), ""));
     for (const Json& obj : objects) loop->queue->Add(ObjectKey::Of(obj).ToString());
-    for (int i = 0; i < workers_; ++i)
+    const int workers = std::max(1, loop->reconciler->Workers(workers_));
+    for (int i = 0; i < workers; ++i)
       loop->threads.emplace_back([this, l = loop.get()] { Work(l); });
   }
   return absl::OkStatus();

@@ -1,5 +1,8 @@
 #include "berth/controller/status_util.h"
 
+#include <optional>
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "berth/time_util.h"
@@ -52,36 +55,66 @@ Json NewestCondition(const Json& status) {
 
 }  // namespace
 
-absl::Status RecordEvent(ObjectStore& store, const Json& obj, const std::string& type,
-                         const std::string& reason, const std::string& message) {
+namespace {
+
+// The core/v1 Event RecordEvent stores.
+Json MakeEvent(const Json& obj, const std::string& type, const std::string& reason,
+               const std::string& message) {
   std::string ns = JsonString(obj, "/metadata/namespace");
   std::string name = JsonString(obj, "/metadata/name");
   std::string uid = JsonString(obj, "/metadata/uid");
   std::string now = FormatRfc3339(absl::Now());
-  Json event = {{"apiVersion", "v1"},
-                {"kind", "Event"},
-                {"metadata",
-                 {{"name", absl::StrCat(name, ".", uid.substr(0, 8), ".",
-                                        JsonString(obj, "/metadata/resourceVersion"))},
-                  {"namespace", ns.empty() ? "default" : ns},
-                  {"ownerReferences", Json::array({{{"apiVersion", obj.value("apiVersion", "")},
-                                                    {"kind", obj.value("kind", "")},
-                                                    {"name", name},
-                                                    {"uid", uid}}})}}},
-                {"involvedObject",
-                 {{"apiVersion", obj.value("apiVersion", "")},
-                  {"kind", obj.value("kind", "")},
-                  {"namespace", ns},
-                  {"name", name},
-                  {"uid", uid}}},
-                {"type", type},
-                {"reason", reason},
-                {"message", message},
-                {"source", {{"component", "berth-controller"}}},
-                {"firstTimestamp", now},
-                {"lastTimestamp", now},
-                {"count", 1}};
-  absl::StatusOr<Json> created = store.Create(std::move(event));
+  return Json{{"apiVersion", "v1"},
+              {"kind", "Event"},
+              {"metadata",
+               {{"name", absl::StrCat(name, ".", uid.substr(0, 8), ".",
+                                      JsonString(obj, "/metadata/resourceVersion"))},
+                {"namespace", ns.empty() ? "default" : ns},
+                {"ownerReferences", Json::array({{{"apiVersion", obj.value("apiVersion", "")},
+                                                  {"kind", obj.value("kind", "")},
+                                                  {"name", name},
+                                                  {"uid", uid}}})}}},
+              {"involvedObject",
+               {{"apiVersion", obj.value("apiVersion", "")},
+                {"kind", obj.value("kind", "")},
+                {"namespace", ns},
+                {"name", name},
+                {"uid", uid}}},
+              {"type", type},
+              {"reason", reason},
+              {"message", message},
+              {"source", {{"component", "berth-controller"}}},
+              {"firstTimestamp", now},
+              {"lastTimestamp", now},
+              {"count", 1}};
+}
+
+// Writes `updated` (obj with new status and possibly metadata) and, when the phase changed,
+// the Event recording it, in one store transaction.
+absl::StatusOr<Json> WriteWithPhaseEvent(ObjectStore& store, const Json& obj, Json updated) {
+  std::string was = JsonString(obj, "/status/phase");
+  std::string phase = JsonString(updated, "/status/phase");
+  if (phase == was || phase.empty() || obj.value("kind", "") == "Event") {
+    return store.Update(std::move(updated));
+  }
+  // Phase changes are what `berth describe` lists under Events (best effort: a failed Event
+  // does not fail the status write).
+  return store.UpdateAndCreate(std::move(updated), [&](const Json& written) {
+    Json cond = NewestCondition(JsonAt(written, "/status"));
+    std::string reason = cond.value("reason", "");
+    std::string message = absl::StrCat("phase ", was.empty() ? "(none)" : was, " -> ", phase);
+    if (!cond.value("message", "").empty())
+      absl::StrAppend(&message, ": ", cond.value("message", ""));
+    return std::optional<Json>(MakeEvent(written, phase == "Failed" ? "Warning" : "Normal",
+                                         reason.empty() ? phase : reason, message));
+  });
+}
+
+}  // namespace
+
+absl::Status RecordEvent(ObjectStore& store, const Json& obj, const std::string& type,
+                         const std::string& reason, const std::string& message) {
+  absl::StatusOr<Json> created = store.Create(MakeEvent(obj, type, reason, message));
   if (!created.ok() && !absl::IsAlreadyExists(created.status())) return created.status();
   return absl::OkStatus();
 }
@@ -89,23 +122,21 @@ absl::Status RecordEvent(ObjectStore& store, const Json& obj, const std::string&
 absl::StatusOr<Json> WriteStatus(ObjectStore& store, const Json& obj, Json status) {
   status["observedGeneration"] = obj["metadata"].value("generation", 1);
   if (obj.contains("status") && obj["status"] == status) return obj;
-  std::string was = JsonString(obj, "/status/phase");
-  std::string phase = JsonString(status, "/phase");
   Json updated = obj;
   updated["status"] = std::move(status);
-  absl::StatusOr<Json> written = store.Update(std::move(updated));
-  if (written.ok() && phase != was && !phase.empty() && obj.value("kind", "") != "Event") {
-    // Phase changes are what `berth describe` lists under Events (best effort).
-    Json cond = NewestCondition((*written)["status"]);
-    std::string reason = cond.value("reason", "");
-    std::string message = absl::StrCat("phase ", was.empty() ? "(none)" : was, " -> ", phase);
-    if (!cond.value("message", "").empty())
-      absl::StrAppend(&message, ": ", cond.value("message", ""));
-    RecordEvent(store, *written, phase == "Failed" ? "Warning" : "Normal",
-                reason.empty() ? phase : reason, message)
-        .IgnoreError();
-  }
-  return written;
+  return WriteWithPhaseEvent(store, obj, std::move(updated));
+}
+
+absl::StatusOr<Json> WriteStatusAndAddFinalizer(ObjectStore& store, const Json& obj, Json status,
+                                                const std::string& f) {
+  if (HasFinalizer(obj, f)) return WriteStatus(store, obj, std::move(status));
+  status["observedGeneration"] = obj["metadata"].value("generation", 1);
+  Json updated = obj;
+  if (!updated["metadata"].contains("finalizers"))
+    updated["metadata"]["finalizers"] = Json::array();
+  updated["metadata"]["finalizers"].push_back(f);
+  updated["status"] = std::move(status);
+  return WriteWithPhaseEvent(store, obj, std::move(updated));
 }
 
 bool HasFinalizer(const Json& obj, const std::string& finalizer) {

@@ -88,6 +88,12 @@ absl::Status Database::Exec(const std::string& sql) {
   return absl::Status(st.code(), absl::StrCat(st.message(), " (", detail, ")"));
 }
 
+absl::Status Database::Run(const std::string& sql) {
+  absl::StatusOr<Statement> stmt = Prepare(sql);
+  if (!stmt.ok()) return stmt.status();
+  return stmt->Run();
+}
+
 absl::StatusOr<std::string> Database::QueryText(const std::string& sql) {
   absl::StatusOr<Statement> stmt = Prepare(sql);
   if (!stmt.ok()) return stmt.status();
@@ -116,13 +122,13 @@ Transaction::~Transaction() {
 }
 
 absl::Status Transaction::Begin() {
-  absl::Status st = db_->Exec("BEGIN IMMEDIATE");
+  absl::Status st = db_->Run("BEGIN IMMEDIATE");
   open_ = st.ok();
   return st;
 }
 
 absl::Status Transaction::Commit() {
-  absl::Status st = db_->Exec("COMMIT");
+  absl::Status st = db_->Run("COMMIT");
   if (st.ok()) open_ = false;
   return st;
 }

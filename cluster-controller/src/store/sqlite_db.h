@@ -64,6 +64,9 @@ class Database {
 
   // Runs one or more statements without results.
   absl::Status Exec(const std::string& sql);
+  // Runs one statement without results through the statement cache (no parsing after the
+  // first use: for the statements every write repeats, e.g. SAVEPOINT and COMMIT).
+  absl::Status Run(const std::string& sql);
   // Returns the single text value of a one-row query (e.g. a PRAGMA).
   absl::StatusOr<std::string> QueryText(const std::string& sql);
   // Returns the cached prepared statement for `sql`, preparing it on first use. Only one

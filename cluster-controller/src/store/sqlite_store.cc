@@ -59,12 +59,19 @@ SELECT MAX(IFNULL((SELECT value FROM meta WHERE key = 'resource_version'), 0),
            IFNULL((SELECT MAX(resource_version) FROM objects), 0))
 )sql";
 
+// WAL pages the writer lets accumulate before it checkpoints in a COMMIT itself: only a backstop
+// for a checkpointer that cannot keep up (it normally checkpoints every kCheckpointEvery).
+constexpr int kWriterCheckpointPages = 16384;  // 64 MiB
+constexpr absl::Duration kCheckpointEvery = absl::Milliseconds(250);
+
 absl::Status ConfigureConnection(Database& db) {
   BERTH_ASSIGN_OR_RETURN(std::string mode, db.QueryText("PRAGMA journal_mode=WAL"));
   if (mode != "wal") {
     return absl::FailedPreconditionError(absl::StrCat("journal_mode=WAL refused (got ", mode, ")"));
   }
-  return db.Exec("PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=OFF;");
+  return db.Exec(absl::StrCat(
+      "PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000; ",
+      "PRAGMA foreign_keys=OFF; PRAGMA wal_autocheckpoint=", kWriterCheckpointPages, ";"));
 }
 
 absl::StatusOr<uint64_t> InitSchema(Database& db) {
@@ -110,6 +117,16 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
     return absl::Status(version.status().code(),
                         absl::StrCat("open ", path, ": ", version.status().message()));
   }
+  // The checkpointer's connection (WAL mode is a property of the file by now).
+  absl::StatusOr<std::unique_ptr<Database>> checkpoint_db = Database::Open(path);
+  if (checkpoint_db.ok()) {
+    absl::Status cst = (*checkpoint_db)->Exec("PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;");
+    if (!cst.ok()) checkpoint_db = cst;
+  }
+  if (!checkpoint_db.ok()) {
+    return absl::Status(checkpoint_db.status().code(),
+                        absl::StrCat("open ", path, ": ", checkpoint_db.status().message()));
+  }
   std::unique_ptr<SqliteStore> store(new SqliteStore(std::move(db), clock, history, *version));
   {
     absl::MutexLock lock(&store->mu_);
@@ -117,6 +134,7 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
       return absl::Status(st.code(), absl::StrCat("open ", path, ": ", st.message()));
     }
   }
+  store->StartCheckpointer(*std::move(checkpoint_db));
   return store;
 }
 
@@ -156,6 +174,33 @@ SqliteStore::SqliteStore(std::unique_ptr<Database> db, const Clock& clock, size_
       version_(version),
       gen_(SeededBitGen()) {}
 
+SqliteStore::~SqliteStore() {
+  {
+    absl::MutexLock l(&checkpoint_mu_);
+    stopping_ = true;
+  }
+  if (checkpointer_.joinable()) checkpointer_.join();
+}
+
+void SqliteStore::StartCheckpointer(std::unique_ptr<Database> db) {
+  checkpoint_db_ = std::move(db);
+  checkpointer_ = std::thread([this] { CheckpointLoop(); });
+}
+
+void SqliteStore::CheckpointLoop() {
+  while (true) {
+    {
+      absl::MutexLock l(&checkpoint_mu_);
+      auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(checkpoint_mu_) { return stopping_; };
+      checkpoint_mu_.AwaitWithTimeout(absl::Condition(&stop), kCheckpointEvery);
+      if (stopping_) return;
+    }
+    // PASSIVE: copies what it can without waiting for (or blocking) the writer. A failure
+    // (e.g. busy) is retried next round; the writer's own auto-checkpoint is the backstop.
+    checkpoint_db_->Exec("PRAGMA wal_checkpoint(PASSIVE)").IgnoreError();
+  }
+}
+
 // Writes per group: bounds one transaction's size and the wait of the group's last caller.
 constexpr size_t kMaxGroup = 128;
 
@@ -194,7 +239,7 @@ absl::StatusOr<Json> SqliteStore::Write(const WriteFn& fn) {
 absl::Status SqliteStore::RunInGroupLocked(const WriteFn& fn, bool savepoint, Batch& batch,
                                            absl::StatusOr<Json>* result) {
   if (savepoint) {
-    absl::Status st = db_->Exec("SAVEPOINT berth_write");
+    absl::Status st = db_->Run("SAVEPOINT berth_write");
     if (!st.ok()) {
       *result = st;
       return st;
@@ -207,8 +252,8 @@ absl::Status SqliteStore::RunInGroupLocked(const WriteFn& fn, bool savepoint, Ba
     return absl::OkStatus();
   }
   // Undo a failed write only; the versions it took are handed out again.
-  absl::Status st = db_->Exec(result->ok() ? "RELEASE berth_write"
-                                           : "ROLLBACK TO berth_write; RELEASE berth_write");
+  absl::Status st = result->ok() ? db_->Run("RELEASE berth_write")
+                                 : db_->Exec("ROLLBACK TO berth_write; RELEASE berth_write");
   if (!st.ok()) return st;
   if (result->ok()) {
     batch.version = mine.version;

@@ -20,6 +20,28 @@ absl::StatusOr<Json> SqliteStore::Update(Json obj) {
   return Write([&](Batch& batch) { return UpdateLocked(batch, std::move(obj)); });
 }
 
+absl::StatusOr<Json> SqliteStore::UpdateAndCreate(Json obj, const FollowUp& then) {
+  BERTH_RETURN_IF_ERROR(ValidateShape(obj));
+  return Write([&](Batch& batch) -> absl::StatusOr<Json> {
+    BERTH_ASSIGN_OR_RETURN(Json stored, UpdateLocked(batch, std::move(obj)));
+    std::optional<Json> extra = then(stored);
+    if (!extra.has_value() || !ValidateShape(*extra).ok()) return stored;
+    // Best effort: a failed create is undone alone (the enclosing write's savepoint, if any,
+    // still covers the update).
+    BERTH_RETURN_IF_ERROR(db_->Run("SAVEPOINT berth_follow_up"));
+    Batch mine{batch.version, {}};
+    absl::StatusOr<Json> created = GuardJson([&] { return CreateLocked(mine, std::move(*extra)); });
+    BERTH_RETURN_IF_ERROR(created.ok()
+                              ? db_->Run("RELEASE berth_follow_up")
+                              : db_->Exec("ROLLBACK TO berth_follow_up; RELEASE berth_follow_up"));
+    if (created.ok()) {
+      batch.version = mine.version;
+      for (StoreEvent& e : mine.events) batch.events.push_back(std::move(e));
+    }
+    return stored;
+  });
+}
+
 absl::StatusOr<Json> SqliteStore::Delete(const ObjectKey& key, std::optional<std::string> uid) {
   return Write([&](Batch& batch) -> absl::StatusOr<Json> {
     BERTH_ASSIGN_OR_RETURN(std::optional<Json> stored, LoadLocked(key));

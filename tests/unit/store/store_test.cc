@@ -377,3 +377,67 @@ TEST_CASE("An acknowledged write survives kill -9") {
 
 }  // namespace
 }  // namespace berth::controller
+
+namespace berth::controller {
+namespace {
+
+TEST_CASE("UpdateAndCreate stores the update and its follow-up in one commit") {
+  testing::TempDir dir;
+  SimulatedClock clock(absl::FromUnixSeconds(1728027905));
+  auto opened = OpenSqliteStore(dir.path(), clock);
+  REQUIRE(opened.ok());
+  ObjectStore& store = **opened;
+  auto disk = store.Create(testing::MakeObject("VirtualDisk", "ns", "d1"));
+  REQUIRE(disk.ok());
+  std::vector<StoreEvent> seen;
+  REQUIRE(
+      store.Watch(store.CurrentVersion(), [&](const StoreEvent& e) { seen.push_back(e); }).ok());
+
+  Json changed = *disk;
+  changed["status"] = {{"phase", "Ready"}};
+  auto written = store.UpdateAndCreate(changed, [&](const Json& stored) {
+    CHECK(stored["status"]["phase"] == "Ready");
+    Json event = testing::MakeObject("Event", "ns", "d1.ready");
+    testing::AddOwner(stored, &event);
+    return std::optional<Json>(event);
+  });
+  REQUIRE(written.ok());
+  CHECK((*written)["status"]["phase"] == "Ready");
+  REQUIRE(seen.size() == 2);  // published together, update first
+  CHECK(seen[0].object["kind"] == "VirtualDisk");
+  CHECK(seen[1].object["kind"] == "Event");
+  CHECK(seen[1].resource_version == seen[0].resource_version + 1);
+  CHECK(store.Get(ObjectKey{"Event", "ns", "d1.ready"}).ok());
+
+  SECTION("a failed follow-up is undone alone") {
+    Json again = *written;
+    again["status"]["phase"] = "Failed";
+    auto second = store.UpdateAndCreate(again, [](const Json&) {
+      return std::optional<Json>(testing::MakeObject("Event", "ns", "d1.ready"));  // exists
+    });
+    REQUIRE(second.ok());
+    CHECK((*second)["status"]["phase"] == "Failed");
+    CHECK(seen.size() == 3);
+    CHECK(store.CurrentVersion() == seen.back().resource_version);
+  }
+  SECTION("a failed update creates nothing") {
+    Json stale = *disk;  // old resourceVersion
+    stale["status"] = {{"phase", "Lost"}};
+    bool called = false;
+    auto conflict = store.UpdateAndCreate(stale, [&](const Json&) {
+      called = true;
+      return std::optional<Json>(testing::MakeObject("Event", "ns", "d1.lost"));
+    });
+    CHECK(absl::IsAborted(conflict.status()));
+    CHECK_FALSE(called);
+    CHECK(absl::IsNotFound(store.Get(ObjectKey{"Event", "ns", "d1.lost"}).status()));
+    CHECK(seen.size() == 2);
+  }
+  SECTION("deleting the owner takes the follow-up with it") {
+    REQUIRE(store.Delete(ObjectKey{"VirtualDisk", "ns", "d1"}).ok());
+    CHECK(absl::IsNotFound(store.Get(ObjectKey{"Event", "ns", "d1.ready"}).status()));
+  }
+}
+
+}  // namespace
+}  // namespace berth::controller

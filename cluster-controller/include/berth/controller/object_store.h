@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -59,6 +60,19 @@ class ObjectStore {
   // object has a deletionTimestamp and no finalizers left, it is removed (a kDeleted event)
   // and its dependents are deleted (cascade). Returns the stored object.
   virtual absl::StatusOr<Json> Update(Json obj) = 0;
+
+  // Update, then, in the same transaction and only when the update succeeded, Create of the
+  // object `then(stored)` returns for the stored result (nullopt: nothing). The create is best
+  // effort: when it fails (e.g. AlreadyExists) it alone is undone and the update stands; its
+  // error is not reported. Returns the update's result. One commit instead of two for a status
+  // write and the core/v1 Event recording it. `then` must not call into the store.
+  using FollowUp = std::function<std::optional<Json>(const Json& stored)>;
+  virtual absl::StatusOr<Json> UpdateAndCreate(Json obj, const FollowUp& then) {
+    absl::StatusOr<Json> stored = Update(std::move(obj));
+    if (!stored.ok()) return stored;
+    if (std::optional<Json> extra = then(*stored)) Create(std::move(*extra)).IgnoreError();
+    return stored;
+  }
 
   virtual absl::StatusOr<Json> Get(const ObjectKey& key) = 0;  // NotFound if absent
 

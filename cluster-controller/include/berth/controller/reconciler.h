@@ -34,9 +34,13 @@ class Reconciler {
   // Returns keys of this kind to reconcile because `event` (of any kind) happened. The event's
   // own key is queued for its kind's reconciler without asking.
   virtual std::vector<ObjectKey> Related(const StoreEvent& event) { return {}; }
+  // Worker threads for this kind, given the manager's `workers_per_kind`. A kind whose passes
+  // mostly wait (on agent calls and store commits) and that comes in thousands asks for more.
+  virtual int Workers(int workers_per_kind) const { return workers_per_kind; }
 };
 
-// Runs reconcilers: one work queue and `workers` threads per kind, fed by a store watch.
+// Runs reconcilers: one work queue and Reconciler::Workers(workers_per_kind) threads per kind,
+// fed by a store watch.
 // Every stored object is queued at start, so work interrupted by a crash resumes.
 class Manager {
  public:

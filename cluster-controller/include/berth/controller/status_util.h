@@ -24,8 +24,13 @@ Json GetCondition(const Json& obj, const std::string& type);
 // object as stored afterwards.
 absl::StatusOr<Json> WriteStatus(ObjectStore& store, const Json& obj, Json status);
 
+// WriteStatus and AddFinalizer in one write (and one commit): for a reconciler that must
+// persist its finalizer before acting, together with the status saying what it is about to do.
+absl::StatusOr<Json> WriteStatusAndAddFinalizer(ObjectStore& store, const Json& obj, Json status,
+                                                const std::string& f);
+
 // Stores a core/v1 Event about `obj` (owned by it, so it goes when obj goes). WriteStatus records
-// one for every phase change; `berth describe` shows them.
+// one for every phase change, in the same transaction as the status; `berth describe` shows them.
 absl::Status RecordEvent(ObjectStore& store, const Json& obj, const std::string& type,
                          const std::string& reason, const std::string& message);
 
