@@ -31,6 +31,21 @@ wait_terminal() {  # wait_terminal KIND NAME: prints the terminal phase (Ready|F
   fail "$1/$2 still in phase '$p' 60 s after the pool filled up (should fail with a reason)"
 }
 
+# failed_cleanly WHAT MS KIND NAME CONDITION: the Failed object says the pool is full, left no
+# pool entry and no allocated space behind, and deletes; sets $reason.
+failed_cleanly() {
+  local what=$1 ms=$2 kind=$3 name=$4 cond=$5 after_free
+  reason=$(reason_of "$kind" "$name" "$cond")
+  echo "$what: Failed after $ms ms: $reason"
+  grep -qi "space" <<<"$reason" || fail "$what failure does not say the pool is full: $reason"
+  CHECKS=$((CHECKS + 1))
+  expect_eq "pool entries after the failed $what" "$(entries)" "$before_entries"
+  after_free=$(free_kib)
+  check "no space left allocated by the failed $what ($before_free -> $after_free KiB)" \
+    test $((before_free - after_free)) -lt 1024
+  check "delete the failed $what" berth delete "$kind" "$name" --timeout=60s
+}
+
 # --- 1. snapshot into a full pool ---
 disk_yaml big local-copy 48Mi | berth apply -f - >/dev/null
 wait_phase vd big Ready
@@ -43,15 +58,8 @@ snapshot_yaml big-snap big | berth apply -f - >/dev/null
 phase=$(wait_terminal vds big-snap)
 snap_fail_ms=$(($(now_ms) - t))
 expect_eq "snapshot in a full pool" "$phase" Failed
-snap_reason=$(reason_of vds big-snap VirtualDiskSnapshotReady)
-echo "snapshot: $phase after $snap_fail_ms ms: $snap_reason"
-grep -qi "space" <<<"$snap_reason" || fail "snapshot failure does not say the pool is full: $snap_reason"
-CHECKS=$((CHECKS + 1))
-expect_eq "pool entries after the failed snapshot" "$(entries)" "$before_entries"
-after_free=$(free_kib)
-check "no space left allocated by the failed snapshot ($before_free -> $after_free KiB)" \
-  test $((before_free - after_free)) -lt 1024
-check "delete the failed snapshot" berth delete vds big-snap --timeout=60s
+failed_cleanly snapshot "$snap_fail_ms" vds big-snap VirtualDiskSnapshotReady
+snap_reason=$reason
 expect_eq "pool entries after deleting it" "$(entries)" "$before_entries"
 check "delete the big disk" berth delete vd big --timeout=60s
 
@@ -73,15 +81,8 @@ disk_yaml restored local-copy 16Mi small-snap | berth apply -f - >/dev/null
 phase=$(wait_terminal vd restored)
 restore_fail_ms=$(($(now_ms) - t))
 expect_eq "restore into a full pool" "$phase" Failed
-restore_reason=$(reason_of vd restored Ready)
-echo "restore: $phase after $restore_fail_ms ms: $restore_reason"
-grep -qi "space" <<<"$restore_reason" || fail "restore failure does not say the pool is full: $restore_reason"
-CHECKS=$((CHECKS + 1))
-expect_eq "pool entries after the failed restore" "$(entries)" "$before_entries"
-after_free=$(free_kib)
-check "no space left allocated by the failed restore ($before_free -> $after_free KiB)" \
-  test $((before_free - after_free)) -lt 1024
-check "delete the failed restore" berth delete vd restored --timeout=60s
+failed_cleanly restore "$restore_fail_ms" vd restored Ready
+restore_reason=$reason
 expect_eq "pool entries after deleting it" "$(entries)" "$before_entries"
 
 # --- space back: the same restore works and is byte-identical ---
