@@ -179,14 +179,14 @@ struct DownloadJob {
   absl::Status error ABSL_GUARDED_BY(mu);
 };
 
+// Fills `buf` with chunk `i`: from the agent, or from the file for a chunk an earlier run
+// finished. Holes inside the chunk are zeros and are not requested.
 absl::Status FetchChunk(DownloadJob& job, ExportSession::Connection& conn, uint64_t i,
                         std::vector<char>& buf) {
   uint64_t len = ew::ChunkLength(i, job.size), start = i * ew::kChunkSize;
+  if (job.reused.count(i) > 0) return PreadAll(job.fd, buf.data(), len, start);
   std::vector<ew::Extent> pieces = ew::ExtentsInChunk(job.extents, i, job.size);
-  bool reused = job.reused.count(i) > 0;
-  bool whole = pieces.size() == 1 && pieces[0].length == len;
-  if (reused) return PreadAll(job.fd, buf.data(), len, start);  // hashed below, no network
-  if (!whole) memset(buf.data(), 0, len);
+  if (!(pieces.size() == 1 && pieces[0].length == len)) memset(buf.data(), 0, len);
   for (const ew::Extent& p : pieces) {
     absl::Status st = conn.GetRange(p.offset, p.length, buf.data() + (p.offset - start));
     if (absl::IsUnavailable(st)) {  // a dropped connection: one retry on a fresh one
@@ -196,32 +196,53 @@ absl::Status FetchChunk(DownloadJob& job, ExportSession::Connection& conn, uint6
     job.transferred += p.length;
     job.progress += p.length;
   }
-  for (const ew::Extent& p : pieces) {
-    absl::Status st = PwriteAll(job.fd, buf.data() + (p.offset - start), p.length, p.offset);
-    if (!st.ok()) return st;
+  return absl::OkStatus();
+}
+
+// Writes chunk `i`'s data extents from `buf` to the file, hashes it and records it as done.
+absl::Status FinishChunk(DownloadJob& job, uint64_t i, const std::vector<char>& buf) {
+  uint64_t len = ew::ChunkLength(i, job.size), start = i * ew::kChunkSize;
+  bool reused = job.reused.count(i) > 0;
+  if (!reused) {
+    for (const ew::Extent& p : ew::ExtentsInChunk(job.extents, i, job.size)) {
+      absl::Status st = PwriteAll(job.fd, buf.data() + (p.offset - start), p.length, p.offset);
+      if (!st.ok()) return st;
+    }
+  }
+  job.hashes[i] = ew::ChunkDigest(buf.data(), len);
+  if (reused) {
+    job.progress += len;
+  } else {
+    job.sidecar->Record(i);
   }
   return absl::OkStatus();
 }
 
+// One connection. Two buffers: while one chunk is written and hashed on a helper thread, the
+// next one is already on the wire, so neither the agent nor this connection waits for the hash.
 void DownloadWorker(DownloadJob& job) {
   ExportSession::Connection conn(*job.session);
-  std::vector<char> buf(ew::kChunkSize);
-  for (size_t k = job.next++; k < job.chunks.size(); k = job.next++) {
+  std::vector<char> bufs[2] = {std::vector<char>(ew::kChunkSize),
+                               std::vector<char>(ew::kChunkSize)};
+  std::thread finishing;
+  absl::Status finished = absl::OkStatus();  // of the chunk `finishing` worked on
+  auto fail = [&job](const absl::Status& st) {
+    absl::MutexLock l(&job.mu);
+    if (job.error.ok()) job.error = st;
+    job.next = job.chunks.size();
+  };
+  int turn = 0;
+  for (size_t k = job.next++; k < job.chunks.size(); k = job.next++, turn ^= 1) {
     uint64_t i = job.chunks[k];
-    absl::Status st = FetchChunk(job, conn, i, buf);
-    if (!st.ok()) {
-      absl::MutexLock l(&job.mu);
-      if (job.error.ok()) job.error = st;
-      job.next = job.chunks.size();
-      return;
-    }
-    job.hashes[i] = ew::Sha256(buf.data(), ew::ChunkLength(i, job.size));
-    if (job.reused.count(i)) {
-      job.progress += ew::ChunkLength(i, job.size);
-    } else {
-      job.sidecar->Record(i);
-    }
+    absl::Status st = FetchChunk(job, conn, i, bufs[turn]);
+    if (finishing.joinable()) finishing.join();
+    if (!finished.ok()) return fail(finished);
+    if (!st.ok()) return fail(st);
+    finishing = std::thread(
+        [&job, &finished, i, &buf = bufs[turn]] { finished = FinishChunk(job, i, buf); });
   }
+  if (finishing.joinable()) finishing.join();
+  if (!finished.ok()) fail(finished);
 }
 
 }  // namespace
@@ -260,9 +281,6 @@ absl::StatusOr<TransferStats> DownloadExport(const ExportEndpoint& ep, const Tra
   job.size = listed->first;
   job.extents = std::move(listed->second);
   job.chunks = ew::DataChunks(job.extents, job.size);
-  // The agent computes its digest while the data flows.
-  absl::StatusOr<std::string> remote_digest = absl::UnknownError("not fetched");
-  std::thread digest_thread([&] { remote_digest = FetchDigest(control); });
 
   std::string sidecar_path = ProgressFile(o.file);
   std::string prefix = absl::StrCat("berth-progress v1 size=", job.size, " ");
@@ -281,16 +299,13 @@ absl::StatusOr<TransferStats> DownloadExport(const ExportEndpoint& ep, const Tra
     st = sidecar.Open(sidecar_path, Sidecar::Header(o.identity, job.size, hooks.export_name),
                       !job.reused.empty());
   }
-  if (!st.ok()) {
-    digest_thread.join();
-    return st;
-  }
+  if (!st.ok()) return st;
   job.fd = fd.get();
   job.sidecar = &sidecar;
-  job.hashes.assign(ew::ChunkCount(job.size), ew::ZeroChunkSha256(ew::kChunkSize));
+  job.hashes.assign(ew::ChunkCount(job.size), ew::ZeroChunkDigest(ew::kChunkSize));
   for (uint64_t i = 0; i < job.hashes.size(); ++i) {
     if (ew::ChunkLength(i, job.size) != ew::kChunkSize) {
-      job.hashes[i] = ew::ZeroChunkSha256(ew::ChunkLength(i, job.size));
+      job.hashes[i] = ew::ZeroChunkDigest(ew::ChunkLength(i, job.size));
     }
   }
   uint64_t data_bytes = 0;
@@ -303,10 +318,14 @@ absl::StatusOr<TransferStats> DownloadExport(const ExportEndpoint& ep, const Tra
     }
     for (std::thread& t : workers) t.join();
   }
-  digest_thread.join();
   {
     absl::MutexLock l(&job.mu);
     if (!job.error.ok()) return job.error;
+  }
+  // Asked last: the agent hashed each whole chunk as it sent it, so it reads only the rest.
+  absl::StatusOr<std::string> remote_digest = FetchDigest(control);
+  if (absl::IsUnavailable(remote_digest.status())) {  // the idle connection was dropped
+    remote_digest = FetchDigest(control);
   }
   if (!remote_digest.ok()) return remote_digest.status();
   TransferStats stats;

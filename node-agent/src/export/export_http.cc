@@ -129,6 +129,10 @@ absl::Status ServeData(Conn& c, Request& r, ExportRegistry& reg, Admission& a) {
   absl::Status st = SendHead(c, code, extra, length);
   if (!st.ok() || r.method == "HEAD") return st.ok() ? c.tls.Flush() : st;
   uint64_t pos = range.first, sent = 0;
+  // A ranged GET of exactly one whole chunk (what `berth data export download` asks for).
+  bool whole_chunk = code == 206 && !a.entry->source.upload && range.first % ew::kChunkSize == 0 &&
+                     length == ew::ChunkLength(range.first / ew::kChunkSize, size) &&
+                     length <= c.buf.size();
   while (sent < length && st.ok()) {
     size_t want = std::min<uint64_t>(c.buf.size(), length - sent);
     ssize_t got = pread(a.image->fd.get(), c.buf.data(), want, pos);
@@ -139,6 +143,13 @@ absl::Status ServeData(Conn& c, Request& r, ExportRegistry& reg, Admission& a) {
       break;
     }
     st = c.tls.WriteAll(c.buf.data(), got);
+    if (st.ok() && whole_chunk && static_cast<uint64_t>(got) == length) {
+      // The client is receiving this chunk now; hash it meanwhile so the digest request need
+      // not read it again.
+      ew::Sha256Bytes digest = ew::ChunkDigest(c.buf.data(), got);
+      absl::MutexLock l(&a.entry->served_mu);
+      a.entry->served_chunks[pos / ew::kChunkSize] = digest;
+    }
     pos += got;
     sent += got;
     reg.Touch(*a.entry, got, 0);
@@ -153,7 +164,12 @@ absl::StatusOr<std::string> ExportDigest(ExportEntry& e, const OpenImage& image)
   if (e.digest) return *e.digest;
   auto extents = ew::DataExtents(image.fd.get(), e.size);
   if (!extents.ok()) return extents.status();
-  auto digest = ew::FileDigest(image.fd.get(), e.size, *extents, 2);
+  std::map<uint64_t, ew::Sha256Bytes> served;
+  {
+    absl::MutexLock served_lock(&e.served_mu);
+    served = e.served_chunks;
+  }
+  auto digest = ew::FileDigest(image.fd.get(), e.size, *extents, 2, served);
   if (!digest.ok()) return digest.status();
   if (!e.source.upload) e.digest = *digest;  // an upload's content still changes
   return *digest;

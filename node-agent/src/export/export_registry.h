@@ -39,6 +39,10 @@ struct ExportEntry {
   // Digest of the image, computed once on first request. Guarded by digest_mu.
   absl::Mutex digest_mu;
   std::optional<std::string> digest ABSL_GUARDED_BY(digest_mu);
+  // Digests of whole chunks hashed as they were served (downloads only), so the digest request
+  // does not read them again. Its own mutex: a digest being computed must not stall sending.
+  absl::Mutex served_mu;
+  std::map<uint64_t, exportwire::Sha256Bytes> served_chunks ABSL_GUARDED_BY(served_mu);
 };
 
 // Outcome of looking an export up for a request.

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "berth/agent/sha256_lanes.h"
 
 namespace berth::exportwire {
 
@@ -94,7 +95,8 @@ absl::StatusOr<ContentRange> ParseContentRange(const std::string& value);
 
 // ---- sparse extents ----
 inline constexpr uint64_t kChunkSize = 4ull << 20;
-inline constexpr char kDigestAlgorithm[] = "sha256-chunked-4MiB";
+inline constexpr char kDigestAlgorithm[] = "sha256-tree-4MiB-64KiB";
+inline constexpr uint64_t kDigestLeaf = 64ull << 10;
 
 struct Extent {
   uint64_t offset = 0;
@@ -120,18 +122,23 @@ inline uint64_t ChunkLength(uint64_t index, uint64_t size) {
 }
 
 // ---- digest ----
-// The digest of a logical byte stream of `size` bytes: SHA-256 over a header and the SHA-256 of
-// every 4 MiB chunk. Chunks that are all holes hash as zeros without being read, so a sparse
-// 64 GiB image costs only its data. Any difference in any byte changes it.
-using Sha256Bytes = std::array<uint8_t, 32>;
+// The digest of a logical byte stream of `size` bytes: SHA-256 over a header and the digest of
+// every 4 MiB chunk, where a chunk's digest is the SHA-256 of the SHA-256s of its 64 KiB leaves.
+// The leaves let one chunk be hashed sixteen messages at a time (sha256_lanes.h). Chunks that
+// are all holes hash as zeros without being read, so a sparse 64 GiB image costs only its data.
+// Any difference in any byte changes it.
 Sha256Bytes Sha256(const void* data, size_t length);
-// Returns the SHA-256 of `length` zero bytes (memoized for a full chunk).
-Sha256Bytes ZeroChunkSha256(uint64_t length);
+// Returns the digest of one chunk of `length` (<= kChunkSize) bytes.
+Sha256Bytes ChunkDigest(const void* data, size_t length);
+// Returns the digest of a chunk of `length` zero bytes (memoized for a full chunk).
+Sha256Bytes ZeroChunkDigest(uint64_t length);
 // Combines per-chunk digests (one per chunk, in order) into the hex digest.
 std::string CombineChunkDigests(uint64_t size, const std::vector<Sha256Bytes>& chunks);
 // Reads the data chunks of `fd` (pread, `threads` in parallel) and returns the hex digest.
+// Chunks in `known` (index -> chunk digest, e.g. hashed while they were sent) are not read.
 absl::StatusOr<std::string> FileDigest(int fd, uint64_t size, const std::vector<Extent>& extents,
-                                       int threads);
+                                       int threads,
+                                       const std::map<uint64_t, Sha256Bytes>& known = {});
 
 // ---- TLS connection ----
 // One TLS connection over a connected socket: buffered head reading, exact body reads, whole

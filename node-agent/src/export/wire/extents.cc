@@ -1,4 +1,4 @@
-// Sparse extents (SEEK_DATA/SEEK_HOLE), their JSON form, and the chunked SHA-256 digest.
+// Sparse extents (SEEK_DATA/SEEK_HOLE), their JSON form, and the chunked SHA-256 tree digest.
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -101,14 +101,23 @@ Sha256Bytes Sha256(const void* data, size_t length) {
   return out;
 }
 
-Sha256Bytes ZeroChunkSha256(uint64_t length) {
+Sha256Bytes ChunkDigest(const void* data, size_t length) {
+  const auto* bytes = static_cast<const uint8_t*>(data);
+  size_t full = length / kDigestLeaf, rest = length % kDigestLeaf;
+  std::array<Sha256Bytes, kChunkSize / kDigestLeaf + 1> leaves;
+  Sha256Strided(bytes, kDigestLeaf, full, kDigestLeaf, leaves.data());
+  if (rest != 0) leaves[full] = Sha256(bytes + full * kDigestLeaf, rest);
+  return Sha256(leaves.data(), (full + (rest != 0 ? 1 : 0)) * sizeof(Sha256Bytes));
+}
+
+Sha256Bytes ZeroChunkDigest(uint64_t length) {
   static const Sha256Bytes kFull = [] {
     std::vector<char> zeros(kChunkSize, 0);
-    return Sha256(zeros.data(), zeros.size());
+    return ChunkDigest(zeros.data(), zeros.size());
   }();
   if (length == kChunkSize) return kFull;
   std::vector<char> zeros(length, 0);
-  return Sha256(zeros.data(), zeros.size());
+  return ChunkDigest(zeros.data(), zeros.size());
 }
 
 std::string CombineChunkDigests(uint64_t size, const std::vector<Sha256Bytes>& chunks) {
@@ -120,19 +129,23 @@ std::string CombineChunkDigests(uint64_t size, const std::vector<Sha256Bytes>& c
 }
 
 absl::StatusOr<std::string> FileDigest(int fd, uint64_t size, const std::vector<Extent>& extents,
-                                       int threads) {
+                                       int threads, const std::map<uint64_t, Sha256Bytes>& known) {
   uint64_t n = ChunkCount(size);
   std::vector<Sha256Bytes> chunks(n);
   std::vector<char> has_data(n, 0);
   for (uint64_t i : DataChunks(extents, size)) has_data[i] = 1;
+  for (const auto& [i, digest] : known) {
+    if (i < n) chunks[i] = digest, has_data[i] = 2;
+  }
   std::atomic<uint64_t> next{0};
   std::atomic<bool> failed{false};
   auto work = [&] {
     std::vector<char> buf(kChunkSize);
     for (uint64_t i = next++; i < n && !failed; i = next++) {
       uint64_t len = ChunkLength(i, size);
+      if (has_data[i] == 2) continue;  // known
       if (!has_data[i]) {
-        chunks[i] = ZeroChunkSha256(len);
+        chunks[i] = ZeroChunkDigest(len);
         continue;
       }
       size_t got = 0;
@@ -145,7 +158,7 @@ absl::StatusOr<std::string> FileDigest(int fd, uint64_t size, const std::vector<
         }
         got += r;
       }
-      chunks[i] = Sha256(buf.data(), len);
+      chunks[i] = ChunkDigest(buf.data(), len);
     }
   };
   std::vector<std::thread> pool;
