@@ -170,7 +170,7 @@ absl::Status RunExportDownload(const DataOptions& o, CommandContext& ctx) {
   if (!stats.ok()) return stats.status();
   ctx.out() << kind->singular << "/" << target->name << " exported to " << o.file << ": "
             << stats->size << " bytes (" << stats->transferred << " transferred, " << stats->reused
-            << " resumed), sha256-chunked " << stats->digest << "\n";
+            << " resumed), " << exportwire::kDigestAlgorithm << " " << stats->digest << "\n";
   return absl::OkStatus();
 }
 
@@ -247,7 +247,8 @@ absl::Status RunImportUpload(const DataOptions& o, CommandContext& ctx) {
   if (!ready.ok()) return fail(ready.status());
   ctx.out() << ResolveKind(target->kind)->singular << "/" << target->name << " uploaded from "
             << o.file << ": " << stats->size << " bytes (" << stats->transferred
-            << " transferred), sha256-chunked " << stats->digest << " verified by the agent\n";
+            << " transferred), " << exportwire::kDigestAlgorithm << " " << stats->digest
+            << " verified by the agent\n";
   return absl::OkStatus();
 }
 

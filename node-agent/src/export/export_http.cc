@@ -143,18 +143,19 @@ absl::Status ServeData(Conn& c, Request& r, ExportRegistry& reg, Admission& a) {
       break;
     }
     st = c.tls.WriteAll(c.buf.data(), got);
-    if (st.ok() && whole_chunk && static_cast<uint64_t>(got) == length) {
-      // The client is receiving this chunk now; hash it meanwhile so the digest request need
-      // not read it again.
-      ew::Sha256Bytes digest = ew::ChunkDigest(c.buf.data(), got);
-      absl::MutexLock l(&a.entry->served_mu);
-      a.entry->served_chunks[pos / ew::kChunkSize] = digest;
-    }
+    whole_chunk = whole_chunk && static_cast<uint64_t>(got) == length;
     pos += got;
     sent += got;
     reg.Touch(*a.entry, got, 0);
   }
   if (st.ok()) st = c.tls.Flush();
+  if (st.ok() && whole_chunk) {
+    // The client is receiving this chunk now; hash it meanwhile so the digest request need not
+    // read it again.
+    ew::Sha256Bytes digest = ew::ChunkDigest(c.buf.data(), length);
+    absl::MutexLock l(&a.entry->served_mu);
+    a.entry->served_chunks[range.first / ew::kChunkSize] = digest;
+  }
   Log(r, code, absl::StrCat("bytes=", range.first, "-", range.first + length - 1, " sent=", sent));
   return st;
 }
