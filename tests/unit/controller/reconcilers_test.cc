@@ -39,6 +39,105 @@ TEST_CASE("disk snapshot of an unattached disk is consistent, restores, and clea
   CHECK(w.Agent()->snapshots.count(uid) == 0);
 }
 
+// Feeds every store event to Related as the Manager does, and returns the keys asked for.
+class RelatedFeed {
+ public:
+  explicit RelatedFeed(World& w) : w_(w) {
+    auto id = w.Store().Watch(w.Store().CurrentVersion(), [this](const StoreEvent& e) {
+      absl::MutexLock l(&mu_);
+      events_.push_back(e);
+    });
+    REQUIRE(id.ok());
+    id_ = *id;
+  }
+  ~RelatedFeed() { w_.Store().Unwatch(id_); }
+
+  // Passes the events so far to every reconciler of `kinds`.
+  void Drain(const std::vector<std::string>& kinds) {
+    std::vector<StoreEvent> events;
+    {
+      absl::MutexLock l(&mu_);
+      events.swap(events_);
+    }
+    for (const StoreEvent& e : events) {
+      for (const std::string& k : kinds) (void)w_.Rec(k).Related(e);
+    }
+  }
+
+  // Names `kind`'s reconciler relates to a change of `about` (kind, name).
+  std::set<std::string> Related(const std::string& kind, const std::string& about_kind,
+                                const std::string& about) {
+    Json obj = {{"kind", about_kind}, {"metadata", {{"namespace", "default"}, {"name", about}}}};
+    std::set<std::string> names;
+    StoreEvent e{StoreEvent::Type::kModified, w_.Store().CurrentVersion() + 1000, obj};
+    for (const ObjectKey& k : w_.Rec(kind).Related(e)) {
+      CHECK(k.kind == kind);
+      CHECK(k.ns == "default");
+      names.insert(k.name);
+    }
+    return names;
+  }
+
+ private:
+  World& w_;
+  uint64_t id_ = 0;
+  absl::Mutex mu_;
+  std::vector<StoreEvent> events_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST_CASE("Related finds disks restored from a snapshot, kept current from the events") {
+  World w;
+  // Present before the reconciler sees any event: found through the index's first List.
+  w.Disk("r1", "1Gi", "s1");
+  w.Disk("r2", "1Gi", "s1");
+  w.Disk("r3", "1Gi", "s2");
+  w.Disk("blank", "1Gi");
+  RelatedFeed feed(w);
+  const std::vector<std::string> kinds = {"VirtualDisk"};
+  CHECK(feed.Related("VirtualDisk", "VirtualDiskSnapshot", "s1") ==
+        std::set<std::string>{"r1", "r2"});
+  CHECK(feed.Related("VirtualDisk", "VirtualDiskSnapshot", "s2") == std::set<std::string>{"r3"});
+  CHECK(feed.Related("VirtualDisk", "VirtualDiskSnapshot", "none").empty());
+  CHECK(feed.Related("VirtualDisk", "VirtualMachine", "s1").empty());
+  // Changes after the first lookup arrive as events.
+  w.Delete("VirtualDisk", "r2");
+  w.Disk("r4", "1Gi", "s1");
+  w.Disk("r5", "1Gi", "s2");
+  feed.Drain(kinds);
+  CHECK(feed.Related("VirtualDisk", "VirtualDiskSnapshot", "s1") ==
+        std::set<std::string>{"r1", "r4"});
+  CHECK(feed.Related("VirtualDisk", "VirtualDiskSnapshot", "s2") ==
+        std::set<std::string>{"r3", "r5"});
+  // Status writes keep a disk where it is.
+  w.Settle();
+  feed.Drain(kinds);
+  CHECK(feed.Related("VirtualDisk", "VirtualDiskSnapshot", "s1") ==
+        std::set<std::string>{"r1", "r4"});
+}
+
+TEST_CASE("Related finds the unfinished snapshots of a disk, and forgets finished ones") {
+  World w;
+  w.Snapshot("a", "later");
+  w.Snapshot("b", "later");
+  w.Snapshot("c", "other");
+  w.Settle();
+  REQUIRE(w.Phase("VirtualDiskSnapshot", "a") == "Pending");
+  RelatedFeed feed(w);
+  const std::vector<std::string> kinds = {"VirtualDiskSnapshot"};
+  CHECK(feed.Related("VirtualDiskSnapshot", "VirtualDisk", "later") ==
+        std::set<std::string>{"a", "b"});
+  CHECK(feed.Related("VirtualDiskSnapshot", "VirtualDisk", "other") == std::set<std::string>{"c"});
+  CHECK(feed.Related("VirtualDiskSnapshot", "VirtualMachineSnapshot", "later").empty());
+  w.Disk("later", "1Gi");
+  w.Snapshot("d", "other");
+  w.Settle();
+  feed.Drain(kinds);
+  REQUIRE(w.Phase("VirtualDiskSnapshot", "a") == "Ready");
+  CHECK(feed.Related("VirtualDiskSnapshot", "VirtualDisk", "later").empty());
+  CHECK(feed.Related("VirtualDiskSnapshot", "VirtualDisk", "other") ==
+        std::set<std::string>{"c", "d"});
+}
+
 TEST_CASE("a snapshot of a missing disk waits, and a vanished snapshot becomes Lost") {
   World w;
   w.Snapshot("s1", "later");

@@ -81,6 +81,14 @@ class World {
     clock_.Advance(absl::Seconds(1));
   }
   std::shared_ptr<FakeAgentClient> Agent() { return agents_.Node("n1"); }
+  // The reconciler of `kind` (e.g. to ask it for Related keys).
+  Reconciler& Rec(const std::string& kind) {
+    for (auto& r : recs_) {
+      if (r->Kind() == kind) return *r;
+    }
+    FAIL("no reconciler for " << kind);
+    return *recs_.front();
+  }
   ObjectStore& Store() { return *store_; }
 
   Json Disk(const std::string& name, const std::string& size, const std::string& from = "") {

@@ -10,6 +10,7 @@
 #include "berth/controller/status_util.h"
 #include "berth/quantity.h"
 #include "berth/status_macros.h"
+#include "controllers/common/ref_index.h"
 #include "controllers/dataexport/upload_flow.h"
 
 namespace berth::controller {
@@ -30,24 +31,27 @@ class VirtualDiskReconciler : public Reconciler {
  public:
   VirtualDiskReconciler(ObjectStore& store, AgentDirectory& agents, const Clock& clock,
                         const ControllerConfig& config)
-      : store_(store), agents_(agents), clock_(clock), config_(config) {}
+      : store_(store),
+        agents_(agents),
+        clock_(clock),
+        config_(config),
+        restored_from_(store, "VirtualDisk", [](const Json& disk) {
+          if (JsonString(disk, "/spec/dataSource/objectRef/kind") != "VirtualDiskSnapshot") {
+            return std::string();
+          }
+          return JsonString(disk, "/spec/dataSource/objectRef/name");
+        }) {}
 
   std::string Kind() const override { return "VirtualDisk"; }
 
+  // A VirtualDiskSnapshot's changes concern the disks restored from it (they wait for it to
+  // be Ready). Looked up in an index: snapshots come in thousands, and listing every disk for
+  // each of their events was most of the dispatcher's work.
   std::vector<ObjectKey> Related(const StoreEvent& event) override {
-    std::vector<ObjectKey> keys;
-    if (event.object.value("kind", "") != "VirtualDiskSnapshot") return keys;
-    std::string ns = JsonString(event.object, "/metadata/namespace");
-    std::string name = JsonString(event.object, "/metadata/name");
-    auto disks = store_.List("VirtualDisk", ns);
-    if (!disks.ok()) return keys;
-    for (const Json& d : *disks) {
-      if (JsonString(d, "/spec/dataSource/objectRef/kind") == "VirtualDiskSnapshot" &&
-          JsonString(d, "/spec/dataSource/objectRef/name") == name) {
-        keys.push_back(ObjectKey::Of(d));
-      }
-    }
-    return keys;
+    restored_from_.Observe(event);
+    if (event.object.value("kind", "") != "VirtualDiskSnapshot") return {};
+    return restored_from_.Referrers(JsonString(event.object, "/metadata/namespace"),
+                                    JsonString(event.object, "/metadata/name"));
   }
 
   absl::StatusOr<ReconcileResult> Reconcile(const ObjectKey& key) override {
@@ -117,12 +121,22 @@ class VirtualDiskReconciler : public Reconciler {
     return src;
   }
 
-  // Picks the Ready node serving `pool` with the fewest disks.
-  absl::StatusOr<std::string> PickNode(const std::string& pool) {
+  // Picks the Ready node serving `pool` with the fewest disks for `disk`, counting the picks
+  // of other passes that are not stored yet (disks created together are placed in parallel,
+  // and would otherwise all see the same loads and pile onto one node). The caller ends the
+  // pick with Placed once it has written (or failed to write) the choice.
+  absl::StatusOr<std::string> PickNode(const std::string& pool, const ObjectKey& disk) {
+    absl::MutexLock l(&place_mu_);
     BERTH_ASSIGN_OR_RETURN(std::vector<Json> nodes, store_.List("Node", ""));
     BERTH_ASSIGN_OR_RETURN(std::vector<Json> disks, store_.List("VirtualDisk", ""));
     std::map<std::string, int> load;
-    for (const Json& d : disks) load[JsonString(d, "/status/node")]++;
+    std::map<std::string, std::string> placing = placing_;
+    for (const Json& d : disks) {
+      std::string node = JsonString(d, "/status/node");
+      if (!node.empty()) placing.erase(ObjectKey::Of(d).ToString());
+      load[node]++;
+    }
+    for (const auto& [key, node] : placing) load[node]++;
     std::string best;
     for (const Json& n : nodes) {
       if (GetCondition(n, "Ready").value("status", "") != "True") continue;
@@ -135,7 +149,14 @@ class VirtualDiskReconciler : public Reconciler {
       return absl::FailedPreconditionError(
           absl::StrCat("no Ready node serves storage pool \"", pool, "\""));
     }
+    placing_[disk.ToString()] = best;
     return best;
+  }
+
+  // Ends a PickNode for `disk`: its choice is stored, or was not and will be made again.
+  void Placed(const ObjectKey& disk) {
+    absl::MutexLock l(&place_mu_);
+    placing_.erase(disk.ToString());
   }
 
   absl::StatusOr<ReconcileResult> Provision(const Json& obj) {
@@ -184,7 +205,7 @@ class VirtualDiskReconciler : public Reconciler {
                           : "dataSource Upload needs spec.persistentVolumeClaim.size");
     }
     if (JsonString(obj, "/status/node").empty()) {
-      auto picked = PickNode(pool);
+      auto picked = PickNode(pool, ObjectKey::Of(obj));
       if (!picked.ok()) {
         return SetPhase(obj, "Pending", false, "WaitingForNode",
                         std::string(picked.status().message()), kPendingPoll);
@@ -197,7 +218,9 @@ class VirtualDiskReconciler : public Reconciler {
       status["phase"] = "Provisioning";
       SetCondition(status, "Ready", false, "Provisioning", "creating the volume", obj,
                    clock_.Now());
-      BERTH_RETURN_IF_ERROR(WriteStatus(store_, obj, status).status());
+      absl::Status written = WriteStatus(store_, obj, status).status();
+      Placed(ObjectKey::Of(obj));
+      BERTH_RETURN_IF_ERROR(written);
       return ReconcileResult{};  // the write queues the next pass
     }
     UploadVolume volume{*size, /*resizable=*/false, config_.upload_ttl};
@@ -209,7 +232,8 @@ class VirtualDiskReconciler : public Reconciler {
     Json status = obj.value("status", Json::object());
     std::string node = status.value("node", "");
     if (node.empty()) {
-      auto picked = src.node.empty() ? PickNode(pool) : absl::StatusOr<std::string>(src.node);
+      auto picked = src.node.empty() ? PickNode(pool, ObjectKey::Of(obj))
+                                     : absl::StatusOr<std::string>(src.node);
       if (!picked.ok()) {
         return SetPhase(obj, "Pending", false, "WaitingForNode",
                         std::string(picked.status().message()), kPendingPoll);
@@ -221,7 +245,9 @@ class VirtualDiskReconciler : public Reconciler {
       status["phase"] = "Provisioning";
       SetCondition(status, "Ready", false, "Provisioning", "creating the volume", obj,
                    clock_.Now());
-      BERTH_RETURN_IF_ERROR(WriteStatus(store_, obj, status).status());
+      absl::Status written = WriteStatus(store_, obj, status).status();
+      Placed(ObjectKey::Of(obj));
+      BERTH_RETURN_IF_ERROR(written);
       return ReconcileResult{};  // the write queues the next pass
     }
     BERTH_ASSIGN_OR_RETURN(auto agent, agents_.ForNode(node));
@@ -252,6 +278,11 @@ class VirtualDiskReconciler : public Reconciler {
   AgentDirectory& agents_;
   const Clock& clock_;
   const ControllerConfig& config_;
+  // VirtualDisks by the VirtualDiskSnapshot their spec.dataSource names.
+  RefIndex restored_from_;
+  absl::Mutex place_mu_;
+  // Disk key -> node picked for it but not yet stored in its status.
+  std::map<std::string, std::string> placing_ ABSL_GUARDED_BY(place_mu_);
 };
 
 }  // namespace

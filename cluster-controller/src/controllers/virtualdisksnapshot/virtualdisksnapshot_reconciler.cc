@@ -6,6 +6,7 @@
 #include "berth/controller/status_util.h"
 #include "berth/status_macros.h"
 #include "berth/time_util.h"
+#include "controllers/common/ref_index.h"
 #include "controllers/common/vm_common.h"
 
 namespace berth::controller {
@@ -19,11 +20,29 @@ constexpr absl::Duration kPendingPoll = absl::Seconds(2);
 // is the VirtualMachineSnapshot's name.
 constexpr char kManagedBy[] = "virtualization.deckhouse.io/berth-vmsnapshot";
 
+// Ready and Failed snapshots wait for nothing.
+bool Finished(const Json& snap) {
+  std::string phase = JsonString(snap, "/status/phase");
+  return phase == "Ready" || phase == "Failed";
+}
+
 class VirtualDiskSnapshotReconciler : public Reconciler {
  public:
   VirtualDiskSnapshotReconciler(ObjectStore& store, AgentDirectory& agents, const Clock& clock,
                                 const ControllerConfig& config)
-      : store_(store), agents_(agents), clock_(clock), config_(config) {}
+      : store_(store),
+        agents_(agents),
+        clock_(clock),
+        config_(config),
+        by_disk_(store, "VirtualDiskSnapshot",
+                 [](const Json& s) {
+                   return Finished(s) ? std::string() : JsonString(s, "/spec/virtualDiskName");
+                 }),
+        by_vm_snapshot_(store, "VirtualDiskSnapshot", [](const Json& s) {
+          if (Finished(s)) return std::string();
+          Json ann = JsonAt(s, "/metadata/annotations");
+          return ann.is_object() ? ann.value(kManagedBy, "") : std::string();
+        }) {}
 
   std::string Kind() const override { return "VirtualDiskSnapshot"; }
   // A pass is mostly waiting: for a commit, then for the agent's (fsynced) cut, then for
@@ -31,23 +50,17 @@ class VirtualDiskSnapshotReconciler : public Reconciler {
   // and the group commit both do better with more of them in flight.
   int Workers(int workers_per_kind) const override { return 4 * workers_per_kind; }
 
+  // Unfinished snapshots wait for their disk, or for the VirtualMachineSnapshot cutting them.
+  // Both are looked up in indexes that hold only unfinished snapshots: listing (copying) every
+  // snapshot for each disk or VM snapshot event costs O(snapshots) per event.
   std::vector<ObjectKey> Related(const StoreEvent& event) override {
-    std::vector<ObjectKey> keys;
+    by_disk_.Observe(event);
+    by_vm_snapshot_.Observe(event);
     std::string kind = event.object.value("kind", "");
-    if (kind != "VirtualDisk" && kind != "VirtualMachineSnapshot") return keys;
+    if (kind != "VirtualDisk" && kind != "VirtualMachineSnapshot") return {};
     std::string ns = JsonString(event.object, "/metadata/namespace");
     std::string name = JsonString(event.object, "/metadata/name");
-    auto snaps = store_.List("VirtualDiskSnapshot", ns);
-    if (!snaps.ok()) return keys;
-    for (const Json& s : *snaps) {
-      std::string phase = JsonString(s, "/status/phase");
-      if (phase == "Ready" || phase == "Failed") continue;
-      Json ann = JsonAt(s, "/metadata/annotations");
-      bool match = kind == "VirtualDisk" ? JsonString(s, "/spec/virtualDiskName") == name
-                                         : ann.is_object() && ann.value(kManagedBy, "") == name;
-      if (match) keys.push_back(ObjectKey::Of(s));
-    }
-    return keys;
+    return (kind == "VirtualDisk" ? by_disk_ : by_vm_snapshot_).Referrers(ns, name);
   }
 
   absl::StatusOr<ReconcileResult> Reconcile(const ObjectKey& key) override {
@@ -262,6 +275,10 @@ class VirtualDiskSnapshotReconciler : public Reconciler {
   AgentDirectory& agents_;
   const Clock& clock_;
   const ControllerConfig& config_;
+  // Unfinished snapshots by spec.virtualDiskName, and by the VirtualMachineSnapshot that
+  // manages them.
+  RefIndex by_disk_;
+  RefIndex by_vm_snapshot_;
 };
 
 }  // namespace
