@@ -10,6 +10,8 @@ namespace {
 // Storage calls may copy whole disks (the `copy` backend), so they get a long deadline.
 constexpr absl::Duration kShortDeadline = absl::Seconds(10);
 constexpr absl::Duration kLongDeadline = absl::Minutes(30);
+// See AgentChannels.
+constexpr absl::Duration kRedialEvery = absl::Seconds(1);
 
 class GrpcAgentClient : public AgentClient {
  public:
@@ -115,11 +117,17 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> AgentChannels::ForNode(const std:
     return absl::UnavailableError(absl::StrCat("node ", node, " has no address"));
   }
   absl::MutexLock l(&mu_);
-  auto& entry = channels_[node];
-  if (entry.first != address || !entry.second) {
-    entry = {address, grpc::CreateChannel(address, credentials_)};
+  Entry& entry = channels_[node];
+  if (entry.address != address || !entry.channel) {
+    entry = Entry{address, grpc::CreateChannel(address, credentials_)};
+  } else if (entry.channel->GetState(/*try_to_connect=*/false) == GRPC_CHANNEL_TRANSIENT_FAILURE) {
+    absl::Time now = absl::Now();  // wall time: only paces the redials
+    if (now - entry.redialed >= kRedialEvery) {
+      entry.redialed = now;
+      grpc::experimental::ChannelResetConnectionBackoff(entry.channel.get());
+    }
   }
-  return entry.second;
+  return entry.channel;
 }
 
 absl::StatusOr<std::shared_ptr<AgentClient>> GrpcAgentDirectory::ForNode(const std::string& node) {

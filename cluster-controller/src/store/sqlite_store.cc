@@ -206,33 +206,28 @@ constexpr size_t kMaxGroup = 128;
 
 absl::StatusOr<Json> SqliteStore::Write(const WriteFn& fn) {
   PendingWrite me{&fn};
-  {
-    absl::MutexLock q(&queue_mu_);
-    queue_.push_back(&me);
-    auto done_or_lead = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_) {
-      return me.done || !leader_active_;
-    };
-    queue_mu_.Await(absl::Condition(&done_or_lead));
-    if (me.done) return std::move(me.result);  // a leader committed it
-    leader_active_ = true;
-  }
-  // Lead: commit queued groups (FIFO, so ours is among the first) until ours is done.
+  absl::MutexLock q(&queue_mu_);
+  queue_.push_back(&me);
+  // A write taken into a group waits for that group's leader to finish it; an untaken one
+  // leads the next group as soon as no one else does.
+  auto done_or_lead = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_) {
+    return me.done || (!me.taken && !leader_active_);
+  };
   while (true) {
+    queue_mu_.Await(absl::Condition(&done_or_lead));
+    if (me.done) return std::move(me.result);
+    // Lead: commit the queued writes (FIFO, so ours is among the first kMaxGroup unless more
+    // were already waiting; then this loop comes back for it).
+    leader_active_ = true;
     std::vector<PendingWrite*> group;
-    {
-      absl::MutexLock q(&queue_mu_);
-      while (!queue_.empty() && group.size() < kMaxGroup) {
-        group.push_back(queue_.front());
-        queue_.pop_front();
-      }
+    while (!queue_.empty() && group.size() < kMaxGroup) {
+      queue_.front()->taken = true;
+      group.push_back(queue_.front());
+      queue_.pop_front();
     }
-    CommitGroup(group);
-    absl::MutexLock q(&queue_mu_);
-    for (PendingWrite* p : group) p->done = true;
-    if (me.done) {
-      leader_active_ = false;  // a waiting writer takes over
-      return std::move(me.result);
-    }
+    queue_mu_.Unlock();
+    CommitGroup(group);  // hands the lead on as soon as it has committed
+    queue_mu_.Lock();
   }
 }
 
@@ -263,9 +258,39 @@ absl::Status SqliteStore::RunInGroupLocked(const WriteFn& fn, bool savepoint, Ba
 }
 
 void SqliteStore::CommitGroup(const std::vector<PendingWrite*>& group) {
-  absl::MutexLock lock(&mu_);
+  // Ends the group: the results are final, the next leader may start.
+  auto finish = [&](bool release_lead) {
+    absl::MutexLock q(&queue_mu_);
+    if (release_lead) leader_active_ = false;
+    for (PendingWrite* p : group) p->done = true;
+  };
+  mu_.Lock();
+  absl::StatusOr<Batch> committed = CommitGroupLocked(group);
+  if (!committed.ok() || committed->events.empty()) {  // nothing of the group is stored
+    mu_.Unlock();
+    finish(/*release_lead=*/true);
+    return;
+  }
+  // Publish outside the writer lock, so the next group runs and fsyncs meanwhile; publish_mu_,
+  // taken before mu_ is released, keeps the groups' events in commit order. The results are
+  // handed back only after the cache has the group's changes (a caller then reads its write).
+  publish_mu_.Lock();
+  mu_.Unlock();
+  {
+    absl::MutexLock q(&queue_mu_);
+    leader_active_ = false;
+  }
+  UpdateCacheLocked(committed->events, committed->version);
+  PublishLocked(committed->events);
+  publish_mu_.Unlock();
+  finish(/*release_lead=*/false);
+}
+
+absl::StatusOr<SqliteStore::Batch> SqliteStore::CommitGroupLocked(
+    const std::vector<PendingWrite*>& group) {
   auto fail_all = [&](const absl::Status& st) {
     for (PendingWrite* p : group) p->result = st;
+    return st;
   };
   Transaction txn(db_.get());
   if (absl::Status st = txn.Begin(); !st.ok()) return fail_all(st);
@@ -275,18 +300,17 @@ void SqliteStore::CommitGroup(const std::vector<PendingWrite*>& group) {
     absl::Status broken = RunInGroupLocked(*p->fn, savepoints, batch, &p->result);
     if (!broken.ok()) return fail_all(broken);  // the transaction is in an unknown state
   }
-  if (batch.events.empty()) return;  // nothing changed; `txn` rolls back
+  if (batch.events.empty()) return batch;  // nothing changed; `txn` rolls back
   absl::Status st = FinishBatchLocked(batch);
   if (st.ok()) st = txn.Commit();
   if (!st.ok()) {  // nothing of the group is stored
     for (PendingWrite* p : group) {
       if (p->result.ok()) p->result = st;
     }
-    return;
+    return st;
   }
   version_ = batch.version;
-  UpdateCacheLocked(batch.events, version_);
-  PublishLocked(batch.events);
+  return batch;
 }
 
 absl::Status SqliteStore::FinishBatchLocked(const Batch& batch) {
@@ -388,6 +412,9 @@ absl::StatusOr<uint64_t> SqliteStore::Watch(uint64_t from_version, WatchCallback
   // Replaying and registering under the writer lock leaves no gap and no duplicate: no write
   // can commit between the last replayed event and the first live one.
   absl::MutexLock lock(&mu_);
+  // No commit can start (mu_) and none is still being published (publish_mu_): every change up
+  // to version_ is in the events table and was delivered to the existing subscribers.
+  absl::MutexLock publish_lock(&publish_mu_);
   if (from_version != 0) {
     BERTH_ASSIGN_OR_RETURN(uint64_t oldest, OldestEventLocked());
     if (from_version + 1 < oldest) {
@@ -398,12 +425,13 @@ absl::StatusOr<uint64_t> SqliteStore::Watch(uint64_t from_version, WatchCallback
     BERTH_RETURN_IF_ERROR(ReplayLocked(from_version, callback));
   }
   uint64_t id = next_subscription_++;
-  subscriptions_.emplace(id, Subscription{from_version, std::move(callback)});
+  // Replayed (or, for 0, before the watch): everything up to version_.
+  subscriptions_.emplace(id, Subscription{std::max(from_version, version_), std::move(callback)});
   return id;
 }
 
 void SqliteStore::Unwatch(uint64_t subscription) {
-  absl::MutexLock lock(&mu_);
+  absl::MutexLock lock(&publish_mu_);
   subscriptions_.erase(subscription);
 }
 

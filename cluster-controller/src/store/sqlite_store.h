@@ -23,14 +23,17 @@ namespace berth::controller::store {
 
 // ObjectStore on one SQLite connection. Thread-safe: one mutex serializes every read and write
 // (SQLite serializes writers anyway, and reads are short indexed lookups). Watch callbacks run
-// with that mutex held, on the writer's thread, after COMMIT; so a callback must not call into
-// the store, including Unwatch.
+// on a writer's thread after COMMIT, in commit order, with the publishing lock held; so a
+// callback must not call into the store, including Unwatch.
 //
 // Writes are group-committed: concurrent Create/Update/Delete calls queue up, and one of the
 // callers (the leader) runs every queued write in one transaction, each inside its own
 // SAVEPOINT so a failing write is rolled back alone, then COMMITs once (one fsync for the
 // group) and publishes the events in order. Every call still returns only after its change is
 // durable, and each sees the writes queued before it, exactly as if they had run one by one.
+// The leader hands the lead on as soon as its group has committed, and updates the read cache
+// and publishes the group's events while the next group runs and fsyncs: commits and
+// publishing overlap, but each stays in order.
 //
 // Get and List are served from a parsed copy of every committed object, updated from each
 // commit's events (SQLite stays the only source of truth; the copy is rebuilt at open): a
@@ -71,7 +74,8 @@ class SqliteStore : public ObjectStore {
   struct PendingWrite {
     const WriteFn* fn;
     absl::StatusOr<Json> result = absl::UnknownError("write not run");
-    bool done = false;  // guarded by queue_mu_
+    bool taken = false;  // in a leader's group; guarded by queue_mu_
+    bool done = false;   // `result` is final; guarded by queue_mu_
   };
 
   SqliteStore(std::unique_ptr<Database> db, const Clock& clock, size_t history, uint64_t version);
@@ -85,14 +89,20 @@ class SqliteStore : public ObjectStore {
 
   // Runs `fn` in one transaction; commits, then publishes the batch's events.
   absl::StatusOr<Json> Write(const WriteFn& fn) ABSL_LOCKS_EXCLUDED(mu_, queue_mu_);
-  // Runs `group` in one transaction (see the class comment) and sets each result.
-  void CommitGroup(const std::vector<PendingWrite*>& group) ABSL_LOCKS_EXCLUDED(mu_);
+  // Runs `group` in one transaction (see the class comment), sets each result, releases the
+  // lead once committed, then publishes and marks the group done.
+  void CommitGroup(const std::vector<PendingWrite*>& group)
+      ABSL_LOCKS_EXCLUDED(mu_, publish_mu_, queue_mu_);
+  // The transaction of CommitGroup; returns the committed batch (no events: nothing changed).
+  absl::StatusOr<Batch> CommitGroupLocked(const std::vector<PendingWrite*>& group)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Runs one write of a group into *result; `savepoint` isolates it from the others. Returns
   // an error only when the transaction itself is broken (a savepoint could not be undone).
   absl::Status RunInGroupLocked(const WriteFn& fn, bool savepoint, Batch& batch,
                                 absl::StatusOr<Json>* result) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status FinishBatchLocked(const Batch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void PublishLocked(const std::vector<StoreEvent>& events) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PublishLocked(const std::vector<StoreEvent>& events)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(publish_mu_);
 
   // Transaction steps (sqlite_store_write.cc).
   absl::StatusOr<Json> CreateLocked(Batch& batch, Json obj) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -120,7 +130,7 @@ class SqliteStore : public ObjectStore {
   absl::Status LoadCacheLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Applies a committed batch's events to cache_.
   void UpdateCacheLocked(const std::vector<StoreEvent>& events, uint64_t version)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(publish_mu_);
 
   // Reads (sqlite_store.cc).
   absl::StatusOr<std::optional<std::string>> LoadTextLocked(const ObjectKey& key)
@@ -149,11 +159,14 @@ class SqliteStore : public ObjectStore {
   std::unique_ptr<Database> db_ ABSL_GUARDED_BY(mu_);
   uint64_t version_ ABSL_GUARDED_BY(mu_);  // the last committed resourceVersion
   absl::BitGen gen_ ABSL_GUARDED_BY(mu_);
-  uint64_t next_subscription_ ABSL_GUARDED_BY(mu_) = 1;
-  std::map<uint64_t, Subscription> subscriptions_ ABSL_GUARDED_BY(mu_);
+  // Held while a committed group is cached and published (taken while holding mu_, which is
+  // then released), and by Watch and Unwatch.
+  absl::Mutex publish_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  uint64_t next_subscription_ ABSL_GUARDED_BY(publish_mu_) = 1;
+  std::map<uint64_t, Subscription> subscriptions_ ABSL_GUARDED_BY(publish_mu_);
   // Every committed object, parsed, and the version it is consistent with. Shared pointers so
-  // readers copy outside the lock. Taken after mu_ (by writers), or alone (by readers).
-  absl::Mutex cache_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  // readers copy outside the lock. Taken after publish_mu_ (by writers), or alone (by readers).
+  absl::Mutex cache_mu_ ABSL_ACQUIRED_AFTER(publish_mu_);
   std::map<CacheKey, std::shared_ptr<const Json>> cache_ ABSL_GUARDED_BY(cache_mu_);
   uint64_t cache_version_ ABSL_GUARDED_BY(cache_mu_) = 0;
 };

@@ -7,6 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "agent.pb.h"
 #include "berth/controller/object_store.h"
 #include "grpcpp/channel.h"
@@ -50,6 +51,11 @@ class AgentDirectory {
 // One gRPC channel per node, dialled at the address its Node object records in
 // status.address with the controller's credentials (mTLS), replaced when the address changes.
 // Thread-safe; shared by every agent-facing client.
+//
+// A channel that failed to connect (the agent was restarting) waits out gRPC's reconnect
+// backoff, which grows to minutes, failing every call meanwhile. Callers already retry with
+// their own backoff, so a channel in that state is let to dial again at once, at most once per
+// kRedialEvery: a restarted agent is reachable as soon as it listens.
 class AgentChannels {
  public:
   AgentChannels(ObjectStore& store, std::shared_ptr<grpc::ChannelCredentials> credentials)
@@ -57,11 +63,15 @@ class AgentChannels {
   absl::StatusOr<std::shared_ptr<grpc::Channel>> ForNode(const std::string& node);
 
  private:
+  struct Entry {
+    std::string address;
+    std::shared_ptr<grpc::Channel> channel;
+    absl::Time redialed = absl::InfinitePast();
+  };
   ObjectStore& store_;
   const std::shared_ptr<grpc::ChannelCredentials> credentials_;
   absl::Mutex mu_;
-  std::map<std::string, std::pair<std::string, std::shared_ptr<grpc::Channel>>> channels_
-      ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Entry> channels_ ABSL_GUARDED_BY(mu_);
 };
 
 // Dials agents over gRPC through `channels`.
