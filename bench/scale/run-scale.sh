@@ -8,6 +8,8 @@
 # nothing, so the figures are the controller's own (the loop-mounted filesystems of this machine
 # are otherwise the bottleneck: every snapshot is fsynced).
 #
+# The build directory is --build-dir, else $BERTH_BUILD_DIR, else ./build.
+#
 #   bench/scale/run-scale.sh [--build-dir DIR] [--counts "1000 10000"] [--nodes 4] [--port 7643]
 #                            [--storage loop|tmpfs]
 #                            [--controller-args "--workers=8"] [-- extra berth-bench-scale flags]
@@ -35,7 +37,7 @@ while [ $# -gt 0 ]; do
     --storage) storage=$2; shift 2 ;;
     --storage=*) storage=${1#--storage=}; shift ;;
     --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "run-scale: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -82,6 +84,11 @@ for n in $counts; do
     done
     BERTH_SERVER=127.0.0.1:$port "$build_dir/cli/berth" wait "node/node-$i" --for=condition=Ready \
       --timeout=60s >/dev/null
+    # A re-registered Node has its pools cleared until the controller has asked the new agent
+    # again; placement skips it until then, so without this wait the source disks (and all the
+    # snapshots) may land on fewer than --nodes agents.
+    BERTH_SERVER=127.0.0.1:$port "$build_dir/cli/berth" wait "node/node-$i" \
+      --for=jsonpath='{.status.pools[*].name}' --timeout=60s >/dev/null
   done
   pid=$(cat "$dir/run/controller.pid")
   echo "run-scale: $n snapshots, $nodes agents ($storage storage), controller pid $pid" >&2
