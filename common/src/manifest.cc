@@ -260,6 +260,14 @@ absl::StatusOr<std::vector<Json>> ParseManifests(std::string_view text, size_t m
       return absl::InvalidArgumentError(
           absl::StrCat("manifest document ", i + 1, ": expected a mapping (an object)"));
     }
+    // yaml-cpp can hand back strings that are not UTF-8 even from UTF-8 text (found by
+    // manifest_fuzz); JSON cannot carry them, so refuse here rather than throw later.
+    try {
+      (void)doc->dump();
+    } catch (const Json::type_error&) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "manifest document ", i + 1, ": a string is not valid UTF-8 once unescaped"));
+    }
     absl::Status st = AppendItems(*doc, i, out);
     if (!st.ok()) return st;
   }

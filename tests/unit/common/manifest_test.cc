@@ -143,6 +143,18 @@ TEST_CASE("ParseManifests refuses text that is not UTF-8") {
   }
 }
 
+TEST_CASE("ParseManifests refuses documents whose strings are not UTF-8 once parsed") {
+  // Found by manifest_fuzz: this UTF-8 text made yaml-cpp return a string json dump refused.
+  std::string text = std::string("kind: Deep\nsec: p") + std::string(27, '[') +
+                     std::string("\0N", 2) + std::string(15, '[') + "e";
+  auto r = ParseManifests(text);
+  if (!r.ok()) {
+    CHECK(absl::IsInvalidArgument(r.status()));
+  } else {
+    for (const Json& doc : *r) CHECK_NOTHROW(doc.dump());
+  }
+}
+
 TEST_CASE("ParseManifests stops yaml-cpp's loop on a stray flow entry") {
   for (const char* text : {",", ", \"two\", nunull]", "kind: A\n, b\n"}) {
     CAPTURE(text);
