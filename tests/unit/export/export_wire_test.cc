@@ -99,7 +99,7 @@ TEST_CASE("Multi-lane SHA-256 equals OpenSSL on every kernel this CPU has") {
   std::mt19937 rng(7);
   const char* before = ew::Sha256LanesKernel();
   int kernels = 0;
-  for (const char* kernel : {"avx512", "avx2", "openssl"}) {
+  for (const char* kernel : {"shani", "avx512", "avx2", "openssl"}) {
     if (!ew::ForceSha256LanesKernel(kernel)) continue;
     ++kernels;
     for (size_t length : {0, 1, 55, 56, 63, 64, 65, 119, 120, 127, 128, 1000, 65536}) {
