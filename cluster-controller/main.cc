@@ -9,6 +9,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "berth/controller/api.h"
 #include "berth/controller/controllers.h"
 #include "berth/controller/data_export.h"
@@ -49,6 +50,9 @@ namespace bc = berth::controller;
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("berth-controller --listen=HOST:PORT --data_dir=DIR");
   absl::ParseCommandLine(argc, argv);
+  // Debian's Abseil checks every Mutex acquisition against a global lock graph (deadlock
+  // detection, meant for debug builds); the unit tests keep it, the daemon runs without it.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   auto log_format = berth::log::ParseFormat(absl::GetFlag(FLAGS_log_format));
   if (!log_format.ok()) {
     std::cerr << "berth-controller: " << log_format.status().message() << "\n";

@@ -10,6 +10,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "berth/agent/agent_service.h"
 #include "berth/agent/export_server.h"
 #include "berth/agent/guest.h"
@@ -378,6 +379,9 @@ bool StartUsb(const std::string& node, const std::string& advertise,
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("berth-agent --node_name=NAME --pools=NAME:TYPE:PATH,...");
   absl::ParseCommandLine(argc, argv);
+  // Debian's Abseil checks every Mutex acquisition against a global lock graph (deadlock
+  // detection, meant for debug builds); the unit tests keep it, the daemon runs without it.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   auto log_format = berth::log::ParseFormat(absl::GetFlag(FLAGS_log_format));
   if (!log_format.ok()) {
     std::cerr << "berth-agent: " << log_format.status().message() << "\n";
