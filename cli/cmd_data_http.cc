@@ -95,6 +95,18 @@ absl::StatusOr<HttpResponse> ExportSession::Connection::Call(const std::string& 
                                                              const std::string& op,
                                                              const std::string& extra_headers,
                                                              const std::string& body) {
+  bool reused = conn_ != nullptr;
+  absl::StatusOr<HttpResponse> r = CallOnce(method, op, extra_headers, body);
+  if (reused && method == "GET" && absl::IsUnavailable(r.status())) {
+    r = CallOnce(method, op, extra_headers, body);
+  }
+  return r;
+}
+
+absl::StatusOr<HttpResponse> ExportSession::Connection::CallOnce(const std::string& method,
+                                                                 const std::string& op,
+                                                                 const std::string& extra_headers,
+                                                                 const std::string& body) {
   absl::Status st = Ensure();
   if (st.ok()) st = SendRequest(method, op, extra_headers, body.size());
   if (st.ok() && !body.empty()) st = conn_->WriteAll(body.data(), body.size());
@@ -113,6 +125,12 @@ absl::StatusOr<HttpResponse> ExportSession::Connection::Call(const std::string& 
 }
 
 absl::Status ExportSession::Connection::GetRange(uint64_t first, uint64_t length, char* out) {
+  bool reused = conn_ != nullptr;
+  absl::Status st = GetRangeOnce(first, length, out);
+  return reused && absl::IsUnavailable(st) ? GetRangeOnce(first, length, out) : st;
+}
+
+absl::Status ExportSession::Connection::GetRangeOnce(uint64_t first, uint64_t length, char* out) {
   absl::Status st = Ensure();
   std::string range = absl::StrCat("Range: bytes=", first, "-", first + length - 1, "\r\n");
   if (st.ok()) st = SendRequest("GET", "data", range, 0);

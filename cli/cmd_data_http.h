@@ -23,7 +23,9 @@ class ExportSession {
  public:
   static absl::StatusOr<std::unique_ptr<ExportSession>> Create(const ExportEndpoint& ep);
 
-  // One kept-alive connection; reconnects after a failure. Not thread-safe.
+  // One kept-alive connection; reconnects after a failure. A GET that fails as dropped
+  // (Unavailable) on a reused connection is sent once more on a fresh one: the agent may close
+  // a kept-alive connection at any time. Not thread-safe.
   class Connection {
    public:
     explicit Connection(const ExportSession& s) : s_(s) {}
@@ -36,6 +38,10 @@ class ExportSession {
     absl::Status PutRange(uint64_t first, uint64_t length, uint64_t total, const char* data);
 
    private:
+    absl::StatusOr<HttpResponse> CallOnce(const std::string& method, const std::string& op,
+                                          const std::string& extra_headers,
+                                          const std::string& body);
+    absl::Status GetRangeOnce(uint64_t first, uint64_t length, char* out);
     absl::Status Ensure();
     absl::Status SendRequest(const std::string& method, const std::string& op,
                              const std::string& extra_headers, uint64_t body_length);

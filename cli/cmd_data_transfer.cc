@@ -189,9 +189,6 @@ absl::Status FetchChunk(DownloadJob& job, ExportSession::Connection& conn, uint6
   if (!(pieces.size() == 1 && pieces[0].length == len)) memset(buf.data(), 0, len);
   for (const ew::Extent& p : pieces) {
     absl::Status st = conn.GetRange(p.offset, p.length, buf.data() + (p.offset - start));
-    if (absl::IsUnavailable(st)) {  // a dropped connection: one retry on a fresh one
-      st = conn.GetRange(p.offset, p.length, buf.data() + (p.offset - start));
-    }
     if (!st.ok()) return st;
     job.transferred += p.length;
     job.progress += p.length;
@@ -324,9 +321,6 @@ absl::StatusOr<TransferStats> DownloadExport(const ExportEndpoint& ep, const Tra
   }
   // Asked last: the agent hashed each whole chunk as it sent it, so it reads only the rest.
   absl::StatusOr<std::string> remote_digest = FetchDigest(control);
-  if (absl::IsUnavailable(remote_digest.status())) {  // the idle connection was dropped
-    remote_digest = FetchDigest(control);
-  }
   if (!remote_digest.ok()) return remote_digest.status();
   TransferStats stats;
   stats.size = job.size;

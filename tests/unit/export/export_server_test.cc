@@ -61,7 +61,7 @@ struct Fixture {
     close(fd);
     return v->path;
   }
-  bc::ExportEndpoint Endpoint(const ba::ExportState& s) { return {s.url, s.token, s.ca_cert}; }
+  bc::ExportEndpoint Endpoint(const ba::ExportState& s) { return {s.url, s.token, s.ca_cert, ""}; }
 };
 
 std::string Slurp(const std::string& path) {

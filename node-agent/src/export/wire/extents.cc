@@ -132,10 +132,12 @@ absl::StatusOr<std::string> FileDigest(int fd, uint64_t size, const std::vector<
                                        int threads, const std::map<uint64_t, Sha256Bytes>& known) {
   uint64_t n = ChunkCount(size);
   std::vector<Sha256Bytes> chunks(n);
-  std::vector<char> has_data(n, 0);
-  for (uint64_t i : DataChunks(extents, size)) has_data[i] = 1;
+  // What each chunk needs: nothing (its digest is known), the zero digest, or reading.
+  enum class Need : uint8_t { kZeros, kRead, kKnown };
+  std::vector<Need> need(n, Need::kZeros);
+  for (uint64_t i : DataChunks(extents, size)) need[i] = Need::kRead;
   for (const auto& [i, digest] : known) {
-    if (i < n) chunks[i] = digest, has_data[i] = 2;
+    if (i < n) chunks[i] = digest, need[i] = Need::kKnown;
   }
   std::atomic<uint64_t> next{0};
   std::atomic<bool> failed{false};
@@ -143,8 +145,8 @@ absl::StatusOr<std::string> FileDigest(int fd, uint64_t size, const std::vector<
     std::vector<char> buf(kChunkSize);
     for (uint64_t i = next++; i < n && !failed; i = next++) {
       uint64_t len = ChunkLength(i, size);
-      if (has_data[i] == 2) continue;  // known
-      if (!has_data[i]) {
+      if (need[i] == Need::kKnown) continue;
+      if (need[i] == Need::kZeros) {
         chunks[i] = ZeroChunkDigest(len);
         continue;
       }
