@@ -45,6 +45,12 @@ class GrpcAgentClient : public AgentClient {
     r.set_id(id);
     return Call<agentpb::Snapshot>(&agentpb::NodeAgent::Stub::GetSnapshot, r, kShortDeadline);
   }
+  absl::StatusOr<agentpb::ListSnapshotsResponse> ListSnapshots(const std::string& pool) override {
+    agentpb::ListSnapshotsRequest r;
+    r.set_pool(pool);
+    return Call<agentpb::ListSnapshotsResponse>(&agentpb::NodeAgent::Stub::ListSnapshots, r,
+                                                kShortDeadline);
+  }
   absl::StatusOr<bool> DeleteSnapshot(const std::string& pool, const std::string& id) override {
     agentpb::DeleteSnapshotRequest r;
     r.set_pool(pool);

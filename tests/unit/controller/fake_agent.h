@@ -48,10 +48,21 @@ class FakeAgentClient : public AgentClient {
   absl::StatusOr<agentpb::Snapshot> GetSnapshot(const std::string&,
                                                 const std::string& id) override {
     absl::MutexLock l(&mu);
+    get_calls++;
     auto it = snapshots.find(id);
     if (it == snapshots.end())
       return absl::NotFoundError(absl::StrCat("snapshot ", id, " not found"));
     return it->second;
+  }
+  absl::StatusOr<agentpb::ListSnapshotsResponse> ListSnapshots(const std::string& pool) override {
+    absl::MutexLock l(&mu);
+    list_calls++;
+    if (!list_error.empty()) return absl::UnavailableError(list_error);
+    agentpb::ListSnapshotsResponse resp;
+    for (const auto& [id, snap] : snapshots) {
+      if (snap.pool() == pool) *resp.add_snapshots() = snap;
+    }
+    return resp;
   }
   absl::StatusOr<bool> DeleteSnapshot(const std::string&, const std::string& id) override {
     absl::MutexLock l(&mu);
@@ -109,6 +120,9 @@ class FakeAgentClient : public AgentClient {
   std::string freeze_error ABSL_GUARDED_BY(mu);
   int freezes ABSL_GUARDED_BY(mu) = 0;
   int snapshot_calls ABSL_GUARDED_BY(mu) = 0;
+  int get_calls ABSL_GUARDED_BY(mu) = 0;       // GetSnapshot
+  int list_calls ABSL_GUARDED_BY(mu) = 0;      // ListSnapshots
+  std::string list_error ABSL_GUARDED_BY(mu);  // non-empty: ListSnapshots fails with it
 
  private:
   absl::StatusOr<agentpb::Snapshot> CutLocked(const std::string& pool, const std::string& vol,

@@ -152,9 +152,63 @@ TEST_CASE("a snapshot of a missing disk waits, and a vanished snapshot becomes L
     absl::MutexLock l(&w.Agent()->mu);
     w.Agent()->snapshots.clear();
   }
+  w.Advance(absl::Seconds(11));  // past the age of the pool listing the checks use
   w.Settle();
   CHECK(w.Phase("VirtualDiskSnapshot", "s1") == "Failed");
   CHECK(w.Reason("VirtualDiskSnapshot", "s1", "VirtualDiskSnapshotReady") == "Lost");
+}
+
+TEST_CASE("the lost check lists each pool once per half interval, not each snapshot") {
+  World w;
+  w.Disk("d", "1Gi");
+  for (int i = 0; i < 6; ++i) w.Snapshot("s" + std::to_string(i), "d");
+  w.Settle();
+  for (int i = 0; i < 6; ++i)
+    REQUIRE(w.Phase("VirtualDiskSnapshot", "s" + std::to_string(i)) == "Ready");
+  auto calls = [&w] {
+    absl::MutexLock l(&w.Agent()->mu);
+    return std::pair<int, int>(w.Agent()->list_calls, w.Agent()->get_calls);
+  };
+  auto [lists0, gets0] = calls();
+  w.Advance(absl::Seconds(30));
+  w.Pass("VirtualDiskSnapshot");  // six checks, one listing
+  CHECK(calls() == std::pair<int, int>(lists0 + 1, gets0));
+  w.Pass("VirtualDiskSnapshot");  // a second later the listing still answers
+  CHECK(calls() == std::pair<int, int>(lists0 + 1, gets0));
+
+  // Cut after that listing: not in it, so asked about alone, and found.
+  w.Snapshot("late", "d");
+  w.Pass("VirtualDiskSnapshot");
+  REQUIRE(w.Phase("VirtualDiskSnapshot", "late") == "Ready");
+  w.Advance(absl::Seconds(2));
+  w.Pass("VirtualDiskSnapshot");
+  CHECK(calls() == std::pair<int, int>(lists0 + 1, gets0 + 1));
+  CHECK(w.Phase("VirtualDiskSnapshot", "late") == "Ready");
+
+  // Data gone: the next listing misses it, the check asks about it alone and fails it.
+  {
+    absl::MutexLock l(&w.Agent()->mu);
+    w.Agent()->snapshots.erase(JsonString(w.Get("VirtualDiskSnapshot", "s3"), "/metadata/uid"));
+  }
+  w.Advance(absl::Seconds(11));
+  w.Pass("VirtualDiskSnapshot");
+  CHECK(calls() == std::pair<int, int>(lists0 + 2, gets0 + 2));
+  CHECK(w.Reason("VirtualDiskSnapshot", "s3", "VirtualDiskSnapshotReady") == "Lost");
+  for (const char* name : {"s0", "s1", "s2", "s4", "s5", "late"}) {
+    CHECK(w.Phase("VirtualDiskSnapshot", name) == "Ready");
+  }
+
+  // A pool that cannot be listed: one try per period, then each snapshot is asked about alone.
+  {
+    absl::MutexLock l(&w.Agent()->mu);
+    w.Agent()->list_error = "listing refused";
+  }
+  w.Advance(absl::Seconds(11));
+  w.Pass("VirtualDiskSnapshot");
+  CHECK(calls() == std::pair<int, int>(lists0 + 3, gets0 + 2 + 6));
+  for (const char* name : {"s0", "s1", "s2", "s4", "s5", "late"}) {
+    CHECK(w.Phase("VirtualDiskSnapshot", name) == "Ready");
+  }
 }
 
 TEST_CASE("a running VM's disk snapshot freezes through the guest agent") {

@@ -80,6 +80,7 @@ class World {
     }
     clock_.Advance(absl::Seconds(1));
   }
+  void Advance(absl::Duration d) { clock_.Advance(d); }
   std::shared_ptr<FakeAgentClient> Agent() { return agents_.Node("n1"); }
   // The reconciler of `kind` (e.g. to ask it for Related keys).
   Reconciler& Rec(const std::string& kind) {

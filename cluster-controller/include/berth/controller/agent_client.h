@@ -29,6 +29,8 @@ class AgentClient {
   virtual absl::StatusOr<agentpb::Snapshot> GetSnapshot(const std::string& pool,
                                                         const std::string& id) = 0;
   virtual absl::StatusOr<bool> DeleteSnapshot(const std::string& pool, const std::string& id) = 0;
+  // Every snapshot in `pool`.
+  virtual absl::StatusOr<agentpb::ListSnapshotsResponse> ListSnapshots(const std::string& pool) = 0;
 
   virtual absl::StatusOr<agentpb::DomainStatus> DefineDomain(
       const agentpb::DefineDomainRequest& r) = 0;

@@ -1,12 +1,14 @@
 // Takes VirtualDiskSnapshots on the node holding the disk. The snapshot's uid is the node-side
 // id, so a pass repeated after a crash finds the snapshot made before it instead of making a
-// second one. Ready snapshots are checked now and then: vanished data turns them Failed/Lost.
+// second one. Ready snapshots are checked now and then, against their pool's listing: vanished
+// data turns them Failed/Lost.
 #include "absl/strings/str_cat.h"
 #include "berth/controller/controllers.h"
 #include "berth/controller/status_util.h"
 #include "berth/status_macros.h"
 #include "berth/time_util.h"
 #include "controllers/common/ref_index.h"
+#include "controllers/common/snapshot_listings.h"
 #include "controllers/common/vm_common.h"
 
 namespace berth::controller {
@@ -109,9 +111,16 @@ class VirtualDiskSnapshotReconciler : public Reconciler {
       return ReconcileResult{config_.lost_check_interval};
     }
     std::string node = JsonString(obj, "/status/node");
+    std::string pool = JsonString(obj, "/status/pool");
+    std::string uid = JsonString(obj, "/metadata/uid");
     BERTH_ASSIGN_OR_RETURN(auto agent, agents_.ForNode(node));
-    auto snap =
-        agent->GetSnapshot(JsonString(obj, "/status/pool"), JsonString(obj, "/metadata/uid"));
+    // Most checks are answered by the pool's listing (one agent call per pool per half
+    // interval); a snapshot missing from it, or no listing, is asked about alone, so a listing
+    // taken before the snapshot existed, or a failed one, never condemns it.
+    absl::StatusOr<bool> listed =
+        listings_.Listed(*agent, node, pool, uid, clock_.Now(), config_.lost_check_interval / 2);
+    if (listed.ok() && *listed) return ReconcileResult{config_.lost_check_interval};
+    auto snap = agent->GetSnapshot(pool, uid);
     if (absl::IsNotFound(snap.status())) {
       return Fail(obj, "Lost",
                   absl::StrCat("the snapshot's data is gone from node ", node, ": ",
@@ -279,6 +288,7 @@ class VirtualDiskSnapshotReconciler : public Reconciler {
   // manages them.
   RefIndex by_disk_;
   RefIndex by_vm_snapshot_;
+  SnapshotListings listings_;  // for the lost check
 };
 
 }  // namespace
