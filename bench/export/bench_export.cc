@@ -9,7 +9,9 @@
 //   3. the digest's multi-lane SHA-256 beside OpenSSL's SHA-256 over the same 64 MiB.
 // Every source is read once first so all runs see a warm page cache; Berth and nginx + curl
 // run three times each, alternating, and each keeps its fastest run. Prints times, CPU seconds
-// (this process and its children) and ratios. Flags: --gib N, --dir DIR, --connections N.
+// (this process and its children) and ratios. Flags: --gib N, --dir DIR (images),
+// --out-dir DIR (outputs; default --dir), --connections N, --cold (drop the page cache before
+// each timed run, so sources are read from the disk under --dir).
 // While the runs go, the export server's access log goes to DIR/agent.log.
 #include <fcntl.h>
 #include <openssl/sha.h>
@@ -149,12 +151,27 @@ pid_t StartNginx(const std::string& dir, int port) {
 int main(int argc, char** argv) {
   // tmpfs by default: the runs measure transport and CPU, not the disk's writeback rate.
   std::string dir = "/dev/shm/berth-bench-export";
+  std::string out_dir;
   int gib = 4;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (std::string(argv[i]) == "--dir") dir = argv[i + 1];
-    if (std::string(argv[i]) == "--gib") gib = std::atoi(argv[i + 1]);
-    if (std::string(argv[i]) == "--connections") g_connections = std::atoi(argv[i + 1]);
+  bool cold = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--cold") {
+      cold = true;
+      continue;
+    }
+    if (i + 1 == argc) break;
+    if (arg == "--dir") dir = argv[++i];
+    if (arg == "--out-dir") out_dir = argv[++i];
+    if (arg == "--gib") gib = std::atoi(argv[++i]);
+    if (arg == "--connections") g_connections = std::atoi(argv[++i]);
   }
+  if (out_dir.empty()) out_dir = dir;
+  // --cold: every timed run (Berth, nginx + curl, cat) starts with the page cache dropped, so
+  // each reads its source from the disk under --dir (which must then not be a tmpfs).
+  auto drop_caches = [cold] {
+    if (cold) Sh("sync && echo 3 > /proc/sys/vm/drop_caches");
+  };
   Sh(absl::StrCat("rm -rf ", dir, " && mkdir -p ", dir, "/www"));
   int log = open((dir + "/agent.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   int saved_stderr = dup(2);
@@ -178,9 +195,11 @@ int main(int argc, char** argv) {
   auto server = ba::NewExportServer(ba::ExportServerConfig{}, pools, clock);
   if (!server.ok()) return 1;
 
-  std::string out = dir + "/out.img";
+  Sh(absl::StrCat("mkdir -p ", out_dir));
+  std::string out = out_dir + "/out.img";
   auto [digest_rate, openssl_rate] = DigestRates();
   dup2(log, 2);  // the export server's access log
+  drop_caches();
   double cat = Seconds([&] { Sh(absl::StrCat("cat ", dense, " > /dev/null")); });
   pid_t nginx = StartNginx(dir, 18443);
   // Each contender runs kRounds times, alternating, and keeps its fastest run. On the
@@ -190,8 +209,10 @@ int main(int argc, char** argv) {
   constexpr int kRounds = 3;
   Run berth, ng, dense1, sp;
   for (int round = 0; round < kRounds; ++round) {
+    drop_caches();
     berth.Keep(Measure([&] { BerthDownload(**server, "dense", out); }));
     Sh("rm -f " + out);
+    drop_caches();
     ng.Keep(Measure([&] {
       Sh(absl::StrCat("curl -s --cacert ", dir, "/cert.pem -o ", out,
                       " https://127.0.0.1:18443/disk.img"));
@@ -200,19 +221,24 @@ int main(int argc, char** argv) {
   }
   kill(nginx, SIGTERM);
   waitpid(nginx, nullptr, 0);
+  drop_caches();
   double cat1 = Seconds([&] { Sh(absl::StrCat("cat ", one, " > /dev/null")); });
   for (int round = 0; round < kRounds; ++round) {
+    drop_caches();
     dense1.Keep(Measure([&] { BerthDownload(**server, "one", out); }));
     Sh("rm -f " + out);
+    drop_caches();
     sp.Keep(Measure([&] { BerthDownload(**server, "sparse", out); }));
     Sh("rm -f " + out);
   }
   dup2(saved_stderr, 2);
-  Sh(absl::StrCat("rm -rf ", dir));
+  Sh(absl::StrCat("rm -rf ", dir, " ", out_dir));
 
   double bytes = double(gib) * (1 << 30);
   auto rate = [&](double t, double b) { return absl::StrFormat("%6.2f GB/s", b / t / 1e9); };
-  std::cout << absl::StrFormat("dense %d GiB:\n", gib)
+  std::cout << (cold ? "sources read cold (page cache dropped before each run)\n"
+                     : "sources in the page cache\n")
+            << absl::StrFormat("dense %d GiB:\n", gib)
             << absl::StrFormat("  berth export -> file   %6.2f s  %s  (CPU %.1f s)\n",
                                berth.seconds, rate(berth.seconds, bytes), berth.cpu)
             << absl::StrFormat("  nginx -> curl -o       %6.2f s  %s  (CPU %.1f s)\n", ng.seconds,
