@@ -285,6 +285,20 @@ void HashGroup(const Choice& c, const uint8_t* base, size_t stride, size_t count
   }
 }
 
+// Sha256Strided with kernel `c`.
+void HashWith(const Choice& c, const uint8_t* base, size_t stride, size_t count, size_t length,
+              Sha256Bytes* out) {
+  // Below a few messages the lanes would mostly hash padding; OpenSSL is as fast.
+  if (c.kernel == nullptr || count < std::min<size_t>(c.lanes, 3)) {
+    for (size_t i = 0; i < count; ++i) SHA256(base + i * stride, length, out[i].data());
+    return;
+  }
+  for (size_t done = 0; done < count; done += c.lanes) {
+    size_t n = std::min(c.lanes, count - done);
+    HashGroup(c, base + done * stride, stride, n, length, out + done);
+  }
+}
+
 // Which kernel is fastest depends on the CPU more than on its feature flags (16 AVX-512 lanes
 // beat two SHA-extension lanes on some Xeons and lose on others), so the first use times each
 // supported kernel on 32 messages of 8 KiB (best of three, well under a millisecond each).
@@ -300,14 +314,7 @@ const Choice& Pick() {
     double seconds = 0;
     for (int round = 0; round < 3; ++round) {
       auto start = std::chrono::steady_clock::now();
-      for (size_t done = 0; done < kCount; done += c.lanes) {
-        if (c.kernel == nullptr) {
-          SHA256(sample.data() + done * kLength, kLength, out[done].data());
-        } else {
-          HashGroup(c, sample.data() + done * kLength, kLength, c.lanes, kLength,
-                    out.data() + done);
-        }
-      }
+      HashWith(c, sample.data(), kLength, kCount, kLength, out.data());
       double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       seconds = round == 0 ? took : std::min(seconds, took);
     }
@@ -319,16 +326,7 @@ const Choice& Pick() {
 
 void Sha256Strided(const uint8_t* base, size_t stride, size_t count, size_t length,
                    Sha256Bytes* out) {
-  const Choice& c = Current();
-  // Below a few messages the lanes would mostly hash padding; OpenSSL is as fast.
-  if (c.kernel == nullptr || count < std::min<size_t>(c.lanes, 3)) {
-    for (size_t i = 0; i < count; ++i) SHA256(base + i * stride, length, out[i].data());
-    return;
-  }
-  for (size_t done = 0; done < count; done += c.lanes) {
-    size_t n = std::min(c.lanes, count - done);
-    HashGroup(c, base + done * stride, stride, n, length, out + done);
-  }
+  HashWith(Current(), base, stride, count, length, out);
 }
 
 const char* Sha256LanesKernel() { return Current().name; }
