@@ -13,14 +13,18 @@
 // Dials with mutual TLS from --tls_dir, or else from $BERTH_TLS_DIR (as the CLI does, and as
 // scripts/local-cluster sets up); plaintext only when neither is set.
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -72,6 +76,24 @@ double ProcStatusBytes(int pid, const std::string& key) {
     }
   }
   return 0;
+}
+
+// User plus system CPU seconds the process has used so far (0 if unreadable).
+double ProcCpuSeconds(int pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Fields after the parenthesised command name (which may hold spaces): state is field 3,
+  // utime and stime are fields 14 and 15.
+  size_t close = text.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(text.substr(close + 2));
+  std::string field;
+  double utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::atof(field.c_str());
+    if (i == 15) stime = std::atof(field.c_str());
+  }
+  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 // Resets VmHWM to the current RSS (Linux >= 4.0), so the peak is this run's.
@@ -235,6 +257,7 @@ int main(int argc, char** argv) {
 
   if (pid > 0) ResetPeakRss(pid);
   const double rss_before = pid > 0 ? ProcStatusBytes(pid, "VmRSS") : 0;
+  const double cpu_before = pid > 0 ? ProcCpuSeconds(pid) : 0;
   PhaseWatcher watcher(*stub, "VirtualDiskSnapshot", ns);
   std::vector<Clock::time_point> applied(n);
   std::atomic<int> next{0};
@@ -262,14 +285,15 @@ int main(int argc, char** argv) {
   }
   const double peak = pid > 0 ? ProcStatusBytes(pid, "VmHWM") : 0;
   const double rss_after = pid > 0 ? ProcStatusBytes(pid, "VmRSS") : 0;
+  const double cpu_s = pid > 0 ? ProcCpuSeconds(pid) - cpu_before : 0;
   const double total = Seconds(last - start);
   const double apply_s = Seconds(all_applied - start);
   std::printf(
       "RESULT snapshots=%d disks=%d all_ready_s=%.2f apply_s=%.2f applies_per_s=%.0f "
       "ready_per_s=%.0f p50_s=%.2f p99_s=%.2f max_s=%.2f rss_before_mb=%.1f peak_rss_mb=%.1f "
-      "rss_after_mb=%.1f\n",
+      "rss_after_mb=%.1f controller_cpu_s=%.2f controller_cpu_ms_per_snapshot=%.2f\n",
       n, ndisks, total, apply_s, n / apply_s, n / total, Percentile(latency, 0.5),
       Percentile(latency, 0.99), Percentile(latency, 1.0), rss_before / 1048576, peak / 1048576,
-      rss_after / 1048576);
+      rss_after / 1048576, cpu_s, 1000 * cpu_s / n);
   return 0;
 }

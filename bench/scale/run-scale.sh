@@ -114,12 +114,13 @@ for n in $counts; do
 done
 
 field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
-printf '\n%-10s %12s %10s %10s %10s %12s %12s\n' snapshots all_ready_s apply/s p50_s p99_s \
-  peak_rss_mb ready/s
+printf '\n%-10s %12s %10s %10s %10s %12s %12s %14s\n' snapshots all_ready_s apply/s p50_s p99_s \
+  peak_rss_mb ready/s ctl_cpu_ms/obj
 for r in "${results[@]}"; do
-  printf '%-10s %12s %10s %10s %10s %12s %12s\n' "$(field "$r" snapshots)" \
+  printf '%-10s %12s %10s %10s %10s %12s %12s %14s\n' "$(field "$r" snapshots)" \
     "$(field "$r" all_ready_s)" "$(field "$r" applies_per_s)" "$(field "$r" p50_s)" \
-    "$(field "$r" p99_s)" "$(field "$r" peak_rss_mb)" "$(field "$r" ready_per_s)"
+    "$(field "$r" p99_s)" "$(field "$r" peak_rss_mb)" "$(field "$r" ready_per_s)" \
+    "$(field "$r" controller_cpu_ms_per_snapshot)"
 done
 if [ ${#results[@]} -ge 2 ]; then
   first=${results[0]} last=${results[-1]}
