@@ -116,9 +116,9 @@ class GrpcAgentClient : public AgentClient {
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> AgentChannels::ForNode(const std::string& node) {
-  auto obj = store_.Get(ObjectKey{"Node", "", node});
+  auto obj = store_.Peek(ObjectKey{"Node", "", node});
   if (!obj.ok()) return absl::UnavailableError(absl::StrCat("node ", node, " is not registered"));
-  std::string address = JsonString(*obj, "/status/address");
+  std::string address = JsonString(**obj, "/status/address");
   if (address.empty()) {
     return absl::UnavailableError(absl::StrCat("node ", node, " has no address"));
   }

@@ -214,7 +214,7 @@ grpc::Status ResourcesService::Watch(grpc::ServerContext* ctx, const apipb::Watc
   }
   auto queue = std::make_shared<EventQueue>();
   auto sub = store_.Watch(from, [queue, matches](const StoreEvent& e) {
-    if (!matches(e.object)) return;
+    if (!matches(e.object())) return;
     absl::MutexLock l(&queue->mu);
     queue->events.push_back(e);
   });
@@ -232,7 +232,7 @@ grpc::Status ResourcesService::Watch(grpc::ServerContext* ctx, const apipb::Watc
     for (const StoreEvent& e : batch) {
       apipb::WatchEvent ev;
       ev.set_type(EventTypeName(e.type));
-      ev.set_object_json(e.object.dump());
+      ev.set_object_json(e.Dump());
       if (!(ok = writer->Write(ev))) break;
     }
     if (!ok) break;

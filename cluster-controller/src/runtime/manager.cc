@@ -72,7 +72,7 @@ void Manager::Dispatch() {
       batch.swap(events_);
     }
     for (const StoreEvent& event : batch) {
-      Enqueue(ObjectKey::Of(event.object));
+      Enqueue(ObjectKey::Of(event.object()));
       for (auto& loop : loops_) {
         for (const ObjectKey& key : loop->reconciler->Related(event)) {
           loop->queue->Add(key.ToString());

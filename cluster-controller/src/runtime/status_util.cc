@@ -91,10 +91,12 @@ Json MakeEvent(const Json& obj, const std::string& type, const std::string& reas
 
 // Writes `updated` (obj with new status and possibly metadata) and, when the phase changed,
 // the Event recording it, in one store transaction.
-absl::StatusOr<Json> WriteWithPhaseEvent(ObjectStore& store, const Json& obj, Json updated) {
+absl::StatusOr<Json> WriteWithPhaseEvent(ObjectStore& store, const Json& obj, Json updated,
+                                         PhaseEvent event = PhaseEvent::kRecord) {
   std::string was = JsonString(obj, "/status/phase");
   std::string phase = JsonString(updated, "/status/phase");
-  if (phase == was || phase.empty() || obj.value("kind", "") == "Event") {
+  if (event == PhaseEvent::kSkip || phase == was || phase.empty() ||
+      obj.value("kind", "") == "Event") {
     return store.Update(std::move(updated));
   }
   // Phase changes are what `berth describe` lists under Events (best effort: a failed Event
@@ -128,15 +130,18 @@ absl::StatusOr<Json> WriteStatus(ObjectStore& store, const Json& obj, Json statu
 }
 
 absl::StatusOr<Json> WriteStatusAndAddFinalizer(ObjectStore& store, const Json& obj, Json status,
-                                                const std::string& f) {
-  if (HasFinalizer(obj, f)) return WriteStatus(store, obj, std::move(status));
+                                                const std::string& f, PhaseEvent event) {
   status["observedGeneration"] = obj["metadata"].value("generation", 1);
+  const bool has = HasFinalizer(obj, f);
+  if (has && obj.contains("status") && obj["status"] == status) return obj;
   Json updated = obj;
-  if (!updated["metadata"].contains("finalizers"))
-    updated["metadata"]["finalizers"] = Json::array();
-  updated["metadata"]["finalizers"].push_back(f);
+  if (!has) {
+    if (!updated["metadata"].contains("finalizers"))
+      updated["metadata"]["finalizers"] = Json::array();
+    updated["metadata"]["finalizers"].push_back(f);
+  }
   updated["status"] = std::move(status);
-  return WriteWithPhaseEvent(store, obj, std::move(updated));
+  return WriteWithPhaseEvent(store, obj, std::move(updated), event);
 }
 
 bool HasFinalizer(const Json& obj, const std::string& finalizer) {

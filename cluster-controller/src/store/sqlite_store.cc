@@ -160,12 +160,12 @@ void SqliteStore::UpdateCacheLocked(const std::vector<StoreEvent>& events, uint6
   absl::MutexLock cache_lock(&cache_mu_);
   cache_version_ = version;
   for (const StoreEvent& e : events) {
-    ObjectKey k = ObjectKey::Of(e.object);
+    ObjectKey k = ObjectKey::Of(e.object());
     CacheKey key{k.kind, k.ns, k.name};
     if (e.type == StoreEvent::Type::kDeleted) {
       cache_.erase(key);
     } else {
-      cache_[std::move(key)] = std::make_shared<const Json>(e.object);
+      cache_[std::move(key)] = e.shared;
     }
   }
 }
@@ -357,7 +357,7 @@ absl::StatusOr<bool> SqliteStore::UidTakenLocked(const std::string& uid) {
   return stmt.Bind(1, uid).Step();
 }
 
-absl::StatusOr<Json> SqliteStore::Get(const ObjectKey& key) {
+absl::StatusOr<std::shared_ptr<const Json>> SqliteStore::Peek(const ObjectKey& key) {
   std::shared_ptr<const Json> obj;
   {
     absl::MutexLock lock(&cache_mu_);
@@ -365,6 +365,11 @@ absl::StatusOr<Json> SqliteStore::Get(const ObjectKey& key) {
     if (it != cache_.end()) obj = it->second;
   }
   if (!obj) return absl::NotFoundError(absl::StrCat(Describe(key), " not found"));
+  return obj;
+}
+
+absl::StatusOr<Json> SqliteStore::Get(const ObjectKey& key) {
+  BERTH_ASSIGN_OR_RETURN(std::shared_ptr<const Json> obj, Peek(key));
   return *obj;  // the copy is made outside the lock
 }
 
@@ -406,8 +411,10 @@ absl::Status SqliteStore::ReplayLocked(uint64_t after, const WatchCallback& call
     std::optional<StoreEvent::Type> type = ParseEventType(stmt.ColumnText(1));
     std::string what = absl::StrCat("event ", rv);
     if (!type.has_value()) return absl::InternalError(absl::StrCat(what, ": unknown type"));
-    BERTH_ASSIGN_OR_RETURN(Json obj, ParseStored(stmt.ColumnText(2), what));
-    callback(StoreEvent{*type, rv, std::move(obj)});
+    std::string text = stmt.ColumnText(2);
+    BERTH_ASSIGN_OR_RETURN(Json obj, ParseStored(text, what));
+    callback(StoreEvent{*type, rv, std::make_shared<const Json>(std::move(obj)),
+                        std::make_shared<const std::string>(std::move(text))});
   }
 }
 

@@ -50,6 +50,7 @@ class SqliteStore : public ObjectStore {
   absl::StatusOr<Json> Update(Json obj) override;
   absl::StatusOr<Json> UpdateAndCreate(Json obj, const FollowUp& then) override;
   absl::StatusOr<Json> Get(const ObjectKey& key) override;
+  absl::StatusOr<std::shared_ptr<const Json>> Peek(const ObjectKey& key) override;
   absl::StatusOr<std::vector<Json>> List(const std::string& kind, const std::string& ns,
                                          uint64_t* resource_version) override;
   absl::StatusOr<Json> Delete(const ObjectKey& key, std::optional<std::string> uid) override;
@@ -123,7 +124,7 @@ class SqliteStore : public ObjectStore {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Records the event at batch.version; `text` is `obj` serialized.
   absl::Status AppendEventLocked(Batch& batch, StoreEvent::Type type, const ObjectKey& key,
-                                 const Json& obj, const std::string& text)
+                                 const Json& obj, std::shared_ptr<const std::string> text)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Fills cache_ from the objects table (at open).

@@ -140,7 +140,7 @@ absl::Status SqliteStore::PutLocked(Batch& batch, StoreEvent::Type type,
   ObjectKey key = ObjectKey::Of(*obj);
   uint64_t rv = ++batch.version;
   SetResourceVersion(rv, obj);
-  std::string text = obj->dump();
+  auto text = std::make_shared<const std::string>(obj->dump());
   BERTH_ASSIGN_OR_RETURN(
       Statement stmt,
       db_->Prepare("INSERT INTO objects (kind, namespace, name, uid, resource_version, json) "
@@ -148,7 +148,7 @@ absl::Status SqliteStore::PutLocked(Batch& batch, StoreEvent::Type type,
                    "UPDATE SET uid = excluded.uid, resource_version = excluded.resource_version, "
                    "json = excluded.json"));
   stmt.Bind(1, key.kind).Bind(2, key.ns).Bind(3, key.name).Bind(4, UidOf(*obj));
-  stmt.Bind(5, static_cast<int64_t>(rv)).Bind(6, text);
+  stmt.Bind(5, static_cast<int64_t>(rv)).Bind(6, *text);
   BERTH_RETURN_IF_ERROR(stmt.Run());
   std::vector<std::string> owners = OwnerUids(*obj);
   if (owners != old_owners) BERTH_RETURN_IF_ERROR(WriteOwnersLocked(key, owners));
@@ -158,7 +158,7 @@ absl::Status SqliteStore::PutLocked(Batch& batch, StoreEvent::Type type,
 absl::Status SqliteStore::RemoveLocked(Batch& batch, Json* obj) {
   ObjectKey key = ObjectKey::Of(*obj);
   SetResourceVersion(++batch.version, obj);
-  std::string text = obj->dump();
+  auto text = std::make_shared<const std::string>(obj->dump());
   BERTH_ASSIGN_OR_RETURN(
       Statement stmt,
       db_->Prepare("DELETE FROM objects WHERE kind = ?1 AND namespace = ?2 AND name = ?3"));
@@ -187,14 +187,16 @@ absl::Status SqliteStore::WriteOwnersLocked(const ObjectKey& key,
 
 absl::Status SqliteStore::AppendEventLocked(Batch& batch, StoreEvent::Type type,
                                             const ObjectKey& key, const Json& obj,
-                                            const std::string& text) {
+                                            std::shared_ptr<const std::string> text) {
   BERTH_ASSIGN_OR_RETURN(Statement stmt,
                          db_->Prepare("INSERT INTO events (rv, type, kind, namespace, name, json) "
                                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6)"));
   stmt.Bind(1, static_cast<int64_t>(batch.version)).Bind(2, std::string(EventTypeName(type)));
-  stmt.Bind(3, key.kind).Bind(4, key.ns).Bind(5, key.name).Bind(6, text);
+  stmt.Bind(3, key.kind).Bind(4, key.ns).Bind(5, key.name).Bind(6, *text);
   BERTH_RETURN_IF_ERROR(stmt.Run());
-  batch.events.push_back(StoreEvent{type, batch.version, obj});
+  // The event's copy of the object is the one the cache keeps and every watcher shares.
+  batch.events.push_back(
+      StoreEvent{type, batch.version, std::make_shared<const Json>(obj), std::move(text)});
   return absl::OkStatus();
 }
 

@@ -1,8 +1,12 @@
 // Drives the reconcilers against a real SQLite store and an in-memory fake agent, pass by pass,
 // until nothing changes — deterministic, no threads.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <set>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/escaping.h"
 #include "world.h"
@@ -176,25 +180,29 @@ TEST_CASE("the lost check lists each pool once per half interval, not each snaps
   w.Pass("VirtualDiskSnapshot");  // a second later the listing still answers
   CHECK(calls() == std::pair<int, int>(lists0 + 1, gets0));
 
-  // Cut after that listing: not in it, so asked about alone, and found.
+  // Cut after that listing: not in it, but the listing cannot tell, so it is neither asked
+  // about nor condemned.
   w.Snapshot("late", "d");
   w.Pass("VirtualDiskSnapshot");
   REQUIRE(w.Phase("VirtualDiskSnapshot", "late") == "Ready");
   w.Advance(absl::Seconds(2));
   w.Pass("VirtualDiskSnapshot");
-  CHECK(calls() == std::pair<int, int>(lists0 + 1, gets0 + 1));
+  CHECK(calls() == std::pair<int, int>(lists0 + 1, gets0));
   CHECK(w.Phase("VirtualDiskSnapshot", "late") == "Ready");
 
-  // Data gone: the next listing misses it, the check asks about it alone and fails it.
+  // Data gone: the next listing misses it, the check asks about it alone and fails it. So for
+  // the late snapshot, as that listing is newer than its cut.
   {
     absl::MutexLock l(&w.Agent()->mu);
     w.Agent()->snapshots.erase(JsonString(w.Get("VirtualDiskSnapshot", "s3"), "/metadata/uid"));
+    w.Agent()->snapshots.erase(JsonString(w.Get("VirtualDiskSnapshot", "late"), "/metadata/uid"));
   }
   w.Advance(absl::Seconds(11));
   w.Pass("VirtualDiskSnapshot");
   CHECK(calls() == std::pair<int, int>(lists0 + 2, gets0 + 2));
   CHECK(w.Reason("VirtualDiskSnapshot", "s3", "VirtualDiskSnapshotReady") == "Lost");
-  for (const char* name : {"s0", "s1", "s2", "s4", "s5", "late"}) {
+  CHECK(w.Reason("VirtualDiskSnapshot", "late", "VirtualDiskSnapshotReady") == "Lost");
+  for (const char* name : {"s0", "s1", "s2", "s4", "s5"}) {
     CHECK(w.Phase("VirtualDiskSnapshot", name) == "Ready");
   }
 
@@ -205,10 +213,48 @@ TEST_CASE("the lost check lists each pool once per half interval, not each snaps
   }
   w.Advance(absl::Seconds(11));
   w.Pass("VirtualDiskSnapshot");
-  CHECK(calls() == std::pair<int, int>(lists0 + 3, gets0 + 2 + 6));
-  for (const char* name : {"s0", "s1", "s2", "s4", "s5", "late"}) {
+  CHECK(calls() == std::pair<int, int>(lists0 + 3, gets0 + 2 + 5));
+  for (const char* name : {"s0", "s1", "s2", "s4", "s5"}) {
     CHECK(w.Phase("VirtualDiskSnapshot", name) == "Ready");
   }
+}
+
+// The phase-change Events recorded for `name`, oldest first.
+std::vector<std::string> PhaseEvents(World& w, const std::string& name) {
+  auto events = w.Store().List("Event", "default");
+  REQUIRE(events.ok());
+  std::vector<std::pair<std::string, std::string>> found;  // (resourceVersion, message)
+  for (const Json& e : *events) {
+    if (JsonString(e, "/involvedObject/name") != name) continue;
+    found.emplace_back(JsonString(e, "/metadata/resourceVersion"), e.value("message", ""));
+  }
+  std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
+    return std::stoull(a.first) < std::stoull(b.first);
+  });
+  std::vector<std::string> messages;
+  for (const auto& f : found) messages.push_back(f.second);
+  return messages;
+}
+
+TEST_CASE("a quick cut records one Event, a freeze records its InProgress too") {
+  World w;
+  w.Disk("d", "1Gi");
+  w.Settle();
+  w.Snapshot("quick", "d");
+  w.Settle();
+  REQUIRE(w.Phase("VirtualDiskSnapshot", "quick") == "Ready");
+  CHECK(PhaseEvents(w, "quick") == std::vector<std::string>{"phase InProgress -> Ready"});
+
+  w.Disk("root", "1Gi");
+  w.Vm("vm1", {"root"});
+  w.Settle();
+  w.Snapshot("frozen", "root");
+  w.Settle();
+  REQUIRE(w.Phase("VirtualDiskSnapshot", "frozen") == "Ready");
+  std::vector<std::string> frozen = PhaseEvents(w, "frozen");
+  REQUIRE(frozen.size() == 2);
+  CHECK_THAT(frozen[0], Catch::StartsWith("phase (none) -> InProgress"));
+  CHECK(frozen[1] == "phase InProgress -> Ready");
 }
 
 TEST_CASE("a running VM's disk snapshot freezes through the guest agent") {

@@ -36,7 +36,7 @@ TEST_CASE("concurrent writes commit in groups with single-write semantics") {
                      [&](const StoreEvent& e) {
                        absl::MutexLock l(&mu);
                        seen.push_back(e.resource_version);
-                       if (e.object["metadata"]["resourceVersion"] !=
+                       if (e.object()["metadata"]["resourceVersion"] !=
                            std::to_string(e.resource_version)) {
                          rv_mismatch = true;
                        }

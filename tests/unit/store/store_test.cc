@@ -226,7 +226,7 @@ TEST_CASE("Delete with finalizers marks the object; removing the last finalizer 
   REQUIRE(events.size() == 3);
   CHECK(events[0].type == StoreEvent::Type::kAdded);
   CHECK(events[1].type == StoreEvent::Type::kModified);
-  CHECK(events[1].object["metadata"].contains("deletionTimestamp"));
+  CHECK(events[1].object()["metadata"].contains("deletionTimestamp"));
   CHECK(events[2].type == StoreEvent::Type::kDeleted);
   CHECK(events[2].resource_version == 3);
   CHECK(std::string(EventTypeName(events[2].type)) == "DELETED");
@@ -281,7 +281,7 @@ TEST_CASE("Delete cascades through ownerReferences, two levels deep") {
   CHECK((*marked)["metadata"].contains("deletionTimestamp"));
   REQUIRE(events.size() == 5);  // vm, disk, disk-child, snap (marked), snap-child
   for (size_t i = 0; i < events.size(); ++i) CHECK(events[i].resource_version == 7 + i);
-  CHECK(events[0].object["metadata"]["name"] == "vm");
+  CHECK(events[0].object()["metadata"]["name"] == "vm");
 
   // The snapshot goes once its finalizer is removed.
   Json done = *marked;
@@ -404,8 +404,8 @@ TEST_CASE("UpdateAndCreate stores the update and its follow-up in one commit") {
   REQUIRE(written.ok());
   CHECK((*written)["status"]["phase"] == "Ready");
   REQUIRE(seen.size() == 2);  // published together, update first
-  CHECK(seen[0].object["kind"] == "VirtualDisk");
-  CHECK(seen[1].object["kind"] == "Event");
+  CHECK(seen[0].object()["kind"] == "VirtualDisk");
+  CHECK(seen[1].object()["kind"] == "Event");
   CHECK(seen[1].resource_version == seen[0].resource_version + 1);
   CHECK(store.Get(ObjectKey{"Event", "ns", "d1.ready"}).ok());
 

@@ -23,7 +23,7 @@ class Recorder {
   WatchCallback Callback() {
     return [this](const StoreEvent& e) {
       absl::MutexLock lock(&mu_);
-      if (e.object["metadata"]["resourceVersion"] != std::to_string(e.resource_version)) {
+      if (e.object()["metadata"]["resourceVersion"] != std::to_string(e.resource_version)) {
         mismatched_ = true;
       }
       versions_.push_back(e.resource_version);

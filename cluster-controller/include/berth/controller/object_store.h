@@ -29,11 +29,26 @@ struct ObjectKey {
   static ObjectKey Of(const Json& obj);
 };
 
+// One committed change. The object (and, when the store has it, its JSON text) is shared and
+// immutable: the store's cache, the controller's queues and every watcher hold the same copy,
+// so handing an event on costs a reference count, not a deep copy of the object.
 struct StoreEvent {
   enum class Type { kAdded, kModified, kDeleted };
+  StoreEvent(Type t, uint64_t rv, Json obj)
+      : type(t), resource_version(rv), shared(std::make_shared<const Json>(std::move(obj))) {}
+  StoreEvent(Type t, uint64_t rv, std::shared_ptr<const Json> obj,
+             std::shared_ptr<const std::string> json_text = nullptr)
+      : type(t), resource_version(rv), shared(std::move(obj)), text(std::move(json_text)) {}
+
+  // The object after the change; for kDeleted, its last state.
+  const Json& object() const { return *shared; }
+  // object() serialized, from the stored text when there is one.
+  std::string Dump() const { return text ? *text : shared->dump(); }
+
   Type type;
   uint64_t resource_version;
-  Json object;  // the object after the change; for kDeleted, its last state
+  std::shared_ptr<const Json> shared;       // never null
+  std::shared_ptr<const std::string> text;  // object()'s JSON text, or null
 };
 
 const char* EventTypeName(StoreEvent::Type t);  // "ADDED", "MODIFIED", "DELETED"
@@ -75,6 +90,14 @@ class ObjectStore {
   }
 
   virtual absl::StatusOr<Json> Get(const ObjectKey& key) = 0;  // NotFound if absent
+
+  // Get without the copy, for callers that only read: the stored object itself, immutable and
+  // shared (a later write replaces it in the store; this one stays as it was).
+  virtual absl::StatusOr<std::shared_ptr<const Json>> Peek(const ObjectKey& key) {
+    absl::StatusOr<Json> obj = Get(key);
+    if (!obj.ok()) return obj.status();
+    return std::make_shared<const Json>(*std::move(obj));
+  }
 
   // Lists objects of `kind`; `ns` empty lists every namespace. Sorted by namespace, then name.
   // Sets *resource_version (when given) to the store's version the list is consistent with.

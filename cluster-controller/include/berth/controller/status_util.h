@@ -24,10 +24,16 @@ Json GetCondition(const Json& obj, const std::string& type);
 // object as stored afterwards.
 absl::StatusOr<Json> WriteStatus(ObjectStore& store, const Json& obj, Json status);
 
+// Whether a status write records its phase change as an Event. kSkip is for a phase that the
+// same pass normally leaves again at once (e.g. InProgress before a quick cut): the next
+// change's Event ("phase InProgress -> Ready") tells the story with one Event instead of two.
+enum class PhaseEvent { kRecord, kSkip };
+
 // WriteStatus and AddFinalizer in one write (and one commit): for a reconciler that must
 // persist its finalizer before acting, together with the status saying what it is about to do.
 absl::StatusOr<Json> WriteStatusAndAddFinalizer(ObjectStore& store, const Json& obj, Json status,
-                                                const std::string& f);
+                                                const std::string& f,
+                                                PhaseEvent event = PhaseEvent::kRecord);
 
 // Stores a core/v1 Event about `obj` (owned by it, so it goes when obj goes). WriteStatus records
 // one for every phase change, in the same transaction as the status; `berth describe` shows them.

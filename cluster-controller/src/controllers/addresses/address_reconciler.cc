@@ -52,11 +52,11 @@ class AddressReconciler : public Reconciler {
   std::string Kind() const override { return kind_; }
 
   std::vector<ObjectKey> Related(const StoreEvent& event) override {
-    if (event.object.value("kind", "") != "VirtualMachine") return {};
-    std::string ns = JsonString(event.object, "/metadata/namespace");
-    std::string name = JsonString(event.object, "/metadata/name");
+    if (event.object().value("kind", "") != "VirtualMachine") return {};
+    std::string ns = JsonString(event.object(), "/metadata/namespace");
+    std::string name = JsonString(event.object(), "/metadata/name");
     std::string ref =
-        IsIp() ? JsonString(event.object, "/spec/virtualMachineIPAddressName", name) : name;
+        IsIp() ? JsonString(event.object(), "/spec/virtualMachineIPAddressName", name) : name;
     return {ObjectKey{kind_, ns, ref}};
   }
 

@@ -39,8 +39,8 @@ void RefIndex::SetLocked(const std::string& ns, const std::string& name, std::st
 }
 
 void RefIndex::Observe(const StoreEvent& event) {
-  auto kind = event.object.find("kind");
-  if (kind == event.object.end() || !kind->is_string() ||
+  auto kind = event.object().find("kind");
+  if (kind == event.object().end() || !kind->is_string() ||
       kind->get_ref<const std::string&>() != kind_) {
     return;
   }
@@ -49,9 +49,9 @@ void RefIndex::Observe(const StoreEvent& event) {
   // its commit), so it is skipped below. A failed seed is retried at the next event.
   if (!seeded_ && !SeedLocked().ok()) return;
   if (event.resource_version <= seeded_version_) return;
-  std::string ns = JsonString(event.object, "/metadata/namespace");
-  std::string name = JsonString(event.object, "/metadata/name");
-  SetLocked(ns, name, event.type == StoreEvent::Type::kDeleted ? "" : ref_(event.object));
+  std::string ns = JsonString(event.object(), "/metadata/namespace");
+  std::string name = JsonString(event.object(), "/metadata/name");
+  SetLocked(ns, name, event.type == StoreEvent::Type::kDeleted ? "" : ref_(event.object()));
 }
 
 std::vector<ObjectKey> RefIndex::Referrers(const std::string& ns, const std::string& name) {

@@ -4,7 +4,8 @@ namespace berth::controller {
 
 absl::StatusOr<bool> SnapshotListings::Listed(AgentClient& agent, const std::string& node,
                                               const std::string& pool, const std::string& id,
-                                              absl::Time now, absl::Duration max_age) {
+                                              absl::Time cut_by, absl::Time now,
+                                              absl::Duration max_age) {
   Listing* listing;
   {
     absl::MutexLock l(&mu_);
@@ -25,7 +26,7 @@ absl::StatusOr<bool> SnapshotListings::Listed(AgentClient& agent, const std::str
     }
   }
   if (!listing->error.ok()) return listing->error;
-  return listing->ids.count(id) > 0;
+  return listing->ids.count(id) > 0 || listing->taken < cut_by;
 }
 
 }  // namespace berth::controller

@@ -23,11 +23,15 @@ namespace berth::controller {
 // caller accepts; concurrent callers for the same pool wait for one listing. Thread-safe.
 class SnapshotListings {
  public:
-  // Whether snapshot `id` was in a listing of `pool` on `node` taken at most `max_age` before
-  // `now` (listing again first when the last one is older). The listing's error when the agent
-  // could not list (the caller then asks about the one snapshot).
+  // Whether snapshot `id`, cut by `cut_by`, was in a listing of `pool` on `node` taken at most
+  // `max_age` before `now` (listing again first when the last one is older). A listing taken
+  // before `cut_by` cannot have it and so says nothing against it: true as well (the check
+  // after the next listing decides). Snapshots come in bursts, and asking about each one cut
+  // since the last listing would be one agent call per snapshot again. The listing's error
+  // when the agent could not list (the caller then asks about the one snapshot).
   absl::StatusOr<bool> Listed(AgentClient& agent, const std::string& node, const std::string& pool,
-                              const std::string& id, absl::Time now, absl::Duration max_age);
+                              const std::string& id, absl::Time cut_by, absl::Time now,
+                              absl::Duration max_age);
 
  private:
   struct Listing {

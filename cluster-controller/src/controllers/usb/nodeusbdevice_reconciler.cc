@@ -48,14 +48,14 @@ class NodeUSBDeviceReconciler : public Reconciler {
   std::string Kind() const override { return "NodeUSBDevice"; }
 
   std::vector<ObjectKey> Related(const StoreEvent& event) override {
-    std::string kind = event.object.value("kind", "");
-    std::string name = JsonString(event.object, "/metadata/name");
+    std::string kind = event.object().value("kind", "");
+    std::string name = JsonString(event.object(), "/metadata/name");
     if (kind == "Node") return {ObjectKey{"NodeUSBDevice", "", kNodeKeyPrefix + name}};
     if (kind == "USBDevice") return {ObjectKey{"NodeUSBDevice", "", name}};
     std::vector<ObjectKey> keys;
     if (kind == "VirtualMachine") {
       for (const char* path : {"/spec/usbDevices", "/status/usbDevices"}) {
-        Json list = JsonAt(event.object, path);
+        Json list = JsonAt(event.object(), path);
         if (!list.is_array()) continue;
         for (const Json& d : list) {
           if (d.is_object()) keys.push_back(ObjectKey{"NodeUSBDevice", "", d.value("name", "")});

@@ -49,9 +49,9 @@ class VirtualDiskReconciler : public Reconciler {
   // each of their events was most of the dispatcher's work.
   std::vector<ObjectKey> Related(const StoreEvent& event) override {
     restored_from_.Observe(event);
-    if (event.object.value("kind", "") != "VirtualDiskSnapshot") return {};
-    return restored_from_.Referrers(JsonString(event.object, "/metadata/namespace"),
-                                    JsonString(event.object, "/metadata/name"));
+    if (event.object().value("kind", "") != "VirtualDiskSnapshot") return {};
+    return restored_from_.Referrers(JsonString(event.object(), "/metadata/namespace"),
+                                    JsonString(event.object(), "/metadata/name"));
   }
 
   absl::StatusOr<ReconcileResult> Reconcile(const ObjectKey& key) override {

@@ -58,29 +58,30 @@ class VirtualDiskSnapshotReconciler : public Reconciler {
   std::vector<ObjectKey> Related(const StoreEvent& event) override {
     by_disk_.Observe(event);
     by_vm_snapshot_.Observe(event);
-    std::string kind = event.object.value("kind", "");
+    std::string kind = event.object().value("kind", "");
     if (kind != "VirtualDisk" && kind != "VirtualMachineSnapshot") return {};
-    std::string ns = JsonString(event.object, "/metadata/namespace");
-    std::string name = JsonString(event.object, "/metadata/name");
+    std::string ns = JsonString(event.object(), "/metadata/namespace");
+    std::string name = JsonString(event.object(), "/metadata/name");
     return (kind == "VirtualDisk" ? by_disk_ : by_vm_snapshot_).Referrers(ns, name);
   }
 
   absl::StatusOr<ReconcileResult> Reconcile(const ObjectKey& key) override {
-    auto got = store_.Get(key);
+    auto got = store_.Peek(key);  // read-only: every write below copies what it changes
     if (absl::IsNotFound(got.status())) return ReconcileResult{};
     if (!got.ok()) return got.status();
-    Json obj = *std::move(got);
-    if (IsDeleting(obj)) return Finalize(obj);
-    std::string phase = JsonString(obj, "/status/phase");
+    std::shared_ptr<const Json> obj = *std::move(got);
+    if (IsDeleting(*obj)) return Finalize(*obj);
+    std::string phase = JsonString(*obj, "/status/phase");
     if (phase == "Failed") return ReconcileResult{};
-    if (phase == "Ready") return CheckLost(obj);
+    if (phase == "Ready") return CheckLost(*obj);
     // The finalizer must be stored before the agent is asked for anything. In phase InProgress
     // the cut comes next, so it goes in on its own; otherwise the status write below (which
     // always happens before a cut) carries it, saving a commit.
-    if (phase == "InProgress") {
-      BERTH_ASSIGN_OR_RETURN(obj, AddFinalizer(store_, obj, kSnapshotFinalizer));
+    if (phase == "InProgress" && !HasFinalizer(*obj, kSnapshotFinalizer)) {
+      BERTH_ASSIGN_OR_RETURN(Json added, AddFinalizer(store_, *obj, kSnapshotFinalizer));
+      obj = std::make_shared<const Json>(std::move(added));
     }
-    return TakeSnapshot(obj);
+    return TakeSnapshot(*obj);
   }
 
  private:
@@ -106,8 +107,10 @@ class VirtualDiskSnapshotReconciler : public Reconciler {
     // The pass that the Ready write itself triggers comes right after the agent returned the
     // snapshot: nothing to look at yet (at scale that would be one more agent call per
     // snapshot). Checked again at the usual interval.
-    std::string ready_since = GetCondition(obj, kSnapReady).value("lastTransitionTime", "");
-    if (!ready_since.empty() && clock_.Now() - ParseRfc3339(ready_since) < absl::Seconds(1)) {
+    std::string ready_text = GetCondition(obj, kSnapReady).value("lastTransitionTime", "");
+    // Unknown for snapshots stored without one: then taken as cut long ago.
+    absl::Time ready_since = ready_text.empty() ? absl::InfinitePast() : ParseRfc3339(ready_text);
+    if (clock_.Now() - ready_since < absl::Seconds(1)) {
       return ReconcileResult{config_.lost_check_interval};
     }
     std::string node = JsonString(obj, "/status/node");
@@ -115,10 +118,10 @@ class VirtualDiskSnapshotReconciler : public Reconciler {
     std::string uid = JsonString(obj, "/metadata/uid");
     BERTH_ASSIGN_OR_RETURN(auto agent, agents_.ForNode(node));
     // Most checks are answered by the pool's listing (one agent call per pool per half
-    // interval); a snapshot missing from it, or no listing, is asked about alone, so a listing
-    // taken before the snapshot existed, or a failed one, never condemns it.
-    absl::StatusOr<bool> listed =
-        listings_.Listed(*agent, node, pool, uid, clock_.Now(), config_.lost_check_interval / 2);
+    // interval); a snapshot missing from a listing taken after it was cut, or no listing, is
+    // asked about alone, so a failed listing never condemns it.
+    absl::StatusOr<bool> listed = listings_.Listed(*agent, node, pool, uid, ready_since,
+                                                   clock_.Now(), config_.lost_check_interval / 2);
     if (listed.ok() && *listed) return ReconcileResult{config_.lost_check_interval};
     auto snap = agent->GetSnapshot(pool, uid);
     if (absl::IsNotFound(snap.status())) {
@@ -138,9 +141,10 @@ class VirtualDiskSnapshotReconciler : public Reconciler {
   }
 
   // Write for a snapshot not yet cut: adds the finalizer in the same write when missing.
-  absl::StatusOr<Json> WriteBeforeCut(const Json& obj, Json status, const std::string& phase) {
+  absl::StatusOr<Json> WriteBeforeCut(const Json& obj, Json status, const std::string& phase,
+                                      PhaseEvent event = PhaseEvent::kRecord) {
     status["phase"] = phase;
-    return WriteStatusAndAddFinalizer(store_, obj, std::move(status), kSnapshotFinalizer);
+    return WriteStatusAndAddFinalizer(store_, obj, std::move(status), kSnapshotFinalizer, event);
   }
 
   // `before_cut`: also adds the finalizer (see WriteBeforeCut).
@@ -161,8 +165,8 @@ class VirtualDiskSnapshotReconciler : public Reconciler {
     std::string ns = JsonString(obj, "/metadata/namespace");
     std::string disk_name = JsonString(obj, "/spec/virtualDiskName");
     absl::Time now = clock_.Now();
-    auto disk = store_.Get(ObjectKey{"VirtualDisk", ns, disk_name});
-    if (!disk.ok() || JsonString(*disk, "/status/phase") != "Ready" || IsDeleting(*disk)) {
+    auto disk = store_.Peek(ObjectKey{"VirtualDisk", ns, disk_name});
+    if (!disk.ok() || JsonString(**disk, "/status/phase") != "Ready" || IsDeleting(**disk)) {
       std::string why = disk.ok() ? absl::StrCat("VirtualDisk \"", disk_name, "\" is not Ready")
                                   : absl::StrCat("VirtualDisk \"", disk_name, "\" not found");
       SetCondition(status, kDiskReady, false, "VirtualDiskNotReadyForSnapshotting", why, obj, now);
@@ -172,9 +176,9 @@ class VirtualDiskSnapshotReconciler : public Reconciler {
     }
     SetCondition(status, kDiskReady, true, "VirtualDiskReady", "", obj, now);
     if (status.value("phase", "") == "InProgress") return Cut(obj, status);
-    status["node"] = JsonString(*disk, "/status/node");
-    status["pool"] = JsonString(*disk, "/status/pool");
-    status["virtualDiskUID"] = JsonString(*disk, "/metadata/uid");
+    status["node"] = JsonString(**disk, "/status/node");
+    status["pool"] = JsonString(**disk, "/status/pool");
+    status["virtualDiskUID"] = JsonString(**disk, "/metadata/uid");
     Json managed = JsonAt(obj, "/metadata/annotations");
     if (managed.is_object() && managed.contains(kManagedBy)) {
       SetCondition(status, kSnapReady, false, "Snapshotting",
@@ -211,7 +215,12 @@ class VirtualDiskSnapshotReconciler : public Reconciler {
                  "taking the snapshot", obj, now);
     // InProgress (with the node, pool and finalizer) is durable before the cut; the cut then
     // follows in this same pass instead of in the one the write's own event would trigger.
-    BERTH_ASSIGN_OR_RETURN(Json written, WriteBeforeCut(obj, std::move(status), "InProgress"));
+    // Without a freeze the cut takes milliseconds: the Event of its outcome ("phase InProgress
+    // -> Ready", or "-> Failed") is the only one. A freeze can take seconds and is recorded.
+    const PhaseEvent event =
+        status.contains("freezeDomain") ? PhaseEvent::kRecord : PhaseEvent::kSkip;
+    BERTH_ASSIGN_OR_RETURN(Json written,
+                           WriteBeforeCut(obj, std::move(status), "InProgress", event));
     return Cut(written, written.value("status", Json::object()));
   }
 

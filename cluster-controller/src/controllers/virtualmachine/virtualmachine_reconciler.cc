@@ -39,19 +39,19 @@ class VirtualMachineReconciler : public Reconciler {
   std::string Kind() const override { return "VirtualMachine"; }
 
   std::vector<ObjectKey> Related(const StoreEvent& event) override {
-    std::string kind = event.object.value("kind", "");
+    std::string kind = event.object().value("kind", "");
     std::vector<ObjectKey> keys;
-    std::string ns = JsonString(event.object, "/metadata/namespace");
-    std::string name = JsonString(event.object, "/metadata/name");
+    std::string ns = JsonString(event.object(), "/metadata/namespace");
+    std::string name = JsonString(event.object(), "/metadata/name");
     if (kind == "VirtualDisk" || kind == "DataExport") {
       std::string disk =
-          kind == "VirtualDisk" ? name : JsonString(event.object, "/spec/targetRef/name");
+          kind == "VirtualDisk" ? name : JsonString(event.object(), "/spec/targetRef/name");
       auto vms = VmsUsingDisk(store_, ns, disk);
       if (vms.ok()) {
         for (const Json& vm : *vms) keys.push_back(ObjectKey::Of(vm));
       }
     } else if (kind == "VirtualMachineIPAddress" || kind == "VirtualMachineMACAddress") {
-      std::string holder = JsonString(event.object, "/status/virtualMachine");
+      std::string holder = JsonString(event.object(), "/status/virtualMachine");
       if (!holder.empty()) keys.push_back(ObjectKey{"VirtualMachine", ns, holder});
     }
     return keys;

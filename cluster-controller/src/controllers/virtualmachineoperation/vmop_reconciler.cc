@@ -23,8 +23,8 @@ class VmopReconciler : public Reconciler {
 
   std::vector<ObjectKey> Related(const StoreEvent& event) override {
     std::vector<ObjectKey> keys;
-    std::string kind = event.object.value("kind", "");
-    std::string ns = JsonString(event.object, "/metadata/namespace");
+    std::string kind = event.object().value("kind", "");
+    std::string ns = JsonString(event.object(), "/metadata/namespace");
     if (kind == "VirtualDisk" || kind == "VirtualMachineSnapshot") {
       return ActiveOperations(store_, Kind(), ns);  // restores and clones wait on these
     }
@@ -33,7 +33,7 @@ class VmopReconciler : public Reconciler {
     if (!ops.ok()) return keys;
     for (const Json& op : *ops) {
       if (JsonString(op, "/spec/virtualMachineName") ==
-              JsonString(event.object, "/metadata/name") &&
+              JsonString(event.object(), "/metadata/name") &&
           !Terminal(JsonString(op, "/status/phase"))) {
         keys.push_back(ObjectKey::Of(op));
       }

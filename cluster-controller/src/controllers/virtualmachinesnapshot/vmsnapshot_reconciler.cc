@@ -51,10 +51,11 @@ class VmSnapshotReconciler : public Reconciler {
   std::string Kind() const override { return "VirtualMachineSnapshot"; }
 
   std::vector<ObjectKey> Related(const StoreEvent& event) override {
-    if (event.object.value("kind", "") != "VirtualDiskSnapshot") return {};
-    for (const Json& ref : JsonAt(event.object, "/metadata/ownerReferences")) {
+    if (event.object().value("kind", "") != "VirtualDiskSnapshot") return {};
+    for (const Json& ref : JsonAt(event.object(), "/metadata/ownerReferences")) {
       if (ref.value("kind", "") == "VirtualMachineSnapshot") {
-        return {ObjectKey{"VirtualMachineSnapshot", JsonString(event.object, "/metadata/namespace"),
+        return {ObjectKey{"VirtualMachineSnapshot",
+                          JsonString(event.object(), "/metadata/namespace"),
                           ref.value("name", "")}};
       }
     }

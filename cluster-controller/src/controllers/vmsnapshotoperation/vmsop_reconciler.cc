@@ -21,9 +21,9 @@ class VmsopReconciler : public Reconciler {
   std::string Kind() const override { return kKind; }
 
   std::vector<ObjectKey> Related(const StoreEvent& event) override {
-    std::string kind = event.object.value("kind", "");
+    std::string kind = event.object().value("kind", "");
     if (kind != "VirtualDisk" && kind != "VirtualMachineSnapshot") return {};
-    return ActiveOperations(store_, kKind, JsonString(event.object, "/metadata/namespace"));
+    return ActiveOperations(store_, kKind, JsonString(event.object(), "/metadata/namespace"));
   }
 
   absl::StatusOr<ReconcileResult> Reconcile(const ObjectKey& key) override {
