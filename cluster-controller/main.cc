@@ -14,6 +14,7 @@
 #include "berth/controller/controllers.h"
 #include "berth/controller/data_export.h"
 #include "berth/controller/usb.h"
+#include "berth/daemon.h"
 #include "berth/log.h"
 #include "berth/metrics_server.h"
 #include "berth/sd_notify.h"
@@ -50,9 +51,7 @@ namespace bc = berth::controller;
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("berth-controller --listen=HOST:PORT --data_dir=DIR");
   absl::ParseCommandLine(argc, argv);
-  // Debian's Abseil checks every Mutex acquisition against a global lock graph (deadlock
-  // detection, meant for debug builds); the unit tests keep it, the daemon runs without it.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  berth::ConfigureDaemonProcess();
   auto log_format = berth::log::ParseFormat(absl::GetFlag(FLAGS_log_format));
   if (!log_format.ok()) {
     std::cerr << "berth-controller: " << log_format.status().message() << "\n";
@@ -134,6 +133,7 @@ int main(int argc, char** argv) {
   auto admin = bc::NewAdminService(**store, tracker, manager, config, access);
   grpc::EnableDefaultHealthCheckService(true);  // grpc.health.v1.Health
   grpc::ServerBuilder builder;
+  berth::KeepServerThreads(builder, 32);
   int port = 0;
   builder.AddListeningPort(absl::GetFlag(FLAGS_listen), transport->ServerCredentials(), &port);
   builder.RegisterService(resources.get());

@@ -17,6 +17,7 @@
 #include "berth/agent/hypervisor.h"
 #include "berth/agent/instrumented.h"
 #include "berth/agent/tls_context.h"
+#include "berth/daemon.h"
 #include "berth/log.h"
 #include "berth/metrics_server.h"
 #include "berth/sd_notify.h"
@@ -379,9 +380,7 @@ bool StartUsb(const std::string& node, const std::string& advertise,
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("berth-agent --node_name=NAME --pools=NAME:TYPE:PATH,...");
   absl::ParseCommandLine(argc, argv);
-  // Debian's Abseil checks every Mutex acquisition against a global lock graph (deadlock
-  // detection, meant for debug builds); the unit tests keep it, the daemon runs without it.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  berth::ConfigureDaemonProcess();
   auto log_format = berth::log::ParseFormat(absl::GetFlag(FLAGS_log_format));
   if (!log_format.ok()) {
     std::cerr << "berth-agent: " << log_format.status().message() << "\n";
