@@ -8,7 +8,7 @@
 // Prints one "RESULT key=value ..." line that run-scale.sh tabulates.
 //
 // Usage: berth-bench-scale --server=127.0.0.1:7643 --controller_pid=PID --snapshots=10000
-//          [--disks=16] [--classes=local-reflink,local-btrfs] [--apply_threads=8]
+//          [--disks=16] [--classes=local-reflink,local-btrfs] [--apply_threads=32]
 //          [--timeout_s=600] [--namespace=scale] [--tls_dir=DIR]
 // Dials with mutual TLS from --tls_dir, or else from $BERTH_TLS_DIR (as the CLI does, and as
 // scripts/local-cluster sets up); plaintext only when neither is set.
@@ -45,7 +45,9 @@ ABSL_FLAG(int, disks, 16, "source disks, spread over the classes (and so over th
 ABSL_FLAG(std::vector<std::string>, classes,
           std::vector<std::string>({"local-reflink", "local-btrfs"}),
           "copy-on-write storage classes the disks use, round-robin");
-ABSL_FLAG(int, apply_threads, 8, "concurrent Apply callers");
+ABSL_FLAG(int, apply_threads, 32,
+          "concurrent Apply callers (each waits for its write's commit, so fewer callers "
+          "measure the callers' round trips rather than the controller)");
 ABSL_FLAG(int, timeout_s, 600, "give up after this long");
 ABSL_FLAG(std::string, ns, "scale", "namespace for the run's objects");
 ABSL_FLAG(std::string, tls_dir, "",

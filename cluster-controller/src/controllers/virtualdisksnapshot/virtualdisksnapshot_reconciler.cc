@@ -49,8 +49,10 @@ class VirtualDiskSnapshotReconciler : public Reconciler {
   std::string Kind() const override { return "VirtualDiskSnapshot"; }
   // A pass is mostly waiting: for a commit, then for the agent's (fsynced) cut, then for
   // another commit. Snapshots come in thousands (one per disk per schedule), and the agents
-  // and the group commit both do better with more of them in flight.
-  int Workers(int workers_per_kind) const override { return 4 * workers_per_kind; }
+  // and the group commit both do better with more of them in flight: btrfs commits the
+  // snapshots that arrive together in one transaction, so one loop-mounted btrfs cut about 310
+  // snapshots a second with 16 passes in flight and over 500 with 64 (bench/scale).
+  int Workers(int workers_per_kind) const override { return 16 * workers_per_kind; }
 
   // Unfinished snapshots wait for their disk, or for the VirtualMachineSnapshot cutting them.
   // Both are looked up in indexes that hold only unfinished snapshots: listing (copying) every
