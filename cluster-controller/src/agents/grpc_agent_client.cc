@@ -12,6 +12,10 @@ constexpr absl::Duration kShortDeadline = absl::Seconds(10);
 constexpr absl::Duration kLongDeadline = absl::Minutes(30);
 // See AgentChannels.
 constexpr absl::Duration kRedialEvery = absl::Seconds(1);
+// gRPC refuses answers over 4 MB by default; a pool's ListSnapshots carries about 200 bytes a
+// snapshot, so a pool of more than ~20,000 snapshots could not be listed (the lost check then
+// asked about each snapshot alone). 256 MiB is over a million snapshots.
+constexpr int kMaxAgentAnswerBytes = 256 << 20;
 
 class GrpcAgentClient : public AgentClient {
  public:
@@ -125,7 +129,9 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> AgentChannels::ForNode(const std:
   absl::MutexLock l(&mu_);
   Entry& entry = channels_[node];
   if (entry.address != address || !entry.channel) {
-    entry = Entry{address, grpc::CreateChannel(address, credentials_)};
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(kMaxAgentAnswerBytes);
+    entry = Entry{address, grpc::CreateCustomChannel(address, credentials_, args)};
   } else if (entry.channel->GetState(/*try_to_connect=*/false) == GRPC_CHANNEL_TRANSIENT_FAILURE) {
     absl::Time now = absl::Now();  // wall time: only paces the redials
     if (now - entry.redialed >= kRedialEvery) {
