@@ -92,7 +92,7 @@ Json MakeEvent(const Json& obj, const std::string& type, const std::string& reas
 // Writes `updated` (obj with new status and possibly metadata) and, when the phase changed,
 // the Event recording it, in one store transaction.
 absl::StatusOr<Json> WriteWithPhaseEvent(ObjectStore& store, const Json& obj, Json updated,
-                                         PhaseEvent event = PhaseEvent::kRecord) {
+                                         PhaseEvent event) {
   std::string was = JsonString(obj, "/status/phase");
   std::string phase = JsonString(updated, "/status/phase");
   if (event == PhaseEvent::kSkip || phase == was || phase.empty() ||
@@ -112,6 +112,24 @@ absl::StatusOr<Json> WriteWithPhaseEvent(ObjectStore& store, const Json& obj, Js
   });
 }
 
+void AppendFinalizer(Json& obj, const std::string& f) {
+  if (!obj["metadata"].contains("finalizers")) obj["metadata"]["finalizers"] = Json::array();
+  obj["metadata"]["finalizers"].push_back(f);
+}
+
+// Writes `status` (with observedGeneration) and, when `finalizer` is given and missing, adds it
+// in the same write; no write when nothing changes.
+absl::StatusOr<Json> WriteStatusWith(ObjectStore& store, const Json& obj, Json status,
+                                     const std::string* finalizer, PhaseEvent event) {
+  status["observedGeneration"] = obj["metadata"].value("generation", 1);
+  const bool add = finalizer != nullptr && !HasFinalizer(obj, *finalizer);
+  if (!add && obj.contains("status") && obj["status"] == status) return obj;
+  Json updated = obj;
+  if (add) AppendFinalizer(updated, *finalizer);
+  updated["status"] = std::move(status);
+  return WriteWithPhaseEvent(store, obj, std::move(updated), event);
+}
+
 }  // namespace
 
 absl::Status RecordEvent(ObjectStore& store, const Json& obj, const std::string& type,
@@ -122,26 +140,12 @@ absl::Status RecordEvent(ObjectStore& store, const Json& obj, const std::string&
 }
 
 absl::StatusOr<Json> WriteStatus(ObjectStore& store, const Json& obj, Json status) {
-  status["observedGeneration"] = obj["metadata"].value("generation", 1);
-  if (obj.contains("status") && obj["status"] == status) return obj;
-  Json updated = obj;
-  updated["status"] = std::move(status);
-  return WriteWithPhaseEvent(store, obj, std::move(updated));
+  return WriteStatusWith(store, obj, std::move(status), nullptr, PhaseEvent::kRecord);
 }
 
 absl::StatusOr<Json> WriteStatusAndAddFinalizer(ObjectStore& store, const Json& obj, Json status,
                                                 const std::string& f, PhaseEvent event) {
-  status["observedGeneration"] = obj["metadata"].value("generation", 1);
-  const bool has = HasFinalizer(obj, f);
-  if (has && obj.contains("status") && obj["status"] == status) return obj;
-  Json updated = obj;
-  if (!has) {
-    if (!updated["metadata"].contains("finalizers"))
-      updated["metadata"]["finalizers"] = Json::array();
-    updated["metadata"]["finalizers"].push_back(f);
-  }
-  updated["status"] = std::move(status);
-  return WriteWithPhaseEvent(store, obj, std::move(updated), event);
+  return WriteStatusWith(store, obj, std::move(status), &f, event);
 }
 
 bool HasFinalizer(const Json& obj, const std::string& finalizer) {
@@ -156,9 +160,7 @@ bool HasFinalizer(const Json& obj, const std::string& finalizer) {
 absl::StatusOr<Json> AddFinalizer(ObjectStore& store, const Json& obj, const std::string& f) {
   if (HasFinalizer(obj, f)) return obj;
   Json updated = obj;
-  if (!updated["metadata"].contains("finalizers"))
-    updated["metadata"]["finalizers"] = Json::array();
-  updated["metadata"]["finalizers"].push_back(f);
+  AppendFinalizer(updated, f);
   return store.Update(std::move(updated));
 }
 

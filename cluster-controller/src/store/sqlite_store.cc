@@ -368,11 +368,6 @@ absl::StatusOr<std::shared_ptr<const Json>> SqliteStore::Peek(const ObjectKey& k
   return obj;
 }
 
-absl::StatusOr<Json> SqliteStore::Get(const ObjectKey& key) {
-  BERTH_ASSIGN_OR_RETURN(std::shared_ptr<const Json> obj, Peek(key));
-  return *obj;  // the copy is made outside the lock
-}
-
 absl::StatusOr<std::vector<Json>> SqliteStore::List(const std::string& kind, const std::string& ns,
                                                     uint64_t* resource_version) {
   if (kind.empty()) return absl::InvalidArgumentError("list: kind is required");

@@ -49,7 +49,6 @@ class SqliteStore : public ObjectStore {
   absl::StatusOr<Json> Create(Json obj) override;
   absl::StatusOr<Json> Update(Json obj) override;
   absl::StatusOr<Json> UpdateAndCreate(Json obj, const FollowUp& then) override;
-  absl::StatusOr<Json> Get(const ObjectKey& key) override;
   absl::StatusOr<std::shared_ptr<const Json>> Peek(const ObjectKey& key) override;
   absl::StatusOr<std::vector<Json>> List(const std::string& kind, const std::string& ns,
                                          uint64_t* resource_version) override;

@@ -1,4 +1,6 @@
 // The controller's agent channels against a real in-process gRPC server.
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <memory>

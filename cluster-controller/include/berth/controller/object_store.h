@@ -89,14 +89,15 @@ class ObjectStore {
     return stored;
   }
 
-  virtual absl::StatusOr<Json> Get(const ObjectKey& key) = 0;  // NotFound if absent
+  // The stored object itself, immutable and shared (a later write replaces it in the store;
+  // this one stays as it was), for callers that only read. NotFound if absent.
+  virtual absl::StatusOr<std::shared_ptr<const Json>> Peek(const ObjectKey& key) = 0;
 
-  // Get without the copy, for callers that only read: the stored object itself, immutable and
-  // shared (a later write replaces it in the store; this one stays as it was).
-  virtual absl::StatusOr<std::shared_ptr<const Json>> Peek(const ObjectKey& key) {
-    absl::StatusOr<Json> obj = Get(key);
+  // A copy of the stored object, for callers that change it. NotFound if absent.
+  absl::StatusOr<Json> Get(const ObjectKey& key) {
+    absl::StatusOr<std::shared_ptr<const Json>> obj = Peek(key);
     if (!obj.ok()) return obj.status();
-    return std::make_shared<const Json>(*std::move(obj));
+    return **obj;
   }
 
   // Lists objects of `kind`; `ns` empty lists every namespace. Sorted by namespace, then name.
