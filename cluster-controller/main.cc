@@ -17,6 +17,7 @@
 #include "berth/daemon.h"
 #include "berth/log.h"
 #include "berth/metrics_server.h"
+#include "berth/net/grpc_listener.h"
 #include "berth/sd_notify.h"
 #include "berth/tls.h"
 #include "grpcpp/grpcpp.h"
@@ -44,6 +45,9 @@ ABSL_FLAG(int, heartbeat_grace_seconds, 8, "a node is NotReady after this long w
 ABSL_FLAG(std::string, metrics_listen, "",
           "HOST:PORT serving Prometheus /metrics, /healthz and /readyz over HTTP (empty: off)");
 ABSL_FLAG(std::string, log_format, "text", "log records as text, logfmt or json");
+ABSL_FLAG(std::string, listener_limits, "",
+          "per-listener connection limits over the defaults, NAME.KEY=VALUE,... with NAME one of "
+          "controller-grpc, metrics (docs/security.md)");
 ABSL_FLAG(int, v, 0, "log verbosity: 2 logs every successful reconcile pass");
 
 namespace bc = berth::controller;
@@ -134,13 +138,31 @@ int main(int argc, char** argv) {
   grpc::EnableDefaultHealthCheckService(true);  // grpc.health.v1.Health
   grpc::ServerBuilder builder;
   berth::KeepServerThreads(builder, 32);
-  int port = 0;
-  builder.AddListeningPort(absl::GetFlag(FLAGS_listen), transport->ServerCredentials(), &port);
+  const std::vector<std::string> listeners = {"controller-grpc", "metrics"};
+  berth::net::ListenerConfig grpc_config;
+  grpc_config.name = "controller-grpc";
+  grpc_config.listen = absl::GetFlag(FLAGS_listen);
+  grpc_config.limits = berth::net::GrpcListener::DefaultLimits();
+  grpc_config.metrics = &metrics;
+  berth::net::ListenerLimits metrics_limits = berth::metrics::MetricsServer::DefaultLimits();
+  for (auto [name, limits] :
+       {std::pair{"controller-grpc", &grpc_config.limits}, std::pair{"metrics", &metrics_limits}}) {
+    if (absl::Status s = berth::net::ApplyLimitOverrides(absl::GetFlag(FLAGS_listener_limits), name,
+                                                         listeners, limits);
+        !s.ok()) {
+      std::cerr << "berth-controller: " << s.message() << "\n";
+      return 2;
+    }
+  }
+  auto grpc_port =
+      berth::net::GrpcListener::Add(builder, transport->ServerCredentials(), grpc_config);
   builder.RegisterService(resources.get());
   builder.RegisterService(admin.get());
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (!server || port == 0) {
-    std::cerr << "berth-controller: cannot listen on " << absl::GetFlag(FLAGS_listen) << "\n";
+  absl::Status listening = server ? grpc_port->Start() : absl::InternalError("gRPC did not start");
+  if (!listening.ok()) {
+    std::cerr << "berth-controller: cannot listen on " << absl::GetFlag(FLAGS_listen) << ": "
+              << listening.message() << "\n";
     return 1;
   }
   if (absl::Status s = manager.Start(); !s.ok()) {
@@ -149,7 +171,8 @@ int main(int argc, char** argv) {
   }
   std::unique_ptr<berth::metrics::MetricsServer> metrics_server;
   if (std::string l = absl::GetFlag(FLAGS_metrics_listen); !l.empty()) {
-    auto started = berth::metrics::MetricsServer::Start(l, metrics);
+    auto started =
+        berth::metrics::MetricsServer::Start(l, metrics, nullptr, metrics_limits, &metrics);
     if (!started.ok()) {
       std::cerr << "berth-controller: " << started.status() << "\n";
       return 1;

@@ -20,6 +20,7 @@
 #include "berth/daemon.h"
 #include "berth/log.h"
 #include "berth/metrics_server.h"
+#include "berth/net/grpc_listener.h"
 #include "berth/sd_notify.h"
 #include "berth/tls.h"
 #include "grpcpp/grpcpp.h"
@@ -64,6 +65,9 @@ ABSL_FLAG(std::string, export_key, "", "PEM private key for --export_cert");
 ABSL_FLAG(std::string, metrics_listen, "",
           "HOST:PORT serving Prometheus /metrics, /healthz and /readyz over HTTP (empty: off)");
 ABSL_FLAG(std::string, log_format, "text", "log records as text, logfmt or json");
+ABSL_FLAG(std::string, listener_limits, "",
+          "per-listener connection limits over the defaults, NAME.KEY=VALUE,... with NAME one of "
+          "agent-grpc, usbip, usbip-linux, export, metrics (docs/security.md)");
 ABSL_FLAG(int, v, 0, "log verbosity (0: changes and problems only)");
 
 ABSL_FLAG(bool, usb, true, "discover USB devices (libudev) and serve USB/IP");
@@ -160,8 +164,19 @@ struct Usb {
   std::unique_ptr<ba::UsbNode> node;
   std::unique_ptr<ba::UsbIpServer> server, linux_server;
   std::unique_ptr<grpc::Service> service;
-  ba::UsbIpStats* stats = nullptr;  // where both USB/IP servers count (/metrics)
+  ba::UsbIpStats* stats = nullptr;              // where both USB/IP servers count (/metrics)
+  berth::metrics::Registry* metrics = nullptr;  // where their listeners count
 };
+
+const std::vector<std::string> kListeners = {"agent-grpc", "usbip", "usbip-linux", "export",
+                                             "metrics"};
+
+// The limits of listener `name`: its defaults with --listener_limits applied (checked at start).
+berth::net::ListenerLimits LimitsFor(const std::string& name, berth::net::ListenerLimits limits) {
+  berth::net::ApplyLimitOverrides(absl::GetFlag(FLAGS_listener_limits), name, kListeners, &limits)
+      .IgnoreError();
+  return limits;
+}
 
 using Samples = std::vector<std::pair<berth::metrics::LabelValues, double>>;
 
@@ -336,6 +351,9 @@ bool StartUsb(const std::string& node, const std::string& advertise,
   peers.tls = tls_server;
   peers.tls_groups = {berth::kGroupAgents};
   peers.stats = u.stats;
+  peers.metrics = u.metrics;
+  peers.listener_name = "usbip";
+  peers.limits = LimitsFor("usbip", peers.limits);
   auto server = ba::UsbIpServer::Create(peers, exported, opener);
   if (!server.ok()) {
     std::cerr << "berth-agent: " << server.status() << "\n";
@@ -358,6 +376,11 @@ bool StartUsb(const std::string& node, const std::string& advertise,
     linux_config.listen = l;
     linux_config.kernel_handoff = ba::UsbIpHostHandoff;
     linux_config.stats = u.stats;
+    linux_config.metrics = u.metrics;
+    linux_config.listener_name = "usbip-linux";
+    // Nobody authenticates here: one address may not hold more than a few devices' worth.
+    linux_config.limits.max_served_per_peer = 16;
+    linux_config.limits = LimitsFor("usbip-linux", linux_config.limits);
     auto linux_server = ba::UsbIpServer::Create(linux_config, exported, opener);
     if (!linux_server.ok()) {
       std::cerr << "berth-agent: " << linux_server.status() << "\n";
@@ -387,6 +410,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   berth::log::Init(*log_format, absl::GetFlag(FLAGS_v), "agent");
+  {
+    berth::net::ListenerLimits scratch;
+    if (absl::Status s = berth::net::ApplyLimitOverrides(absl::GetFlag(FLAGS_listener_limits), "",
+                                                         kListeners, &scratch);
+        !s.ok()) {
+      std::cerr << "berth-agent: " << s.message() << "\n";
+      return 2;
+    }
+  }
   berth::metrics::Registry metrics;
   berth::metrics::AddProcessMetrics(metrics);
   ba::ExportStats export_stats;  // outlive the servers counting into them
@@ -419,12 +451,16 @@ int main(int argc, char** argv) {
   auto service = ba::NewNodeAgentService(node, pools, guests.services);
   grpc::EnableDefaultHealthCheckService(true);  // grpc.health.v1.Health
   grpc::ServerBuilder builder;
-  int port = 0;
   // Only the controller (and cluster admins' tools) may command an agent.
-  builder.AddListeningPort(
-      absl::GetFlag(FLAGS_listen),
+  berth::net::ListenerConfig grpc_config;
+  grpc_config.name = "agent-grpc";
+  grpc_config.listen = absl::GetFlag(FLAGS_listen);
+  grpc_config.limits = LimitsFor("agent-grpc", berth::net::GrpcListener::DefaultLimits());
+  grpc_config.metrics = &metrics;
+  auto grpc_port = berth::net::GrpcListener::Add(
+      builder,
       transport->ServerCredentialsFor({berth::kGroupControllers, berth::kGroupClusterAdmins}),
-      &port);
+      grpc_config);
   builder.RegisterService(service.get());
   berth::RealClock export_clock;
   ba::ExportServerConfig export_config;
@@ -439,6 +475,8 @@ int main(int argc, char** argv) {
   export_config.cert_names = {node};
   if (!transport->insecure) export_config.mutual_tls = transport->files;  // + client certs
   export_config.stats = &export_stats;
+  export_config.metrics = &metrics;
+  export_config.limits = LimitsFor("export", export_config.limits);
   auto export_server = ba::NewExportServer(export_config, pools, export_clock);
   if (!export_server.ok()) {
     std::cerr << "berth-agent: " << export_server.status() << "\n";
@@ -450,11 +488,14 @@ int main(int argc, char** argv) {
   if (advertise.empty()) advertise = absl::GetFlag(FLAGS_listen);
   Usb usb;
   usb.stats = &usbip_stats;
+  usb.metrics = &metrics;
   if (!StartUsb(node, advertise, *transport, usb)) return 1;
   if (usb.service) builder.RegisterService(usb.service.get());
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (!server || port == 0) {
-    std::cerr << "berth-agent: cannot listen on " << absl::GetFlag(FLAGS_listen) << "\n";
+  absl::Status listening = server ? grpc_port->Start() : absl::InternalError("gRPC did not start");
+  if (!listening.ok()) {
+    std::cerr << "berth-agent: cannot listen on " << absl::GetFlag(FLAGS_listen) << ": "
+              << listening.message() << "\n";
     return 1;
   }
   ba::Registration registration(absl::GetFlag(FLAGS_controller), node, advertise,
@@ -465,7 +506,9 @@ int main(int argc, char** argv) {
             << " with " << pools.size() << " pool(s)\n";
   std::unique_ptr<berth::metrics::MetricsServer> metrics_server;
   if (std::string l = absl::GetFlag(FLAGS_metrics_listen); !l.empty()) {
-    auto started = berth::metrics::MetricsServer::Start(l, metrics);
+    auto started = berth::metrics::MetricsServer::Start(
+        l, metrics, nullptr, LimitsFor("metrics", berth::metrics::MetricsServer::DefaultLimits()),
+        &metrics);
     if (!started.ok()) {
       std::cerr << "berth-agent: " << started.status() << "\n";
       return 1;

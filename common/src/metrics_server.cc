@@ -3,8 +3,6 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -13,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 
 namespace berth::metrics {
 namespace {
@@ -41,11 +40,12 @@ void WriteAll(int fd, const std::string& data) {
 std::string ReadRequestLine(int fd) {
   std::string buf;
   char chunk[1024];
-  while (buf.find("\r\n\r\n") == std::string::npos && buf.find("\n\n") == std::string::npos &&
-         buf.size() < kMaxRequest) {
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, kReadTimeoutMs) <= 0) return "";
-    ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
+  // Each recv waits at most the idle timeout; the whole head must arrive within it too, so a
+  // client trickling one byte at a time cannot hold a handler thread.
+  absl::Time deadline = absl::Now() + absl::Milliseconds(kReadTimeoutMs);
+  while (absl::Now() < deadline && buf.find("\r\n\r\n") == std::string::npos &&
+         buf.find("\n\n") == std::string::npos && buf.size() < kMaxRequest) {
+    ssize_t n = recv(fd, chunk, sizeof(chunk), 0);  // SO_RCVTIMEO: the listener's idle timeout
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     buf.append(chunk, static_cast<size_t>(n));
@@ -80,79 +80,41 @@ std::string HttpResponseFor(const std::string& request_line, const Registry& reg
 
 absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::string& listen,
                                                                     const Registry& registry,
-                                                                    std::function<bool()> ready) {
-  size_t colon = listen.rfind(':');
-  if (colon == std::string::npos) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("metrics: want HOST:PORT, got \"", listen, "\""));
+                                                                    std::function<bool()> ready,
+                                                                    net::ListenerLimits limits,
+                                                                    Registry* count_into) {
+  auto server = std::unique_ptr<MetricsServer>(new MetricsServer(registry, std::move(ready)));
+  net::ListenerConfig config;
+  config.name = "metrics";
+  config.listen = listen;
+  config.limits = limits;
+  config.metrics = count_into;
+  auto listener = net::Listener::Serve(
+      std::move(config), [s = server.get()](net::Connection c) { s->Answer(c.fd.get()); });
+  if (!listener.ok()) {
+    return absl::Status(listener.status().code(),
+                        absl::StrCat("metrics: ", listener.status().message()));
   }
-  std::string host = listen.substr(0, colon);
-  std::string port = listen.substr(colon + 1);
-  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
-  addrinfo* res = nullptr;
-  int gai = getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &res);
-  if (gai != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("metrics: ", listen, ": ", gai_strerror(gai)));
-  }
-  int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int one = 1;
-  if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  bool ok = fd >= 0 && bind(fd, res->ai_addr, res->ai_addrlen) == 0 && ::listen(fd, 16) == 0;
-  freeaddrinfo(res);
-  if (!ok) {
-    std::string err = strerror(errno);
-    if (fd >= 0) close(fd);
-    return absl::UnavailableError(absl::StrCat("metrics: cannot listen on ", listen, ": ", err));
-  }
-  sockaddr_storage ss{};
-  socklen_t len = sizeof(ss);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-  int bound = ss.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port)
-                                       : ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
-  int wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  return std::unique_ptr<MetricsServer>(
-      new MetricsServer(fd, wake, host, bound, registry, std::move(ready)));
+  server->listener_ = *std::move(listener);
+  return server;
 }
 
-MetricsServer::MetricsServer(int fd, int wake_fd, std::string host, int port,
-                             const Registry& registry, std::function<bool()> ready)
-    : fd_(fd),
-      wake_fd_(wake_fd),
-      host_(std::move(host)),
-      port_(port),
-      registry_(registry),
-      ready_(std::move(ready)) {
-  thread_ = std::thread([this] { Serve(); });
-}
+MetricsServer::MetricsServer(const Registry& registry, std::function<bool()> ready)
+    : registry_(registry), ready_(std::move(ready)) {}
 
-MetricsServer::~MetricsServer() {
-  uint64_t one = 1;
-  (void)!write(wake_fd_, &one, sizeof(one));
-  thread_.join();
-  close(fd_);
-  close(wake_fd_);
-}
+MetricsServer::~MetricsServer() = default;  // handlers end within the listener's idle timeout
 
-std::string MetricsServer::address() const {
-  std::string h = host_.find(':') != std::string::npos ? absl::StrCat("[", host_, "]") : host_;
-  return absl::StrCat(h, ":", port_);
-}
+int MetricsServer::port() const { return listener_->port(); }
+std::string MetricsServer::address() const { return listener_->address(); }
 
-void MetricsServer::Serve() {
-  while (true) {
-    pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
-    int n = poll(fds, 2, -1);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 || (fds[1].revents & POLLIN)) return;
-    if (!(fds[0].revents & POLLIN)) continue;
-    int client = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (client < 0) continue;
-    Answer(client);
-    close(client);
-  }
+net::ListenerLimits MetricsServer::DefaultLimits() {
+  net::ListenerLimits l;
+  l.max_connections = 32;
+  l.max_unserved = 32;
+  l.max_unserved_per_peer = 8;
+  l.first_byte_timeout = absl::Seconds(2);
+  l.idle_timeout = absl::Seconds(kReadTimeoutMs / 1000);
+  return l;
 }
 
 void MetricsServer::Answer(int client) {

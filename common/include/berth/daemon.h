@@ -1,6 +1,8 @@
 #ifndef BERTH_DAEMON_H_
 #define BERTH_DAEMON_H_
 
+#include <malloc.h>
+
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/server_builder.h"
 
@@ -11,6 +13,13 @@ inline void ConfigureDaemonProcess() {
   // Debian's Abseil checks every Mutex acquisition against a global lock graph (deadlock
   // detection, meant for debug builds); the unit tests keep it, the daemons run without it.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  // glibc raises its mmap threshold each time a large block is freed, after which per-
+  // connection buffers (the export's 256 KiB TLS buffers) come from per-thread arenas that keep
+  // them after the connection ends: measured, 30 export connections grew the agent by 70 MB
+  // that never came back. A fixed threshold returns such blocks to the kernel on free, and
+  // fewer arenas bound what short-lived handler threads leave behind.
+  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+  mallopt(M_ARENA_MAX, 4);
 }
 
 // A synchronous gRPC server runs each call on a thread of its own and by default keeps at most

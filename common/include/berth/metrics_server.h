@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "berth/metrics.h"
+#include "berth/net/listener.h"
 
 namespace berth::metrics {
 
@@ -16,34 +17,33 @@ namespace berth::metrics {
 //   GET /metrics  -> 200, the text exposition format (version 0.0.4)
 //   GET /healthz  -> 200 "ok" while the process runs (liveness)
 //   GET /readyz   -> 200 "ready" when `ready()` says so, else 503 (readiness)
-// Anything else is 404 (405 for methods other than GET/HEAD). One owned thread accepts and
-// answers connections in turn; a client that sends nothing for 2 s is dropped. Meant for a
-// loopback or cluster-internal port: there is no authentication.
+// Anything else is 404 (405 for methods other than GET/HEAD). Connections go through the
+// bounded net::Listener (see DefaultLimits); a client that sends nothing for 2 s is dropped.
+// Meant for a loopback or cluster-internal port: there is no authentication.
 class MetricsServer {
  public:
   // Binds `listen` ("HOST:PORT"; port 0 picks a free one) and starts serving. `registry` must
-  // outlive the server. `ready` (optional) is called on the serving thread.
+  // outlive the server. `ready` (optional) is called on the serving thread. The listener's
+  // own counters go to `count_into` when given (usually `registry`).
   static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(
-      const std::string& listen, const Registry& registry, std::function<bool()> ready = nullptr);
+      const std::string& listen, const Registry& registry, std::function<bool()> ready = nullptr,
+      net::ListenerLimits limits = DefaultLimits(), Registry* count_into = nullptr);
   ~MetricsServer();  // Stops and joins.
 
-  int port() const { return port_; }
+  // 32 connections, 8 unserved per peer, 2 s to the first byte and to the whole request.
+  static net::ListenerLimits DefaultLimits();
+
+  int port() const;
   // Returns "HOST:PORT" as bound.
   std::string address() const;
 
  private:
-  MetricsServer(int fd, int wake_fd, std::string host, int port, const Registry& registry,
-                std::function<bool()> ready);
-  void Serve();
+  MetricsServer(const Registry& registry, std::function<bool()> ready);
   void Answer(int client);
 
-  const int fd_;
-  const int wake_fd_;  // eventfd: written once to stop Serve()
-  const std::string host_;
-  const int port_;
   const Registry& registry_;
   const std::function<bool()> ready_;
-  std::thread thread_;
+  std::unique_ptr<net::Listener> listener_;  // last: its handlers use the members above
 };
 
 // Builds the HTTP response for a request's first line (e.g. "GET /metrics HTTP/1.1"); exposed

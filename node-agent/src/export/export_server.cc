@@ -16,12 +16,13 @@
 #include <cerrno>
 #include <cstring>
 #include <iostream>
-#include <list>
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "berth/agent/tls_context.h"
+#include "berth/net/listener.h"
 #include "export/export_http.h"
 #include "export/export_registry.h"
 #include "export/tls_identity.h"
@@ -30,55 +31,6 @@ namespace berth::agent {
 namespace {
 
 namespace ew = exportwire;
-
-absl::StatusOr<std::pair<std::string, std::string>> SplitHostPort(const std::string& hp) {
-  size_t colon = hp.rfind(':');
-  if (colon == std::string::npos) return absl::InvalidArgumentError("want HOST:PORT: " + hp);
-  std::string host = hp.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-  return std::make_pair(host, hp.substr(colon + 1));
-}
-
-absl::StatusOr<ew::UniqueFd> Listen(const std::string& host, const std::string& port) {
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST;
-  addrinfo* res = nullptr;
-  int gai = getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &res);
-  if (gai != 0) return absl::InvalidArgumentError(absl::StrCat(host, ": ", gai_strerror(gai)));
-  ew::UniqueFd fd(socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  int one = 1;
-  setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  int rc = bind(fd.get(), res->ai_addr, res->ai_addrlen);
-  freeaddrinfo(res);
-  if (rc != 0 || listen(fd.get(), 64) != 0) {
-    return absl::UnavailableError(
-        absl::StrCat("export server: cannot listen on ", host, ":", port, ": ", strerror(errno)));
-  }
-  return fd;
-}
-
-int BoundPort(int fd) {
-  sockaddr_storage ss{};
-  socklen_t len = sizeof(ss);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-  if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
-  return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
-}
-
-std::string PeerIp(int fd) {
-  sockaddr_storage ss{};
-  socklen_t len = sizeof(ss);
-  char buf[INET6_ADDRSTRLEN] = "?";
-  if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
-    if (ss.ss_family == AF_INET) {
-      inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, buf, sizeof(buf));
-    } else if (ss.ss_family == AF_INET6) {
-      inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr, buf, sizeof(buf));
-    }
-  }
-  return buf;
-}
 
 std::string UrlHost(const std::string& host) {
   return host.find(':') != std::string::npos ? absl::StrCat("[", host, "]") : host;
@@ -90,8 +42,7 @@ class ExportServerImpl : public ExportServer {
   // `ca_pem`.
   ExportServerImpl(const ExportPools& pools, const Clock& clock, std::shared_ptr<SSL_CTX> ctx,
                    std::shared_ptr<ew::ReloadingTlsContext> mtls, bool pin_mtls_ca,
-                   ew::UniqueFd listener, std::string listen, std::string public_address,
-                   std::string ca_pem, int max_connections, ExportStats* stats)
+                   std::string public_address, std::string ca_pem, ExportStats* stats)
       : pools_(pools),
         stats_(stats != nullptr ? stats : &own_stats_),
         registry_(clock, kDefaultMaxExports, stats_),
@@ -99,22 +50,47 @@ class ExportServerImpl : public ExportServer {
         ctx_(std::move(ctx)),
         mtls_(std::move(mtls)),
         pin_mtls_ca_(pin_mtls_ca),
-        listener_(std::move(listener)),
-        listen_(std::move(listen)),
         public_(std::move(public_address)),
-        ca_pem_(std::move(ca_pem)),
-        max_connections_(max_connections) {
-    acceptor_ = std::thread([this] { AcceptLoop(); });
+        ca_pem_(std::move(ca_pem)) {}
+
+  // Starts listening; `listen` was checked by the caller.
+  absl::Status Start(const ExportServerConfig& config) {
+    net::ListenerConfig lc;
+    lc.name = "export";
+    lc.listen = config.listen;
+    lc.limits = config.limits;
+    lc.limits.max_connections = config.max_connections;
+    lc.metrics = config.metrics;
+    // The context of each connection: with mutual TLS the current one (rotated files are
+    // picked up, at most every reload_seconds). A client without a valid certificate is
+    // refused in the handshake, counted as a TLS error by the listener.
+    lc.tls = [this] { return mtls_ ? mtls_->Get() : ctx_; };
+    lc.on_tls_failure = [this](const std::string&, const std::string&) {
+      stats_->tls_refused.fetch_add(1, std::memory_order_relaxed);
+    };
+    auto listener =
+        net::Listener::Serve(std::move(lc), [this](net::Connection c) { Serve(std::move(c)); });
+    if (!listener.ok()) {
+      return absl::Status(listener.status().code(),
+                          absl::StrCat("export server: ", listener.status().message()));
+    }
+    listener_ = *std::move(listener);
+    auto hp = net::SplitHostPort(config.listen);
+    listen_ = absl::StrCat(UrlHost(hp->first), ":", listener_->port());
+    if (public_.empty()) public_ = listen_;
+    sweeper_ = std::thread([this] { SweepLoop(); });
+    return absl::OkStatus();
   }
 
   ~ExportServerImpl() override {
-    stopping_ = true;
-    acceptor_.join();
     {
       absl::MutexLock l(&mu_);
-      for (Connection& c : conns_) shutdown(c.fd, SHUT_RDWR);
+      stopping_ = true;
+      stopping_atomic_ = true;
+      for (int fd : serving_) shutdown(fd, SHUT_RDWR);
     }
-    for (Connection& c : conns_) c.thread.join();
+    if (sweeper_.joinable()) sweeper_.join();
+    listener_.reset();  // joins the connection threads, which the shutdowns above ended
   }
 
   absl::StatusOr<ExportState> StartExport(const std::string& id,
@@ -161,12 +137,6 @@ class ExportServerImpl : public ExportServer {
   std::string ListenAddress() const override { return listen_; }
 
  private:
-  struct Connection {
-    int fd;
-    std::thread thread;
-    std::atomic<bool> done{false};
-  };
-
   ExportState State(const ExportEntry& e) {
     ExportState s = registry_.Snapshot(e);
     s.url = absl::StrCat("https://", listen_, "/exports/", e.id);
@@ -194,67 +164,35 @@ class ExportServerImpl : public ExportServer {
     return vol->path;
   }
 
-  void AcceptLoop() {
+  // Expires exports past their TTL twice a second until the server stops.
+  void SweepLoop() {
+    absl::MutexLock l(&mu_);
     while (!stopping_) {
-      pollfd p{listener_.get(), POLLIN, 0};
-      int ready = poll(&p, 1, 500);
+      mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::Milliseconds(500));
+      mu_.Unlock();
       registry_.Sweep();
-      Reap();
-      if (ready <= 0) continue;
-      ew::UniqueFd fd(accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
-      if (!fd.valid()) continue;
-      // The context of this connection: with mutual TLS the current one (rotated files are
-      // picked up here, at most every reload_seconds).
-      std::shared_ptr<SSL_CTX> ctx = mtls_ ? mtls_->Get() : ctx_;
-      absl::MutexLock l(&mu_);
-      if (static_cast<int>(conns_.size()) >= max_connections_) continue;  // closes fd
-      int one = 1;
-      setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-      conns_.emplace_back();
-      Connection& c = conns_.back();
-      c.fd = fd.get();
-      c.thread = std::thread([this, &c, ctx, owned = fd.release()]() mutable {
-        Serve(ctx.get(), ew::UniqueFd(owned));
-        c.done = true;
-      });
+      mu_.Lock();
     }
   }
 
-  void Serve(SSL_CTX* ctx, ew::UniqueFd fd) {
+  void Serve(net::Connection c) {
     ew::ScopedSigpipeBlock no_sigpipe;
-    ew::UniqueSsl ssl(SSL_new(ctx));
-    if (!ssl || !ew::AttachBufferedFd(ssl.get(), fd.get()).ok()) return;
-    // A client that never completes the handshake must not hold a connection slot forever.
-    timeval handshake_timeout{10, 0}, none{0, 0};
-    setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &handshake_timeout, sizeof(handshake_timeout));
-    int accepted = SSL_accept(ssl.get());
-    BIO_flush(SSL_get_wbio(ssl.get()));
-    if (accepted != 1) {
-      stats_->tls_refused.fetch_add(1, std::memory_order_relaxed);
-      // With mutual TLS this is where a client without a valid certificate is refused.
-      if (mtls_) {
-        std::cerr << "berth-agent: export: refused a TLS connection from " << PeerIp(fd.get())
-                  << ": " << ew::HandshakeError(ssl.get()) << "\n";
-      }
-      ERR_clear_error();
+    {
+      absl::MutexLock l(&mu_);
+      if (stopping_) return;
+      serving_.insert(c.fd.get());
+    }
+    // The handshake ran on the listener's socket BIO; serving uses the buffered one.
+    if (c.ssl && ew::AttachBufferedFd(c.ssl.get(), c.fd.get()).ok()) {
+      int fd = c.fd.get();
+      ew::TlsConn conn(std::move(c.fd), std::move(c.ssl));
+      ServeConnection(conn, registry_, stopping_atomic_);
+      absl::MutexLock l(&mu_);
+      serving_.erase(fd);  // before ~TlsConn closes it: the number may be reused at once
       return;
     }
-    setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
-    ew::TlsConn conn(std::move(fd), std::move(ssl));
-    ServeConnection(conn, registry_, stopping_);
-  }
-
-  // Joins finished connection threads. Runs on the acceptor thread only.
-  void Reap() {
     absl::MutexLock l(&mu_);
-    for (auto it = conns_.begin(); it != conns_.end();) {
-      if (it->done) {
-        it->thread.join();
-        it = conns_.erase(it);
-      } else {
-        ++it;
-      }
-    }
+    serving_.erase(c.fd.get());
   }
 
   const ExportPools& pools_;
@@ -265,28 +203,34 @@ class ExportServerImpl : public ExportServer {
   const std::shared_ptr<SSL_CTX> ctx_;
   const std::shared_ptr<ew::ReloadingTlsContext> mtls_;
   const bool pin_mtls_ca_;
-  ew::UniqueFd listener_;
-  const std::string listen_;
-  const std::string public_;
+  std::string listen_;  // set by Start
+  std::string public_;
   const std::string ca_pem_;
-  const int max_connections_;
-  std::atomic<bool> stopping_{false};
+  std::atomic<bool> stopping_atomic_{false};  // what ServeConnection polls between requests
   absl::Mutex mu_;
-  std::list<Connection> conns_ ABSL_GUARDED_BY(mu_);
-  std::thread acceptor_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::set<int> serving_ ABSL_GUARDED_BY(mu_);  // sockets of connections being served
+  std::thread sweeper_;
+  std::unique_ptr<net::Listener> listener_;  // last: its threads use everything above
 };
+
+}  // namespace
+
+namespace {
+
+absl::StatusOr<std::unique_ptr<ExportServer>> Started(std::unique_ptr<ExportServerImpl> server,
+                                                      const ExportServerConfig& config) {
+  if (absl::Status s = server->Start(config); !s.ok()) return s;
+  return std::unique_ptr<ExportServer>(std::move(server));
+}
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ExportServer>> NewExportServer(const ExportServerConfig& config,
                                                               const ExportPools& pools,
                                                               const Clock& clock) {
-  auto hp = SplitHostPort(config.listen);
+  auto hp = net::SplitHostPort(config.listen);
   if (!hp.ok()) return hp.status();
-  auto listener = Listen(hp->first, hp->second);
-  if (!listener.ok()) return listener.status();
-  std::string listen = absl::StrCat(UrlHost(hp->first), ":", BoundPort(listener->get()));
-  std::string public_address = config.public_address.empty() ? listen : config.public_address;
   bool own_cert = !config.cert_file.empty() || !config.key_file.empty();
   if (config.mutual_tls) {
     TlsFiles files = *config.mutual_tls;
@@ -304,9 +248,10 @@ absl::StatusOr<std::unique_ptr<ExportServer>> NewExportServer(const ExportServer
       return absl::Status(mtls.status().code(),
                           absl::StrCat("export server certificate: ", mtls.status().message()));
     }
-    return std::unique_ptr<ExportServer>(new ExportServerImpl(
-        pools, clock, nullptr, *std::move(mtls), !own_cert, *std::move(listener), listen,
-        public_address, pinned, config.max_connections, config.stats));
+    return Started(
+        std::make_unique<ExportServerImpl>(pools, clock, nullptr, *std::move(mtls), !own_cert,
+                                           config.public_address, pinned, config.stats),
+        config);
   }
   absl::StatusOr<TlsIdentity> id;
   if (own_cert) {
@@ -316,16 +261,18 @@ absl::StatusOr<std::unique_ptr<ExportServer>> NewExportServer(const ExportServer
     names.push_back(hp->first);
     names.push_back("localhost");
     names.push_back("127.0.0.1");
-    if (auto pub = SplitHostPort(public_address); pub.ok()) names.push_back(pub->first);
+    if (auto pub = net::SplitHostPort(config.public_address); pub.ok()) {
+      names.push_back(pub->first);
+    }
     id = GenerateSelfSigned(names);
   }
   if (!id.ok()) return id.status();
   auto ctx = NewServerContext(*id);
   if (!ctx.ok()) return ctx.status();
-  return std::unique_ptr<ExportServer>(
-      new ExportServerImpl(pools, clock, std::shared_ptr<SSL_CTX>(ctx->release(), SSL_CTX_free),
-                           nullptr, false, *std::move(listener), listen, public_address,
-                           id->cert_pem, config.max_connections, config.stats));
+  return Started(std::make_unique<ExportServerImpl>(
+                     pools, clock, std::shared_ptr<SSL_CTX>(ctx->release(), SSL_CTX_free), nullptr,
+                     false, config.public_address, id->cert_pem, config.stats),
+                 config);
 }
 
 }  // namespace berth::agent

@@ -128,7 +128,7 @@ absl::StatusOr<VolumeInfo> PoolBackend::CommitVolume(const std::string& tmp, con
     BERTH_RETURN_IF_ERROR(platform::Truncate(fd.get(), size_bytes, image));
     BERTH_RETURN_IF_ERROR(platform::SyncFd(fd.get(), image));
   }
-  fd.Reset();
+  fd.reset();
   BERTH_RETURN_IF_ERROR(platform::RenameNoReplace(tmp, VolumeDir(id)));
   BERTH_RETURN_IF_ERROR(platform::SyncDir(volumes_));
   return ReadVolume(id);

@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "berth/agent/tls_context.h"
+#include "berth/net/listener.h"
 
 namespace berth::agent::usbsock {
 
@@ -90,51 +91,6 @@ absl::StatusOr<int> Connect(const std::string& host, int port) {
   return fd;
 }
 
-absl::StatusOr<int> Listen(const std::string& address, int* port) {
-  std::string host;
-  int want = 0;
-  if (absl::Status s = SplitHostPort(address, &host, &want); !s.ok()) return s;
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST;
-  addrinfo* res = nullptr;
-  std::string service = absl::StrCat(want);
-  int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &res);
-  if (rc != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("usbip: listen address \"", address, "\": ", gai_strerror(rc)));
-  }
-  int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (fd < 0 || ::bind(fd, res->ai_addr, res->ai_addrlen) != 0 || ::listen(fd, 64) != 0) {
-    std::string err = strerror(errno);
-    if (fd >= 0) ::close(fd);
-    freeaddrinfo(res);
-    return absl::UnavailableError(absl::StrCat("usbip: cannot listen on ", address, ": ", err));
-  }
-  freeaddrinfo(res);
-  sockaddr_storage ss{};
-  socklen_t len = sizeof(ss);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-  *port = ss.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port)
-                                   : ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
-  return fd;
-}
-
-std::string PeerAddress(int fd) {
-  sockaddr_storage ss{};
-  socklen_t len = sizeof(ss);
-  if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "";
-  char buf[INET6_ADDRSTRLEN] = {};
-  if (ss.ss_family == AF_INET) {
-    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, buf, sizeof(buf));
-  } else if (ss.ss_family == AF_INET6) {
-    inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr, buf, sizeof(buf));
-  }
-  return buf;
-}
-
 bool IsWildcardListen(const std::string& address) {
   std::string host;
   int port = 0;
@@ -197,43 +153,6 @@ class Plain : public Stream {
   absl::Mutex write_mu_;
 };
 
-// A socket BIO that sends with MSG_NOSIGNAL (a peer that went away must not kill the agent with
-// SIGPIPE) and reports EAGAIN as "retry", so the stream can wait in poll() without holding the
-// SSL lock. The fd is the BIO's data.
-int BioFd(BIO* b) { return static_cast<int>(reinterpret_cast<intptr_t>(BIO_get_data(b))); }
-
-BIO_METHOD* SocketMethod() {
-  static BIO_METHOD* method = [] {
-    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "berth-usbip-socket");
-    BIO_meth_set_write(m, [](BIO* b, const char* data, int len) -> int {
-      BIO_clear_retry_flags(b);
-      ssize_t w;
-      do {
-        w = ::send(BioFd(b), data, static_cast<size_t>(len), MSG_NOSIGNAL);
-      } while (w < 0 && errno == EINTR);
-      if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) BIO_set_retry_write(b);
-      return static_cast<int>(w);
-    });
-    BIO_meth_set_read(m, [](BIO* b, char* out, int len) -> int {
-      BIO_clear_retry_flags(b);
-      ssize_t r;
-      do {
-        r = ::recv(BioFd(b), out, static_cast<size_t>(len), 0);
-      } while (r < 0 && errno == EINTR);
-      if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) BIO_set_retry_read(b);
-      return static_cast<int>(r);
-    });
-    BIO_meth_set_ctrl(
-        m, [](BIO*, int cmd, long, void*) -> long { return cmd == BIO_CTRL_FLUSH ? 1 : 0; });
-    BIO_meth_set_create(m, [](BIO* b) -> int {
-      BIO_set_init(b, 1);
-      return 1;
-    });
-    return m;
-  }();
-  return method;
-}
-
 class Tls : public Stream {
  public:
   Tls(int fd, bool owns, SSL* ssl) : Stream(fd, owns), ssl_(ssl) {}
@@ -294,7 +213,7 @@ class Tls : public Stream {
 
   // Handshake on the still-blocking socket, then switches it to non-blocking.
   absl::Status Handshake(bool server) {
-    std::string peer = PeerAddress(fd());  // while still connected
+    std::string peer = net::PeerIp(fd());  // while still connected
     timeval limit{10, 0}, none{0, 0};
     setsockopt(fd(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
     setsockopt(fd(), SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof(limit));
@@ -308,9 +227,14 @@ class Tls : public Stream {
     }
     setsockopt(fd(), SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
     setsockopt(fd(), SOL_SOCKET, SO_SNDTIMEO, &none, sizeof(none));
+    Adopted();
+    return absl::OkStatus();
+  }
+
+  // After a handshake done elsewhere (net::Listener): switches the socket to non-blocking.
+  void Adopted() {
     fcntl(fd(), F_SETFL, fcntl(fd(), F_GETFL) | O_NONBLOCK);
     peer_ = exportwire::VerifiedPeer(ssl_);
-    return absl::OkStatus();
   }
 
  private:
@@ -341,8 +265,7 @@ absl::StatusOr<std::unique_ptr<Stream>> NewTls(int fd, bool owns, SSL_CTX* ctx, 
     if (owns) ::close(fd);
     return absl::InternalError(absl::StrCat("usbip: TLS: ", exportwire::SslErrorText()));
   }
-  BIO* bio = BIO_new(SocketMethod());
-  BIO_set_data(bio, reinterpret_cast<void*>(static_cast<intptr_t>(fd)));
+  BIO* bio = net::NewSocketBio(fd);  // MSG_NOSIGNAL, EAGAIN as retry
   SSL_set_bio(ssl, bio, bio);
   // USB/IP messages carry their own lengths, so a missing close_notify truncates nothing.
   SSL_set_options(ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
@@ -360,6 +283,13 @@ std::unique_ptr<Stream> PlainStream(int fd, bool owns_fd) {
 
 absl::StatusOr<std::unique_ptr<Stream>> TlsServerStream(int fd, bool owns_fd, SSL_CTX* ctx) {
   return NewTls(fd, owns_fd, ctx, true, "");
+}
+
+std::unique_ptr<Stream> TlsAcceptedStream(int fd, bool owns_fd, net::UniqueSsl ssl) {
+  SSL_set_options(ssl.get(), SSL_OP_IGNORE_UNEXPECTED_EOF);
+  auto stream = std::make_unique<Tls>(fd, owns_fd, ssl.release());
+  stream->Adopted();
+  return stream;
 }
 
 absl::StatusOr<std::unique_ptr<Stream>> TlsClientStream(int fd, bool owns_fd, SSL_CTX* ctx,

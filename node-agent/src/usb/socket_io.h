@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "berth/net/listener.h"
 #include "berth/tls.h"
 
 namespace berth::agent::usbsock {
@@ -26,10 +27,6 @@ inline absl::Status WriteAll(int fd, const std::vector<uint8_t>& b) {
 }
 // Connects over TCP to host:port with TCP_NODELAY; returns the owned fd.
 absl::StatusOr<int> Connect(const std::string& host, int port);
-// Listens on "HOST:PORT" (port 0: any); returns the fd and fills the bound port.
-absl::StatusOr<int> Listen(const std::string& address, int* port);
-// Returns the numeric IP address of the socket's peer.
-std::string PeerAddress(int fd);
 // Splits "HOST:PORT"; InvalidArgument naming the text when malformed.
 absl::Status SplitHostPort(const std::string& address, std::string* host, int* port);
 // Whether HOST of "HOST:PORT" is a wildcard (empty, 0.0.0.0, ::, [::]): listening there accepts
@@ -70,6 +67,9 @@ std::unique_ptr<Stream> PlainStream(int fd, bool owns_fd);
 // signed). Client: pass the dialled `host`; the server's certificate must name it. On failure
 // the fd is closed when `owns_fd`; PermissionDenied when a certificate was refused.
 absl::StatusOr<std::unique_ptr<Stream>> TlsServerStream(int fd, bool owns_fd, SSL_CTX* ctx);
+// Wraps a server-side TLS connection whose handshake net::Listener completed (its BIO is
+// net::NewSocketBio on `fd`).
+std::unique_ptr<Stream> TlsAcceptedStream(int fd, bool owns_fd, net::UniqueSsl ssl);
 absl::StatusOr<std::unique_ptr<Stream>> TlsClientStream(int fd, bool owns_fd, SSL_CTX* ctx,
                                                         const std::string& host);
 // Connects to host:port: TLS with `tls_client` (a client SSL_CTX), plain when null.

@@ -84,45 +84,54 @@ absl::Status Perform(UsbDevice& dev, Intercept what, const Urb& u) {
 
 }  // namespace
 
+net::ListenerLimits UsbIpServerConfig::DefaultUsbIpLimits() {
+  net::ListenerLimits l;
+  l.max_connections = 128;
+  l.max_unserved = 64;
+  l.max_unserved_per_peer = 16;
+  l.first_byte_timeout = absl::Seconds(5);
+  l.handshake_timeout = absl::Seconds(5);
+  l.idle_timeout = absl::Seconds(30);
+  return l;
+}
+
 absl::StatusOr<std::unique_ptr<UsbIpServer>> UsbIpServer::Create(UsbIpServerConfig config,
                                                                  ExportedFn exported,
                                                                  UsbDeviceOpener opener) {
-  int port = 0;
-  auto fd = usbsock::Listen(config.listen, &port);
-  if (!fd.ok()) return fd.status();
-  std::string host = config.listen.substr(0, config.listen.rfind(':'));
-  std::string address = absl::StrCat(host, ":", port);
-  auto server = std::unique_ptr<UsbIpServer>(new UsbIpServer(
-      std::move(config), std::move(exported), std::move(opener), *fd, port, address));
-  server->acceptor_ = std::thread([s = server.get()] { s->AcceptLoop(); });
+  auto server = std::unique_ptr<UsbIpServer>(
+      new UsbIpServer(std::move(config), std::move(exported), std::move(opener)));
+  const UsbIpServerConfig& c = server->config_;
+  net::ListenerConfig lc;
+  lc.name = c.listener_name;
+  lc.listen = c.listen;
+  lc.limits = c.limits;
+  lc.allowed_peers = c.allowed_peers;
+  lc.metrics = c.metrics;
+  if (c.tls) lc.tls = [tls = c.tls] { return tls->Get(); };  // picks up rotated certificates
+  auto listener = net::Listener::Serve(
+      std::move(lc), [s = server.get()](net::Connection conn) { s->Serve(std::move(conn)); });
+  if (!listener.ok()) {
+    return absl::Status(listener.status().code(),
+                        absl::StrCat("usbip: ", listener.status().message()));
+  }
+  server->listener_ = *std::move(listener);
+  server->address_ = server->listener_->address();
   return server;
 }
 
-UsbIpServer::UsbIpServer(UsbIpServerConfig config, ExportedFn exported, UsbDeviceOpener opener,
-                         int fd, int port, std::string address)
+UsbIpServer::UsbIpServer(UsbIpServerConfig config, ExportedFn exported, UsbDeviceOpener opener)
     : config_(std::move(config)),
       exported_(std::move(exported)),
       opener_(std::move(opener)),
-      listen_fd_(fd),
-      port_(port),
-      address_(std::move(address)),
       stats_(config_.stats != nullptr ? config_.stats : &own_stats_) {}
 
 UsbIpServer::~UsbIpServer() {
-  std::vector<std::thread> threads;
   {
     absl::MutexLock l(&mu_);
     stopping_ = true;
     for (auto& c : conns_) ::shutdown(c->fd, SHUT_RDWR);
   }
-  ::shutdown(listen_fd_, SHUT_RDWR);
-  acceptor_.join();
-  {
-    absl::MutexLock l(&mu_);
-    threads.swap(threads_);
-  }
-  for (auto& t : threads) t.join();
-  ::close(listen_fd_);
+  listener_.reset();  // stops accepting and joins the serving threads
 }
 
 std::set<std::string> UsbIpServer::Imported() const {
@@ -146,44 +155,19 @@ bool UsbIpServer::Disconnect(const std::string& busid) {
   return found;
 }
 
-bool UsbIpServer::PeerAllowed(int fd) const {
-  if (config_.allowed_peers.empty()) return true;
-  std::string peer = usbsock::PeerAddress(fd);
-  return std::find(config_.allowed_peers.begin(), config_.allowed_peers.end(), peer) !=
-         config_.allowed_peers.end();
-}
-
-void UsbIpServer::AcceptLoop() {
-  for (;;) {
-    int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) {
-      if (errno == EINTR || errno == ECONNABORTED) continue;
-      return;  // shut down
-    }
-    if (!PeerAllowed(fd)) {
-      std::cerr << "berth-agent: usbip: refused connection from " << usbsock::PeerAddress(fd)
-                << " (not a configured peer)\n";
-      UsbIpStats::Inc(stats_->errors);
-      ::close(fd);
-      continue;
-    }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    auto conn = std::make_shared<Conn>(fd, stats_);
+void UsbIpServer::Serve(net::Connection accepted) {
+  auto conn = std::make_shared<Conn>(accepted.fd.release(), stats_);
+  {
     absl::MutexLock l(&mu_);
     if (stopping_) return;
     conns_.push_back(conn);
-    threads_.emplace_back([this, conn] { Serve(conn); });
   }
-}
-
-void UsbIpServer::Serve(std::shared_ptr<Conn> conn) {
   stats_->connections.fetch_add(1, std::memory_order_relaxed);
   struct Closed {
     UsbIpStats* stats;
     ~Closed() { stats->connections.fetch_sub(1, std::memory_order_relaxed); }
   } closed{stats_};
-  if (!Authenticate(*conn)) {
+  if (!Authenticate(*conn, std::move(accepted.ssl))) {
     UsbIpStats::Inc(stats_->errors);
     absl::MutexLock l(&mu_);
     conns_.erase(std::remove(conns_.begin(), conns_.end(), conn), conns_.end());
@@ -206,27 +190,23 @@ void UsbIpServer::Serve(std::shared_ptr<Conn> conn) {
   conns_.erase(std::remove(conns_.begin(), conns_.end(), conn), conns_.end());
 }
 
-bool UsbIpServer::Authenticate(Conn& conn) {
+bool UsbIpServer::Authenticate(Conn& conn, net::UniqueSsl ssl) {
   if (!config_.tls) {
     conn.stream = usbsock::PlainStream(conn.fd, /*owns_fd=*/false);
     return true;
   }
-  std::shared_ptr<SSL_CTX> ctx = config_.tls->Get();  // picks up rotated certificates
-  auto stream = usbsock::TlsServerStream(conn.fd, /*owns_fd=*/false, ctx.get());
-  if (!stream.ok()) {
-    std::cerr << "berth-agent: usbip: refused a connection: " << stream.status().message() << "\n";
-    return false;
-  }
-  PeerIdentity peer = (*stream)->Peer();
+  if (!ssl) return false;  // the listener does the handshake whenever TLS is configured
+  auto stream = usbsock::TlsAcceptedStream(conn.fd, /*owns_fd=*/false, std::move(ssl));
+  PeerIdentity peer = stream->Peer();
   bool member = config_.tls_groups.empty();
   for (const std::string& g : config_.tls_groups) member |= peer.InGroup(g);
   if (!member) {
-    std::cerr << "berth-agent: usbip: refused " << usbsock::PeerAddress(conn.fd)
-              << ": certificate \"" << peer.name << "\" is not in group "
-              << absl::StrJoin(config_.tls_groups, " or ") << "\n";
+    std::cerr << "berth-agent: usbip: refused " << net::PeerIp(conn.fd) << ": certificate \""
+              << peer.name << "\" is not in group " << absl::StrJoin(config_.tls_groups, " or ")
+              << "\n";
     return false;
   }
-  conn.stream = *std::move(stream);
+  conn.stream = std::move(stream);
   return true;
 }
 
@@ -257,6 +237,9 @@ void UsbIpServer::ServeImport(Conn& conn) {
     }
     conn.busid = *busid;
   }
+  // An imported device may sit idle between URBs for as long as it is attached: the listener's
+  // idle timeout covers only the requests before this point.
+  net::SetIoTimeout(conn.fd, absl::ZeroDuration());
   if (config_.kernel_handoff) {
     for (const UsbDeviceInfo& d : exported_()) {
       if (d.busid != *busid) continue;

@@ -10,13 +10,13 @@
 #include <memory>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "berth/agent/tls_context.h"
 #include "berth/agent/usb.h"
+#include "berth/net/listener.h"
 
 namespace berth::agent {
 
@@ -57,14 +57,24 @@ struct UsbIpServerConfig {
   std::vector<std::string> tls_groups;
   // Where to count (must outlive the server; may be shared by servers); null: private counters.
   UsbIpStats* stats = nullptr;
+  // The listener's name in metrics ("usbip" or "usbip-linux"), its limits, and the registry
+  // its counters go to (may be null; must outlive the server).
+  std::string listener_name = "usbip";
+  net::ListenerLimits limits = DefaultUsbIpLimits();
+  metrics::Registry* metrics = nullptr;
+
+  // 128 connections, 64 unserved (16 per peer IP), 5 s to the first byte and to finish the
+  // TLS handshake, 30 s to the first request.
+  static net::ListenerLimits DefaultUsbIpLimits();
 };
 
 // Writes `fd` to <syspath>/usbip_sockfd (the device must be bound to usbip-host); NotFound
 // when the attribute does not exist.
 absl::Status UsbIpHostHandoff(const UsbDeviceInfo& device, int fd);
 
-// Serves the devices `exported()` returns. Owns its accept thread and one thread per
-// connection; the destructor closes every socket and joins them. Thread-safe.
+// Serves the devices `exported()` returns. Connections come through a net::Listener (caps,
+// deadlines, the TLS handshake); each served one has a thread, joined as soon as it ends. The
+// destructor closes every socket and joins them. Thread-safe.
 class UsbIpServer {
  public:
   using ExportedFn = std::function<std::vector<UsbDeviceInfo>()>;
@@ -74,7 +84,8 @@ class UsbIpServer {
                                                              UsbDeviceOpener opener);
   ~UsbIpServer();
   std::string ListenAddress() const { return address_; }
-  int Port() const { return port_; }
+  int Port() const { return listener_->port(); }
+  net::ListenerCounts ListenerCounts() const { return listener_->Counts(); }
   // Busids currently imported by a peer.
   std::set<std::string> Imported() const;
   // Closes the connection that imported `busid` (e.g. the device was unexported). Returns
@@ -84,29 +95,23 @@ class UsbIpServer {
 
  private:
   struct Conn;
-  UsbIpServer(UsbIpServerConfig config, ExportedFn exported, UsbDeviceOpener opener, int fd,
-              int port, std::string address);
-  void AcceptLoop();
-  void Serve(std::shared_ptr<Conn> conn);
-  // Sets conn.stream: plain, or TLS after a handshake and the group check (false: refused).
-  bool Authenticate(Conn& conn);
+  UsbIpServer(UsbIpServerConfig config, ExportedFn exported, UsbDeviceOpener opener);
+  void Serve(net::Connection accepted);
+  // Sets conn.stream: plain, or TLS after the group check (false: refused).
+  bool Authenticate(Conn& conn, net::UniqueSsl ssl);
   void ServeImport(Conn& conn);
   void RelayUrbs(Conn& conn, UsbDevice& device);
-  bool PeerAllowed(int fd) const;
 
   const UsbIpServerConfig config_;
   const ExportedFn exported_;
   const UsbDeviceOpener opener_;
-  const int listen_fd_;
-  const int port_;
-  const std::string address_;
+  std::string address_;
   UsbIpStats own_stats_;
   UsbIpStats* const stats_;
-  std::thread acceptor_;
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::shared_ptr<Conn>> conns_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::thread> threads_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<net::Listener> listener_;  // last: its handler threads use the above
 };
 
 }  // namespace berth::agent

@@ -15,6 +15,14 @@
 namespace berth::agent {
 namespace {
 
+// Options with the defaults for everything but the name and state directory.
+UsbNodeOptions Options(const std::string& name, const std::string& state_dir) {
+  UsbNodeOptions o;
+  o.node_name = name;
+  o.state_dir = state_dir;
+  return o;
+}
+
 class FixedInventory : public UsbInventory {
  public:
   std::vector<UsbDeviceInfo> List() const override { return devices; }
@@ -39,8 +47,8 @@ struct Rig {
       devices.devices.push_back(hs);
       devices.devices.push_back(ss);
     }
-    device_node = std::make_unique<UsbNode>(UsbNodeOptions{"node-a", (root / "a").string()},
-                                            devices, nullptr, nullptr);
+    device_node = std::make_unique<UsbNode>(Options("node-a", (root / "a").string()), devices,
+                                            nullptr, nullptr);
     UsbIpServerConfig config;
     config.listen = "127.0.0.1:0";
     auto s = UsbIpServer::Create(
@@ -66,8 +74,8 @@ struct Rig {
     auto v = VhciDriver::Open((root / "vhci").string());
     REQUIRE(v.ok());
     vhci = *std::move(v);
-    vm_node = std::make_unique<UsbNode>(UsbNodeOptions{"node-b", (root / "b").string()}, empty,
-                                        vhci.get(), nullptr);
+    vm_node = std::make_unique<UsbNode>(Options("node-b", (root / "b").string()), empty, vhci.get(),
+                                        nullptr);
   }
   absl::StatusOr<UsbAttachmentInfo> Attach(const std::string& busid) {
     UsbAttachRequest r{"vm-uid/" + busid, "dom", busid, server->ListenAddress(),
@@ -103,7 +111,7 @@ TEST_CASE("only exported devices can be imported; exports survive a restart") {
   CHECK(a->message.find("--usb_guest_attach=none") != std::string::npos);
   CHECK(rig.Read("attach").rfind("0 ", 0) == 0);
   CHECK(rig.Read("attach").find(" " + std::to_string(9 << 16 | 10) + " 3") != std::string::npos);
-  UsbNode again(UsbNodeOptions{"node-a", (rig.root / "a").string()}, rig.devices, nullptr, nullptr);
+  UsbNode again(Options("node-a", (rig.root / "a").string()), rig.devices, nullptr, nullptr);
   CHECK(again.IsExported("1-1"));
   CHECK_FALSE(again.IsExported("1-2"));
 }
@@ -169,7 +177,7 @@ TEST_CASE("without a speed from the caller the device's own speed picks the hub"
 
 TEST_CASE("local devices attach directly; bad requests are named") {
   Rig rig;
-  UsbNode local(UsbNodeOptions{"node-a", (rig.root / "l").string()}, rig.devices, nullptr, nullptr);
+  UsbNode local(Options("node-a", (rig.root / "l").string()), rig.devices, nullptr, nullptr);
   auto a = local.Attach({"id", "dom", "1-2", "", UsbSpeed::kHigh});
   REQUIRE(a.ok());
   CHECK(a->mode == "local");

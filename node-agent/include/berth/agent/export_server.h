@@ -27,6 +27,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "berth/agent/storage_backend.h"
+#include "berth/net/listener.h"
 #include "berth/time_util.h"
 #include "berth/tls.h"
 
@@ -71,9 +72,23 @@ struct ExportServerConfig {
   // The files are re-read when they change (every mutual_tls->reload_seconds at most).
   // Unset: a self-signed or configured certificate, the token only.
   std::optional<TlsFiles> mutual_tls;
+  // Connections open at once (the listener's max_connections); the rest of the listener's
+  // limits below: 32 unserved per peer IP, 5 s to the first byte and to finish the TLS
+  // handshake, 60 s idle (no byte read or written) on a served connection.
   int max_connections = 64;
+  net::ListenerLimits limits = DefaultExportLimits();
   // Where to count (must outlive the server); null: the server keeps private counters.
   ExportStats* stats = nullptr;
+  // Where the listener's counters go (may be null; must outlive the server).
+  metrics::Registry* metrics = nullptr;
+
+  static net::ListenerLimits DefaultExportLimits() {
+    net::ListenerLimits l;
+    l.max_unserved = 64;
+    l.max_unserved_per_peer = 32;
+    l.max_served_per_peer = 48;
+    return l;
+  }
 };
 
 // What to export: a volume or a snapshot in a pool on this node.

@@ -19,47 +19,17 @@
 
 #include "absl/status/statusor.h"
 #include "berth/agent/sha256_lanes.h"
+#include "berth/net/listener.h"
 
 namespace berth::exportwire {
 
 // ---- RAII owners (one per C handle) ----
-struct SslDeleter {
-  void operator()(SSL* s) const { SSL_free(s); }
-};
 struct SslCtxDeleter {
   void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
 };
-using UniqueSsl = std::unique_ptr<SSL, SslDeleter>;
+using UniqueSsl = net::UniqueSsl;  // one owner type per handle, shared with the listener
 using UniqueSslCtx = std::unique_ptr<SSL_CTX, SslCtxDeleter>;
-
-// Owns a file descriptor; closes it on destruction.
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(UniqueFd&& o) noexcept : fd_(o.release()) {}
-  UniqueFd& operator=(UniqueFd&& o) noexcept {
-    reset(o.release());
-    return *this;
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() { reset(); }
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  int release() {
-    int f = fd_;
-    fd_ = -1;
-    return f;
-  }
-  void reset(int fd = -1) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_ = -1;
-};
+using UniqueFd = net::UniqueFd;
 
 // ---- HTTP/1.1 heads ----
 struct HttpHead {
