@@ -403,6 +403,13 @@ class Listener::Impl {
       RateLimitedWarning(absl::StrCat("per-peer limit reached for ", peer));
       return;
     }
+    // A flood's connect-and-close arrives already closed: settle it here, with no epoll round.
+    char b;
+    ssize_t early = recv(fd.get(), &b, 1, MSG_PEEK);
+    if (early == 0 || (early < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+      meters_.abandoned->Inc();
+      return;
+    }
     int one = 1;
     setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     meters_.open->Inc();
@@ -417,6 +424,7 @@ class Listener::Impl {
     c.stage = Stage::kFirstByte;
     Watch(raw, EPOLLIN | EPOLLRDHUP, EPOLL_CTL_ADD);
     Enqueue(first_byte_q_, config_.limits.first_byte_timeout, c);
+    if (early > 0) OnEvent(raw, EPOLLIN);  // the request is already here
   }
 
   bool ServedRoom(const std::string& peer) {
