@@ -56,8 +56,7 @@ absl::Status Filter(std::string_view filter, std::vector<const Json*>& nodes) {
       std::vector<const Json*> got = {&element};
       absl::Status s = Apply(path.substr(1), got);
       if (!s.ok()) return s;
-      bool match = op.empty() ? !got.empty()
-                              : (!got.empty() && (*got[0] == want) == (op == "=="));
+      bool match = op.empty() ? !got.empty() : (!got.empty() && (*got[0] == want) == (op == "=="));
       if (match) kept.push_back(&element);
     }
   }
@@ -127,6 +126,45 @@ absl::Status Apply(std::string_view expr, std::vector<const Json*>& nodes) {
   return absl::OkStatus();
 }
 
+// Reads the double-quoted literal starting at tmpl[quote] (Go escapes \n \t \r \\ \"), which
+// must be followed by '}', as kubectl's template parser does. Returns its text and the index
+// after the '}'.
+absl::StatusOr<std::pair<std::string, size_t>> QuotedLiteral(std::string_view tmpl, size_t quote) {
+  std::string text;
+  for (size_t i = quote + 1; i < tmpl.size(); ++i) {
+    char c = tmpl[i];
+    if (c == '"') {
+      if (i + 1 < tmpl.size() && tmpl[i + 1] == '}') return std::make_pair(text, i + 2);
+      break;
+    }
+    if (c != '\\') {
+      text.push_back(c);
+      continue;
+    }
+    if (++i == tmpl.size()) break;
+    switch (tmpl[i]) {
+      case 'n':
+        text.push_back('\n');
+        break;
+      case 't':
+        text.push_back('\t');
+        break;
+      case 'r':
+        text.push_back('\r');
+        break;
+      case '\\':
+      case '"':
+        text.push_back(tmpl[i]);
+        break;
+      default:
+        return absl::InvalidArgumentError(absl::StrCat(
+            "jsonpath: unknown escape '\\", std::string(1, tmpl[i]), "' in ", std::string(tmpl)));
+    }
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("jsonpath: unterminated quoted text in ", std::string(tmpl)));
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> EvaluateJsonPath(const Json& root, std::string_view tmpl) {
@@ -141,6 +179,13 @@ absl::StatusOr<std::string> EvaluateJsonPath(const Json& root, std::string_view 
       break;
     }
     out.append(tmpl.substr(i, open - i));
+    if (open + 1 < tmpl.size() && tmpl[open + 1] == '"') {  // {"\n"}: a quoted literal
+      auto literal = QuotedLiteral(tmpl, open + 1);
+      if (!literal.ok()) return literal.status();
+      out.append(literal->first);
+      i = literal->second;
+      continue;
+    }
     size_t close = tmpl.find('}', open);
     if (close == std::string_view::npos) {
       return absl::InvalidArgumentError(
