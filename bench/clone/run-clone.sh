@@ -29,6 +29,9 @@ while [ $# -gt 0 ]; do
     *) echo "run-clone: unknown argument $1" >&2; exit 2 ;;
   esac
 done
+# Absolute, since the path reaches libvirt and daemons that run elsewhere.
+[ -d "$build_dir" ] || { echo "run-clone: no build directory $build_dir" >&2; exit 1; }
+build_dir=$(cd "$build_dir" && pwd)
 [ "$(id -u)" = 0 ] || { echo "run-clone: needs root (loop mounts)" >&2; exit 1; }
 export PATH="$build_dir/cli:$PATH" BERTH_SERVER=127.0.0.1:$port
 cluster() { BERTH_IMAGE_SIZE=40G "$root/scripts/local-cluster" "$@" --dir "$dir" --port "$port" \

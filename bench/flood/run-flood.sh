@@ -30,6 +30,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ "$(id -u)" = 0 ] || { echo "run-flood: needs root (loop mounts)" >&2; exit 1; }
+# Absolute, since the path reaches libvirt and daemons that run elsewhere.
+[ -d "$build_dir" ] || { echo "run-flood: no build directory $build_dir" >&2; exit 1; }
+build_dir=$(cd "$build_dir" && pwd)
 flood=$build_dir/bench/flood/berth-flood
 [ -x "$flood" ] || { echo "run-flood: build berth-flood first ($flood)" >&2; exit 1; }
 command -v nginx >/dev/null || { echo "run-flood: nginx is missing (scripts/setup)" >&2; exit 1; }

@@ -26,6 +26,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ "$(id -u)" = 0 ] || { echo "freeze_bench: needs root" >&2; exit 1; }
+# Absolute, since the path reaches libvirt and daemons that run elsewhere.
+[ -d "$build" ] || { echo "freeze_bench: no build directory $build" >&2; exit 1; }
+build=$(cd "$build" && pwd)
 AGENT=$build/node-agent/berth-agent
 CTL=$build/tests/unit/guest/berth-agentctl
 GUEST=$build/guest

@@ -42,6 +42,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ "$(id -u)" = 0 ] || { echo "run-scale: needs root (loop mounts)" >&2; exit 1; }
+# Absolute, since the path reaches libvirt and daemons that run elsewhere.
+[ -d "$build_dir" ] || { echo "run-scale: no build directory $build_dir" >&2; exit 1; }
+build_dir=$(cd "$build_dir" && pwd)
 bench="$build_dir/bench/scale/berth-bench-scale"
 [ -x "$bench" ] || { echo "run-scale: build berth-bench-scale first ($bench)" >&2; exit 1; }
 cluster() { "$root/scripts/local-cluster" "$@" --dir "$dir" --port "$port" --build-dir "$build_dir"; }
