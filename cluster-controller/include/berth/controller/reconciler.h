@@ -23,9 +23,10 @@ struct ReconcileResult {
 // Drives one kind toward its spec. Reconcile re-reads state by key, is idempotent and
 // level-triggered; it is never run for the same key on two threads at once.
 //
-// Error codes say what happens next: Unavailable, Aborted, Internal, Unknown and
-// DeadlineExceeded retry the key with backoff; any other error is logged and the key waits for
-// the next change of the object or of something related to it.
+// Error codes say what happens next: Unavailable, Aborted, Internal, Unknown,
+// DeadlineExceeded and ResourceExhausted retry the key with backoff (manager.cc, Retryable);
+// any other error is logged and the key waits for the next change of the object or of
+// something related to it.
 class Reconciler {
  public:
   virtual ~Reconciler() = default;
