@@ -1,7 +1,7 @@
 #ifndef BERTH_AGENT_PLATFORM_UNIQUE_FD_H_
 #define BERTH_AGENT_PLATFORM_UNIQUE_FD_H_
 
-#include "berth/net/listener.h"
+#include "berth/net/socket.h"
 
 namespace berth::agent::platform {
 

@@ -17,7 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "berth/agent/tls_context.h"
-#include "berth/net/listener.h"
+#include "berth/net/socket.h"
 
 namespace berth::agent::usbsock {
 
@@ -63,32 +63,11 @@ absl::Status SplitHostPort(const std::string& address, std::string* host, int* p
 }
 
 absl::StatusOr<int> Connect(const std::string& host, int port) {
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  std::string service = absl::StrCat(port);
-  int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &res);
-  if (rc != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("usbip: cannot resolve ", host, ": ", gai_strerror(rc)));
+  absl::StatusOr<net::UniqueFd> fd = net::DialTcp(host, absl::StrCat(port));
+  if (!fd.ok()) {
+    return absl::Status(fd.status().code(), absl::StrCat("usbip: ", fd.status().message()));
   }
-  int fd = -1;
-  std::string err = "no address";
-  for (addrinfo* a = res; a != nullptr; a = a->ai_next) {
-    fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-    if (fd < 0) continue;
-    if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) break;
-    err = strerror(errno);
-    ::close(fd);
-    fd = -1;
-  }
-  freeaddrinfo(res);
-  if (fd < 0) {
-    return absl::UnavailableError(absl::StrCat("usbip: connect ", host, ":", port, ": ", err));
-  }
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  return fd;
+  return fd->release();
 }
 
 bool IsWildcardListen(const std::string& address) {

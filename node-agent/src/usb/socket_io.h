@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "berth/net/listener.h"
+#include "berth/net/socket.h"
 #include "berth/tls.h"
 
 namespace berth::agent::usbsock {

@@ -17,9 +17,6 @@
 #ifndef BERTH_NET_LISTENER_H_
 #define BERTH_NET_LISTENER_H_
 
-#include <openssl/ssl.h>
-#include <unistd.h>
-
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -28,48 +25,13 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "berth/net/socket.h"
 
 namespace berth::metrics {
 class Registry;
 }
 
 namespace berth::net {
-
-// Owns a file descriptor; closes it on destruction. Move-only; not thread-safe.
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(UniqueFd&& o) noexcept : fd_(o.release()) {}
-  UniqueFd& operator=(UniqueFd&& o) noexcept {
-    if (this != &o) reset(o.release());
-    return *this;
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() { reset(); }
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  // Gives up ownership and returns the descriptor.
-  int release() {
-    int f = fd_;
-    fd_ = -1;
-    return f;
-  }
-  // Closes the owned descriptor (if any) and takes `fd`.
-  void reset(int fd = -1) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_ = -1;
-};
-
-struct SslFree {
-  void operator()(SSL* s) const { SSL_free(s); }
-};
-using UniqueSsl = std::unique_ptr<SSL, SslFree>;
 
 // What one listener lets peers hold. Zero durations disable that deadline (not recommended).
 struct ListenerLimits {
@@ -167,11 +129,6 @@ class Listener {
   std::unique_ptr<Impl> impl_;
 };
 
-// A socket BIO over `fd` (not owned) that sends with MSG_NOSIGNAL (a peer that went away never
-// raises SIGPIPE) and reports EAGAIN as "retry", so non-blocking sockets work with SSL_accept,
-// SSL_read and SSL_write and the caller waits in poll/epoll. The listener's handshakes use it.
-BIO* NewSocketBio(int fd);
-
 // Applies the overrides of `spec` for the listener `name` to `limits`. `spec` is the daemons'
 // --listener_limits: comma-separated NAME.KEY=VALUE, KEY one of max_connections,
 // max_unserved, max_unserved_per_peer, max_served_per_peer (integers) or first_byte_timeout,
@@ -179,21 +136,6 @@ BIO* NewSocketBio(int fd);
 // for an unknown listener (not in `known`), key or value.
 absl::Status ApplyLimitOverrides(const std::string& spec, const std::string& name,
                                  const std::vector<std::string>& known, ListenerLimits* limits);
-
-// Sets SO_RCVTIMEO and SO_SNDTIMEO (zero: wait forever).
-void SetIoTimeout(int fd, absl::Duration timeout);
-
-// Returns the numeric IP address of the socket's peer ("?" when unknown).
-std::string PeerIp(int fd);
-
-// Splits "HOST:PORT" ("[v6]:PORT" too); InvalidArgument naming the text when malformed.
-absl::StatusOr<std::pair<std::string, std::string>> SplitHostPort(const std::string& hp);
-
-// Binds and listens on "HOST:PORT" (numeric host, empty: any). Returns the socket.
-absl::StatusOr<UniqueFd> ListenTcp(const std::string& host_port, int backlog);
-
-// The port a bound socket listens on.
-int BoundPort(int fd);
 
 }  // namespace berth::net
 

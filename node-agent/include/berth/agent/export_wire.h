@@ -19,7 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "berth/agent/sha256_lanes.h"
-#include "berth/net/listener.h"
+#include "berth/net/socket.h"
 
 namespace berth::exportwire {
 

@@ -190,30 +190,9 @@ absl::StatusOr<UniqueSslCtx> NewClientContext(const std::string& ca_pem) {
 
 absl::StatusOr<std::unique_ptr<TlsConn>> Dial(SSL_CTX* ctx, const std::string& host,
                                               const std::string& port) {
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  int gai = getaddrinfo(host.c_str(), port.c_str(), &hints, &res);
-  if (gai != 0) {
-    return absl::UnavailableError(absl::StrCat("resolving ", host, ": ", gai_strerror(gai)));
-  }
-  UniqueFd fd;
-  int last_errno = 0;
-  for (addrinfo* a = res; a != nullptr && !fd.valid(); a = a->ai_next) {
-    UniqueFd s(socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol));
-    if (!s.valid()) continue;
-    if (connect(s.get(), a->ai_addr, a->ai_addrlen) == 0)
-      fd = std::move(s);
-    else
-      last_errno = errno;
-  }
-  freeaddrinfo(res);
-  if (!fd.valid()) {
-    return absl::UnavailableError(
-        absl::StrCat("connecting to ", host, ":", port, ": ", strerror(last_errno)));
-  }
-  int one = 1;
-  setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  absl::StatusOr<UniqueFd> dialled = net::DialTcp(host, port);
+  if (!dialled.ok()) return absl::UnavailableError(dialled.status().message());
+  UniqueFd fd = *std::move(dialled);
   UniqueSsl ssl(SSL_new(ctx));
   if (!ssl) return absl::InternalError(SslErrorText());
   absl::Status attached = AttachBufferedFd(ssl.get(), fd.get());
