@@ -11,7 +11,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
-#include "berth/agent/export_wire.h"
+#include "berth/exportwire/export_wire.h"
 #include "berth/kinds.h"
 #include "berth/quantity.h"
 #include "cmd_data_transfer.h"

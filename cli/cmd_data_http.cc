@@ -3,7 +3,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "berth/agent/tls_context.h"
+#include "berth/exportwire/tls_context.h"
 
 namespace berth::cli {
 

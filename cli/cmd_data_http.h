@@ -7,7 +7,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "berth/agent/export_wire.h"
+#include "berth/exportwire/export_wire.h"
 #include "cmd_data_transfer.h"
 
 namespace berth::cli {

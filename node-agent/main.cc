@@ -16,7 +16,7 @@
 #include "berth/agent/guest.h"
 #include "berth/agent/hypervisor.h"
 #include "berth/agent/instrumented.h"
-#include "berth/agent/tls_context.h"
+#include "berth/exportwire/tls_context.h"
 #include "berth/daemon.h"
 #include "berth/log.h"
 #include "berth/metrics_server.h"

@@ -30,7 +30,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "berth/agent/export_server.h"
-#include "berth/agent/export_wire.h"
+#include "berth/exportwire/export_wire.h"
 #include "cmd_data_transfer.h"
 
 namespace ba = berth::agent;

@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "berth/agent/export_wire.h"
+#include "berth/exportwire/export_wire.h"
 #include "export/export_request.h"
 
 namespace ba = berth::agent;

@@ -4,7 +4,7 @@
 
 #include <atomic>
 
-#include "berth/agent/export_wire.h"
+#include "berth/exportwire/export_wire.h"
 #include "export/export_registry.h"
 #include "export/export_request.h"
 

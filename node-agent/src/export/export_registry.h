@@ -12,7 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "berth/agent/export_server.h"
-#include "berth/agent/export_wire.h"
+#include "berth/exportwire/export_wire.h"
 
 namespace berth::agent {
 

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "berth/agent/export_wire.h"
+#include "berth/exportwire/export_wire.h"
 
 namespace berth::agent {
 

@@ -21,7 +21,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "berth/agent/tls_context.h"
+#include "berth/exportwire/tls_context.h"
 #include "berth/net/listener.h"
 #include "export/export_http.h"
 #include "export/export_registry.h"

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "berth/agent/export_wire.h"
+#include "berth/exportwire/export_wire.h"
 
 namespace berth::agent {
 

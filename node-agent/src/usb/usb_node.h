@@ -13,7 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "berth/agent/tls_context.h"
+#include "berth/exportwire/tls_context.h"
 #include "berth/agent/usb.h"
 #include "usb/socket_io.h"
 #include "usb/vhci.h"

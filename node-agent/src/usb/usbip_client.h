@@ -14,7 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "berth/agent/tls_context.h"
+#include "berth/exportwire/tls_context.h"
 #include "berth/agent/usb.h"
 #include "berth/agent/usbip_wire.h"
 #include "usb/socket_io.h"

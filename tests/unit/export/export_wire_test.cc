@@ -1,4 +1,4 @@
-#include "berth/agent/export_wire.h"
+#include "berth/exportwire/export_wire.h"
 
 #include <fcntl.h>
 #include <openssl/sha.h>

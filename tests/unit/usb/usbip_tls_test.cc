@@ -11,7 +11,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
-#include "berth/agent/tls_context.h"
+#include "berth/exportwire/tls_context.h"
 #include "software_device.h"
 #include "usb/socket_io.h"
 #include "usb/usbip_client.h"

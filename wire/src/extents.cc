@@ -14,7 +14,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "berth/agent/export_wire.h"
+#include "berth/exportwire/export_wire.h"
 #include "berth/json.h"
 
 namespace berth::exportwire {

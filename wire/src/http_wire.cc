@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "berth/agent/export_wire.h"
+#include "berth/exportwire/export_wire.h"
 
 namespace berth::exportwire {
 namespace {

@@ -2,7 +2,7 @@
 // is gathered from all lanes at once (the messages lie at a fixed stride), so the kernels are the
 // textbook rounds written on vectors. AVX-512 adds rotates (vprord) and three-input logic
 // (vpternlogd) that make a round about ten vector instructions for sixteen messages.
-#include "berth/agent/sha256_lanes.h"
+#include "berth/exportwire/sha256_lanes.h"
 
 #include <immintrin.h>
 #include <openssl/sha.h>

@@ -16,7 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "berth/agent/export_wire.h"
+#include "berth/exportwire/export_wire.h"
 #include "berth/tls.h"
 
 namespace berth::exportwire {

@@ -1,5 +1,5 @@
 // ReloadingTlsContext: mutual TLS contexts rebuilt when the certificate files change.
-#include "berth/agent/tls_context.h"
+#include "berth/exportwire/tls_context.h"
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>

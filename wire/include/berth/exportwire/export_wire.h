@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "berth/agent/sha256_lanes.h"
+#include "berth/exportwire/sha256_lanes.h"
 #include "berth/net/socket.h"
 
 namespace berth::exportwire {

@@ -13,8 +13,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "berth/agent/export_wire.h"
-#include "berth/agent/tls_context.h"
+#include "berth/exportwire/export_wire.h"
+#include "berth/exportwire/tls_context.h"
 
 namespace berth::exportwire {
 namespace {
