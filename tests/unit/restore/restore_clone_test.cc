@@ -202,6 +202,15 @@ TEST_CASE("restore conflicts: DryRun reports, Strict fails, BestEffort proceeds 
           CHECK_THAT(f.w.Message("VirtualMachineOperation", "r", "Completed"),
                      Catch::Contains(c.message));
           if (!root_uid.empty()) CHECK(f.DiskUid("root") == root_uid);  // nothing changed
+          // Nothing was started: no resource claims to be in progress (Strict) or done.
+          if (std::string(mode) != "DryRun") {
+            for (const Json& e : f.w.Get("VirtualMachineOperation", "r")["status"]["resources"]) {
+              CHECK(e.value("status", "") != "InProgress");
+              if (e.value("status", "") == "Skipped") {
+                CHECK_THAT(e.value("message", ""), Catch::Contains("ConflictsFound"));
+              }
+            }
+          }
           CHECK_FALSE(HasFinalizer(f.w.Get("VirtualMachineOperation", "r"),
                                    "virtualization.deckhouse.io/berth-operation"));
         }

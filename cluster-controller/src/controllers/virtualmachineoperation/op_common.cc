@@ -206,6 +206,14 @@ absl::StatusOr<ReconcileResult> OpStatus::Finish(const Json& op, Json status, bo
                                                  const std::string& reason,
                                                  const std::string& msg) {
   status["phase"] = ok ? "Completed" : "Failed";
+  if (!ok && status.contains("resources") && status["resources"].is_array()) {
+    // A failed operation has nothing in progress: what it had not done says so, with why.
+    for (Json& e : status["resources"]) {
+      if (e.value("status", "") != "InProgress") continue;
+      e["status"] = "Skipped";
+      e["message"] = absl::StrCat("not done: the operation failed (", reason, ")");
+    }
+  }
   SetCondition(status, "Completed", ok, reason, msg, op, clock_.Now());
   BERTH_ASSIGN_OR_RETURN(Json written, WriteStatus(store_, op, status));
   BERTH_RETURN_IF_ERROR(RemoveFinalizer(store_, written, kOperationFinalizer).status());
