@@ -168,7 +168,7 @@ if [ -n "${BERTH_TLS_DIR:-}" ]; then
   out=$(timeout 20 usbip --tcp-port "$PEER_PORT" list -r 127.0.0.1 2>&1 || true)
   check "plain usbip against the agents' TLS port is refused ($out)" \
     bash -c "! grep -q 'no exportable devices\|1-2:' <<<'$out'"
-  check "the agent logged the refused plaintext peer" grep -q "usbip: refused a connection" "$DEV_LOG"
+  check "the agent logged the refused plaintext peer" grep -q "usbip: refused a TLS connection" "$DEV_LOG"
 fi
 
 # --- 3. assignment ------------------------------------------------------------------------------

@@ -537,14 +537,24 @@ class Listener::Impl {
     if (p != unserved_per_peer_.end() && --p->second <= 0) unserved_per_peer_.erase(p);
   }
 
-  // At most one warning per 10 s per listener: a flood must not flood the log too.
+  // At most kWarningsPerWindow warnings per 10 s per listener, each named after the listener
+  // ("export: refused a TLS connection from ..."): a flood must not flood the log too. The
+  // first warning of the next window says how many were left out.
   void RateLimitedWarning(const std::string& what) {
+    constexpr int kWarningsPerWindow = 10;
     absl::Time now = absl::Now();
-    ++suppressed_;
-    if (now - last_warning_ < absl::Seconds(10)) return;
-    log::Warning(what, {{"listener", config_.name},
-                        {"events_since_last_warning", absl::StrCat(suppressed_)}});
-    last_warning_ = now;
+    if (now - window_start_ >= absl::Seconds(10)) {
+      window_start_ = now;
+      warnings_in_window_ = 0;
+    }
+    if (warnings_in_window_ >= kWarningsPerWindow) {
+      ++suppressed_;
+      return;
+    }
+    ++warnings_in_window_;
+    log::Fields fields = {{"listener", config_.name}};
+    if (suppressed_ > 0) fields.push_back({"suppressed_before", absl::StrCat(suppressed_)});
+    log::Warning(absl::StrCat(config_.name, ": ", what), fields);
     suppressed_ = 0;
   }
 
@@ -565,7 +575,8 @@ class Listener::Impl {
   std::unordered_map<std::string, int> unserved_per_peer_;
   int unserved_total_ = 0;
   uint64_t next_id_ = 0;
-  absl::Time last_warning_ = absl::InfinitePast();
+  absl::Time window_start_ = absl::InfinitePast();
+  int warnings_in_window_ = 0;
   uint64_t suppressed_ = 0;
 
   absl::Mutex mu_;
