@@ -16,8 +16,8 @@
 #include "berth/agent/guest.h"
 #include "berth/agent/hypervisor.h"
 #include "berth/agent/instrumented.h"
-#include "berth/exportwire/tls_context.h"
 #include "berth/daemon.h"
+#include "berth/exportwire/tls_context.h"
 #include "berth/log.h"
 #include "berth/metrics_server.h"
 #include "berth/net/grpc_listener.h"
@@ -25,6 +25,7 @@
 #include "berth/tls.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "platform/usb_usbip_host.h"
 #include "usb/socket_io.h"
 #include "usb/usb_grpc.h"
 #include "usb/usb_node.h"
@@ -347,7 +348,8 @@ bool StartUsb(const std::string& node, const std::string& advertise,
   if (peers.listen.empty()) peers.listen = HostOf(absl::GetFlag(FLAGS_listen)) + ":0";
   peers.allowed_peers = absl::GetFlag(FLAGS_usbip_peers);
   if (peers.allowed_peers.empty()) peers.allowed_peers = {"127.0.0.1", "::1", HostOf(advertise)};
-  peers.kernel_handoff = ba::UsbIpHostHandoff;  // devices bound to usbip-host go to the kernel
+  peers.kernel_handoff =
+      ba::platform::UsbIpHostHandoff;  // devices bound to usbip-host go to the kernel
   peers.tls = tls_server;
   peers.tls_groups = {berth::kGroupAgents};
   peers.stats = u.stats;
@@ -374,7 +376,7 @@ bool StartUsb(const std::string& node, const std::string& advertise,
               << l << " can import the exported USB devices\n";
     ba::UsbIpServerConfig linux_config;
     linux_config.listen = l;
-    linux_config.kernel_handoff = ba::UsbIpHostHandoff;
+    linux_config.kernel_handoff = ba::platform::UsbIpHostHandoff;
     linux_config.stats = u.stats;
     linux_config.metrics = u.metrics;
     linux_config.listener_name = "usbip-linux";

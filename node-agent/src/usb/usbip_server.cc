@@ -372,24 +372,3 @@ void UsbIpServer::RelayUrbs(Conn& conn, UsbDevice& device) {
 }
 
 }  // namespace berth::agent
-
-namespace berth::agent {
-
-absl::Status UsbIpHostHandoff(const UsbDeviceInfo& device, int fd) {
-  std::string path = device.syspath + "/usbip_sockfd";
-  int attr = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (attr < 0) {
-    return absl::NotFoundError(
-        absl::StrCat("usbip: ", device.busid, " is not bound to usbip-host"));
-  }
-  std::string text = absl::StrCat(fd);
-  ssize_t n = ::write(attr, text.data(), text.size());
-  int err = errno;
-  ::close(attr);
-  if (n != static_cast<ssize_t>(text.size())) {
-    return absl::UnavailableError(absl::StrCat("usbip: write ", path, ": ", strerror(err)));
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace berth::agent

@@ -14,8 +14,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "berth/exportwire/tls_context.h"
 #include "berth/agent/usb.h"
+#include "berth/exportwire/tls_context.h"
 #include "berth/net/listener.h"
 
 namespace berth::agent {
@@ -45,7 +45,8 @@ struct UsbIpServerConfig {
   std::vector<std::string> allowed_peers;
   // Kernel hand-off: when set and it accepts the device (it is bound to usbip-host), the
   // imported socket goes to the kernel's stub (usbip_sockfd) instead of the user-space relay.
-  // Returns NotFound when the device is not bound to usbip-host (relay in user space).
+  // Returns NotFound when the device is not bound to usbip-host (relay in user space). The
+  // agent passes platform::UsbIpHostHandoff (src/platform/usb_usbip_host.h).
   // With TLS the kernel gets one end of a socketpair and this server relays it to the TLS
   // stream in user space (the kernel cannot speak TLS).
   std::function<absl::Status(const UsbDeviceInfo&, int fd)> kernel_handoff;
@@ -67,10 +68,6 @@ struct UsbIpServerConfig {
   // TLS handshake, 30 s to the first request.
   static net::ListenerLimits DefaultUsbIpLimits();
 };
-
-// Writes `fd` to <syspath>/usbip_sockfd (the device must be bound to usbip-host); NotFound
-// when the attribute does not exist.
-absl::Status UsbIpHostHandoff(const UsbDeviceInfo& device, int fd);
 
 // Serves the devices `exported()` returns. Connections come through a net::Listener (caps,
 // deadlines, the TLS handshake); each served one has a thread, joined as soon as it ends. The

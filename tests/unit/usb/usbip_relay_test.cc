@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "absl/synchronization/notification.h"
+#include "platform/usb_usbip_host.h"
 #include "software_device.h"
 #include "usb/usbip_client.h"
 #include "usb/usbip_server.h"
@@ -289,7 +290,7 @@ TEST_CASE("a device bound to usbip-host is handed to the kernel (usbip_sockfd)")
   info.syspath = dir;
   UsbIpServerConfig config;
   config.listen = "127.0.0.1:0";
-  config.kernel_handoff = UsbIpHostHandoff;
+  config.kernel_handoff = platform::UsbIpHostHandoff;
   int opened = 0;
   auto server = UsbIpServer::Create(
       config, [&] { return std::vector<UsbDeviceInfo>{info}; },
@@ -308,7 +309,7 @@ TEST_CASE("a device bound to usbip-host is handed to the kernel (usbip_sockfd)")
   CHECK(opened == 0);
   std::filesystem::remove_all(dir);
   info.syspath = dir;  // unbound now: NotFound from the hand-off, the user-space relay is used
-  CHECK(absl::IsNotFound(UsbIpHostHandoff(info, 5)));
+  CHECK(absl::IsNotFound(platform::UsbIpHostHandoff(info, 5)));
 }
 
 }  // namespace
