@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The connection flood as a measurement (docs/security.md, "Figures"). Starts a one-node local
+# The connection flood as a measurement (figures in docs/security.md, "Listeners"). Starts a one-node local
 # cluster (mutual TLS) and nginx (the reference: a plain HTTP server on loopback), then for
 # every listener runs `berth-flood --mode=bench`: a legitimate client on 127.0.0.1 makes a new
 # connection and one real call every 20 ms, alternately without and with a connect-and-close
