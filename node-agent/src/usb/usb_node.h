@@ -13,8 +13,8 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "berth/exportwire/tls_context.h"
 #include "berth/agent/usb.h"
+#include "berth/exportwire/tls_context.h"
 #include "usb/socket_io.h"
 #include "usb/vhci.h"
 

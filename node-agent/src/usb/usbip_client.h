@@ -14,9 +14,9 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "berth/exportwire/tls_context.h"
 #include "berth/agent/usb.h"
 #include "berth/agent/usbip_wire.h"
+#include "berth/exportwire/tls_context.h"
 #include "usb/socket_io.h"
 #include "usb/usbip_server.h"
 

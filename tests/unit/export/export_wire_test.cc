@@ -5,8 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <map>
 #include <catch2/catch.hpp>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
