@@ -77,6 +77,7 @@ namespace {
 enum class Stage { kFirstByte, kClientHello, kHandshake, kFirstRequest, kHandedOff };
 
 constexpr size_t kTlsRecordHeader = 5;
+constexpr absl::Duration kAcceptPause = absl::Milliseconds(100);
 constexpr size_t kMaxTlsRecord = 16384 + 2048;
 
 // Counters of one listener, in the given registry (or a private one).
@@ -232,7 +233,12 @@ class Listener::Impl {
           OnEvent(fd, events[i].events);
         }
       }
-      ExpireDeadlines(absl::Now());
+      absl::Time now = absl::Now();
+      ExpireDeadlines(now);
+      if (accept_paused_until_ != absl::InfinitePast() && now >= accept_paused_until_) {
+        accept_paused_until_ = absl::InfinitePast();
+        Watch(listen_fd_.get(), EPOLLIN, EPOLL_CTL_MOD);
+      }
     }
   }
 
@@ -241,6 +247,7 @@ class Listener::Impl {
     for (const auto* q : {&first_byte_q_, &handshake_q_, &idle_q_}) {
       if (!q->empty()) next = std::min(next, q->front().at);
     }
+    if (accept_paused_until_ != absl::InfinitePast()) next = std::min(next, accept_paused_until_);
     if (next == absl::InfiniteFuture()) return -1;
     absl::Duration left = next - absl::Now();
     return left <= absl::ZeroDuration() ? 0
@@ -255,9 +262,14 @@ class Listener::Impl {
       UniqueFd fd(accept4(listen_fd_.get(), reinterpret_cast<sockaddr*>(&ss), &len,
                           SOCK_CLOEXEC | SOCK_NONBLOCK));
       if (!fd.valid()) {
-        // EMFILE/ENFILE: the process is out of descriptors; the backlog waits for the next
-        // round instead of spinning (the loop wakes on deadlines or a finished handler).
-        if (errno == EMFILE || errno == ENFILE) RateLimitedWarning("out of file descriptors");
+        // EMFILE/ENFILE: the process is out of descriptors. The listening socket stays
+        // readable, so it leaves the epoll set for kAcceptPause instead of spinning; the
+        // backlog waits meanwhile.
+        if (errno == EMFILE || errno == ENFILE) {
+          RateLimitedWarning("out of file descriptors; pausing accept");
+          Watch(listen_fd_.get(), 0, EPOLL_CTL_MOD);
+          accept_paused_until_ = absl::Now() + kAcceptPause;
+        }
         return;
       }
       meters_.accepted->Inc();
@@ -575,6 +587,7 @@ class Listener::Impl {
   std::unordered_map<std::string, int> unserved_per_peer_;
   int unserved_total_ = 0;
   uint64_t next_id_ = 0;
+  absl::Time accept_paused_until_ = absl::InfinitePast();  // out of fds: accept again then
   absl::Time window_start_ = absl::InfinitePast();
   int warnings_in_window_ = 0;
   uint64_t suppressed_ = 0;

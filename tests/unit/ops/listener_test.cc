@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <atomic>
@@ -269,6 +270,43 @@ TEST_CASE("hand-off: a connection counts open until either side shuts it down") 
   close(stalled);
   CHECK(handed == 0);
   CHECK((*l2)->Counts().dropped_handshake == 1);
+}
+
+TEST_CASE("out of file descriptors: the listener pauses accepting instead of spinning") {
+  auto l = Listener::Serve(Config({}), EchoOne);
+  REQUIRE(l.ok());
+  // Take every free descriptor of the process, keeping a few for the test's own connects.
+  rlimit old{};
+  getrlimit(RLIMIT_NOFILE, &old);
+  rlimit low = old;
+  low.rlim_cur = 256;
+  REQUIRE(setrlimit(RLIMIT_NOFILE, &low) == 0);
+  std::vector<int> hogs;
+  for (int fd; (fd = dup(0)) >= 0;) hogs.push_back(fd);
+  for (int i = 0; i < 4 && !hogs.empty(); ++i) {
+    close(hogs.back());
+    hogs.pop_back();
+  }
+  std::vector<int> clients;
+  for (int i = 0; i < 4; ++i) clients.push_back(Connect((*l)->port()));  // take the 4 freed
+  rusage before{}, after{};
+  getrusage(RUSAGE_SELF, &before);
+  absl::SleepFor(absl::Milliseconds(500));  // the clients wait in the backlog; accept fails
+  getrusage(RUSAGE_SELF, &after);
+  auto cpu = [](const rusage& r) {
+    return absl::DurationFromTimeval(r.ru_utime) + absl::DurationFromTimeval(r.ru_stime);
+  };
+  CHECK(cpu(after) - cpu(before) < absl::Milliseconds(150));  // a spin would burn ~500 ms
+  for (int fd : hogs) close(fd);
+  setrlimit(RLIMIT_NOFILE, &old);
+  for (int fd : clients) {  // served once descriptors are free again
+    send(fd, "k", 1, 0);
+    char b = 0;
+    CHECK(recv(fd, &b, 1, 0) == 1);
+    close(fd);
+  }
+  REQUIRE(Eventually([&] { return (*l)->Counts().open == 0; }));
+  CheckInvariant((*l)->Counts());
 }
 
 TEST_CASE("--listener_limits overrides one listener and names what is wrong") {
