@@ -3,6 +3,7 @@
 #include "berth/net/listener.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <poll.h>
@@ -281,8 +282,10 @@ TEST_CASE("out of file descriptors: the listener pauses accepting instead of spi
   rlimit low = old;
   low.rlim_cur = 256;
   REQUIRE(setrlimit(RLIMIT_NOFILE, &low) == 0);
-  std::vector<int> hogs;
-  for (int fd; (fd = dup(0)) >= 0;) hogs.push_back(fd);
+  std::vector<int> hogs = {open("/dev/null", O_RDONLY | O_CLOEXEC)};
+  REQUIRE(hogs[0] >= 0);
+  for (int fd; (fd = dup(hogs[0])) >= 0;) hogs.push_back(fd);
+  REQUIRE(errno == EMFILE);
   for (int i = 0; i < 4 && !hogs.empty(); ++i) {
     close(hogs.back());
     hogs.pop_back();
