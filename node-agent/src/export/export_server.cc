@@ -2,13 +2,7 @@
 // registry of exports. Request handling is in export_http.cc.
 #include "berth/agent/export_server.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <openssl/err.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
