@@ -35,6 +35,7 @@ void BuildApp(CLI::App& app, CommandContext& ctx) {
   AddVersionCommand(app, ctx);
   AddCompletionCommand(app, ctx);
   AddAdminCommands(app, ctx);
+  AddKubeconfigCommand(app, ctx);
   AddDataCommands(app, ctx);
 }
 

@@ -110,6 +110,7 @@ void AddLabelCommands(CLI::App& app, CommandContext& ctx);
 void AddVersionCommand(CLI::App& app, CommandContext& ctx);
 void AddCompletionCommand(CLI::App& app, CommandContext& ctx);
 void AddAdminCommands(CLI::App& app, CommandContext& ctx);
+void AddKubeconfigCommand(CLI::App& app, CommandContext& ctx);
 
 // Reads manifests from files, directories (*.yaml, *.yml, *.json) or "-" (stdin).
 // Per-file failures are reported through ctx.Fail; the objects read are returned with the

@@ -13,6 +13,7 @@
 #include "berth/controller/api.h"
 #include "berth/controller/controllers.h"
 #include "berth/controller/data_export.h"
+#include "berth/controller/kube_api.h"
 #include "berth/controller/usb.h"
 #include "berth/daemon.h"
 #include "berth/log.h"
@@ -47,7 +48,17 @@ ABSL_FLAG(std::string, metrics_listen, "",
 ABSL_FLAG(std::string, log_format, "text", "log records as text, logfmt or json");
 ABSL_FLAG(std::string, listener_limits, "",
           "per-listener connection limits over the defaults, NAME.KEY=VALUE,... with NAME one of "
-          "controller-grpc, metrics (docs/security.md)");
+          "controller-grpc, kube-api, metrics (docs/security.md)");
+ABSL_FLAG(std::string, kube_api_listen, "",
+          "HOST:PORT serving the Kubernetes REST API (kubectl, client libraries) over HTTPS with "
+          "the --tls_dir certificate; empty: off (docs/api.md)");
+ABSL_FLAG(std::string, requestheader_client_ca_file, "",
+          "kube-apiserver front-proxy CA: a client certificate from it may name the user in "
+          "X-Remote-User/X-Remote-Group (aggregated API; docs/install.md)");
+ABSL_FLAG(std::vector<std::string>, requestheader_allowed_names, {},
+          "front-proxy certificate CNs allowed to name users (empty: any from the CA)");
+ABSL_FLAG(int, watch_history, 100000,
+          "store events kept for watches to resume from; an older resourceVersion gets 410 Gone");
 ABSL_FLAG(int, v, 0, "log verbosity: 2 logs every successful reconcile pass");
 
 namespace bc = berth::controller;
@@ -90,7 +101,8 @@ int main(int argc, char** argv) {
   config.ip_cidr = absl::GetFlag(FLAGS_ip_cidr);
 
   berth::RealClock clock;
-  auto store = bc::OpenSqliteStore(absl::GetFlag(FLAGS_data_dir), clock);
+  auto store = bc::OpenSqliteStore(absl::GetFlag(FLAGS_data_dir), clock,
+                                   std::max(1, absl::GetFlag(FLAGS_watch_history)));
   if (!store.ok()) {
     std::cerr << "berth-controller: " << store.status() << "\n";
     return 1;
@@ -138,15 +150,26 @@ int main(int argc, char** argv) {
   grpc::EnableDefaultHealthCheckService(true);  // grpc.health.v1.Health
   grpc::ServerBuilder builder;
   berth::KeepServerThreads(builder, 32);
-  const std::vector<std::string> listeners = {"controller-grpc", "metrics"};
+  const std::vector<std::string> listeners = {"controller-grpc", "kube-api", "metrics"};
   berth::net::ListenerConfig grpc_config;
   grpc_config.name = "controller-grpc";
   grpc_config.listen = absl::GetFlag(FLAGS_listen);
   grpc_config.limits = berth::net::GrpcListener::DefaultLimits();
   grpc_config.metrics = &metrics;
   berth::net::ListenerLimits metrics_limits = berth::metrics::MetricsServer::DefaultLimits();
+  bc::KubeApiOptions kube_options;
+  kube_options.listen = absl::GetFlag(FLAGS_kube_api_listen);
+  if (!transport->insecure) kube_options.tls = transport->files;
+  kube_options.front_proxy_ca_file = absl::GetFlag(FLAGS_requestheader_client_ca_file);
+  kube_options.front_proxy_allowed_names = absl::GetFlag(FLAGS_requestheader_allowed_names);
+  kube_options.metrics = &metrics;
+  if (!kube_options.listen.empty()) {
+    config.kube_api_url =
+        std::string(transport->insecure ? "http://" : "https://") + kube_options.listen;
+  }
   for (auto [name, limits] :
-       {std::pair{"controller-grpc", &grpc_config.limits}, std::pair{"metrics", &metrics_limits}}) {
+       {std::pair{"controller-grpc", &grpc_config.limits},
+        std::pair{"kube-api", &kube_options.limits}, std::pair{"metrics", &metrics_limits}}) {
     if (absl::Status s = berth::net::ApplyLimitOverrides(absl::GetFlag(FLAGS_listener_limits), name,
                                                          listeners, limits);
         !s.ok()) {
@@ -180,6 +203,19 @@ int main(int argc, char** argv) {
     metrics_server = *std::move(started);
     berth::log::Info("metrics", {{"url", "http://" + metrics_server->address() + "/metrics"}});
   }
+  std::unique_ptr<bc::KubeApiServer> kube_api;
+  if (!kube_options.listen.empty()) {
+    auto started = bc::KubeApiServer::Start(kube_options, **store, access, clock);
+    if (!started.ok()) {
+      std::cerr << "berth-controller: Kubernetes API on " << kube_options.listen << ": "
+                << started.status().message() << "\n";
+      return 1;
+    }
+    kube_api = *std::move(started);
+    berth::log::Info("kubernetes api",
+                     {{"url", std::string(transport->insecure ? "http" : "https") + "://" +
+                                  kube_api->address()}});
+  }
   std::cerr << "berth-controller: listening on " << absl::GetFlag(FLAGS_listen) << ", store "
             << absl::GetFlag(FLAGS_data_dir) << "\n";
   berth::NotifyReady("listening on " + absl::GetFlag(FLAGS_listen));
@@ -193,6 +229,7 @@ int main(int argc, char** argv) {
   sigwait(&signals, &sig);
   berth::NotifyStopping();
   std::cerr << "berth-controller: signal " << sig << ", shutting down\n";
+  kube_api.reset();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   manager.Stop();
   return 0;

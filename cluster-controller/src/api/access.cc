@@ -95,6 +95,10 @@ absl::StatusOr<Caller> AccessControl::Authenticate(const grpc::ServerContext& co
   if (id.name.empty()) {
     return absl::UnauthenticatedError("no client certificate name (CN) and no bearer token");
   }
+  return FromCertificate(id);
+}
+
+Caller AccessControl::FromCertificate(const PeerIdentity& id) const {
   Caller c;
   c.user = id.name;
   c.groups = id.groups;

@@ -76,6 +76,7 @@ class AdminService : public apipb::Admin::Service {
                 {"admin", caller->admin},
                 {"via", caller->via},
                 {"namespaces", access_.Namespaces(caller->user)}};
+    if (!config_.kube_api_url.empty()) out["kubeApiServer"] = config_.kube_api_url;
     resp->set_json(out.dump());
     return grpc::Status::OK;
   }

@@ -92,7 +92,7 @@ void ValidateMetadata(Obj& top, const KindInfo& info, NameRule rule) {
   if (!md) return;
   md->Allow({"name", "namespace", "labels", "annotations", "uid", "generation", "resourceVersion",
              "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "finalizers",
-             "ownerReferences"});
+             "ownerReferences", "managedFields", "generateName"});
   md->Name("name", rule, Need::kRequired);
   const Json* ns = admission_internal::Member(md->json(), "namespace");
   bool ns_empty = ns != nullptr && ns->is_string() && ns->get_ref<const std::string&>().empty();
@@ -121,6 +121,8 @@ void ValidateMetadata(Obj& top, const KindInfo& info, NameRule rule) {
     }
   }
   md->AnyArray("ownerReferences");
+  md->AnyArray("managedFields");  // server-side apply's field ownership (the Kubernetes API)
+  md->Str("generateName", Need::kOptional);
 }
 
 // Returns `unknown kind "Foo"`, with a hint when another spelling resolves.

@@ -20,6 +20,7 @@
 #include "berth/json.h"
 #include "berth/kinds.h"
 #include "berth/time_util.h"
+#include "berth/tls.h"
 #include "grpcpp/server_context.h"
 
 namespace berth::controller {
@@ -64,6 +65,9 @@ class AccessControl {
   absl::StatusOr<Json> IssueToken(const std::string& user, bool admin, absl::Duration ttl);
   absl::Status RevokeToken(const std::string& id);
   absl::StatusOr<std::vector<Json>> ListTokens() const;  // without hashes
+
+  // The caller a verified client certificate names: CN the user, O the groups.
+  Caller FromCertificate(const PeerIdentity& id) const;
 
   // The caller a bearer token stands for; UNAUTHENTICATED when malformed, unknown, revoked
   // or expired.

@@ -40,6 +40,9 @@ struct ControllerConfig {
   UsbAgents* usb_agents = nullptr;
   // Idle time after which an unfinished upload expires.
   absl::Duration upload_ttl = absl::Minutes(10);
+  // URL of the Kubernetes REST API (https://HOST:PORT), told to clients by WhoAmI so that
+  // `berth kubeconfig` can write it; empty when that API is off.
+  std::string kube_api_url;
 };
 
 // Remembers when each node last sent a heartbeat. In memory only: after a controller restart
