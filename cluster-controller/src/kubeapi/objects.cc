@@ -314,6 +314,12 @@ HttpResponse Api::Update(const HttpRequest& req, const Target& t, const Caller& 
 HttpResponse Api::Patch(const HttpRequest& req, const Target& t, const Caller& caller) {
   std::string type = req.Header("content-type");
   type = type.substr(0, type.find(';'));
+  // kubectl sends strategic merge patches for the core kinds (it knows their Go types). Berth's
+  // Secrets and Events hold no lists a strategic merge would key, so a JSON merge patch does the
+  // same; custom resources refuse it with 415, as kube-apiserver does.
+  if (type == "application/strategic-merge-patch+json" && !t.resource->schema) {
+    type = "application/merge-patch+json";
+  }
   if (std::find(kPatchTypes.begin(), kPatchTypes.end(), type) == kPatchTypes.end()) {
     return ErrorResponse(ApiError::UnsupportedMediaType(type, kPatchTypes));
   }

@@ -437,7 +437,7 @@ TEST_CASE("the agent DaemonSet and controller Deployment run what the daemons ac
   for (const auto& [key, o] : objs) {
     INFO(key);
     if (o["kind"] != "Namespace" && o["kind"] != "ClusterRole" &&
-        o["kind"] != "ClusterRoleBinding") {
+        o["kind"] != "ClusterRoleBinding" && o["kind"] != "APIService") {
       CHECK(o["metadata"]["namespace"] == "berth-system");
     }
   }
@@ -479,6 +479,25 @@ TEST_CASE("the agent DaemonSet and controller Deployment run what the daemons ac
     CHECK(mounted);
   }
   CHECK(ctl["securityContext"]["allowPrivilegeEscalation"] == false);
+}
+
+TEST_CASE("the APIService routes the API group to the controller's kube-api port") {
+  auto objs = DeployObjects();
+  const Json& api = objs["APIService/v1alpha2.virtualization.deckhouse.io"]["spec"];
+  CHECK(api["group"] == kApiGroup);
+  CHECK(api["version"] == "v1alpha2");
+  CHECK(api["service"]["name"] == "berth-controller");
+  const Json& svc = objs["Service/berth-controller"]["spec"];
+  bool routed = false;
+  for (const Json& p : svc["ports"]) {
+    routed |= p["port"] == api["service"]["port"] && p["targetPort"] == "kube-api";
+  }
+  CHECK(routed);
+  const Json& ctl =
+      objs["Deployment/berth-controller"]["spec"]["template"]["spec"]["containers"][0];
+  bool listens = false;
+  for (const Json& a : ctl["args"]) listens |= a == "--kube_api_listen=0.0.0.0:6443";
+  CHECK(listens);
 }
 
 TEST_CASE("the controller's role covers every CRD") {
