@@ -57,6 +57,12 @@ ABSL_FLAG(std::string, requestheader_client_ca_file, "",
           "X-Remote-User/X-Remote-Group (aggregated API; docs/install.md)");
 ABSL_FLAG(std::vector<std::string>, requestheader_allowed_names, {},
           "front-proxy certificate CNs allowed to name users (empty: any from the CA)");
+ABSL_FLAG(std::string, authorization, "berth",
+          "who authorizes Kubernetes API requests forwarded by kube-apiserver's front proxy: berth "
+          "(Berth's grants) or kubernetes (a SubjectAccessReview to kube-apiserver)");
+ABSL_FLAG(std::string, authorization_server, "",
+          "kube-apiserver URL for --authorization=kubernetes (default: "
+          "https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT, the in-pod address)");
 ABSL_FLAG(int, watch_history, 100000,
           "store events kept for watches to resume from; an older resourceVersion gets 410 Gone");
 ABSL_FLAG(int, v, 0, "log verbosity: 2 logs every successful reconcile pass");
@@ -163,6 +169,22 @@ int main(int argc, char** argv) {
   kube_options.front_proxy_ca_file = absl::GetFlag(FLAGS_requestheader_client_ca_file);
   kube_options.front_proxy_allowed_names = absl::GetFlag(FLAGS_requestheader_allowed_names);
   kube_options.metrics = &metrics;
+  kube_options.authorization = absl::GetFlag(FLAGS_authorization);
+  kube_options.review_server = absl::GetFlag(FLAGS_authorization_server);
+  if (kube_options.review_server.empty() && std::getenv("KUBERNETES_SERVICE_HOST")) {
+    kube_options.review_server = std::string("https://") + std::getenv("KUBERNETES_SERVICE_HOST") +
+                                 ":" + (std::getenv("KUBERNETES_SERVICE_PORT") ?: "443");
+  }
+  if (kube_options.authorization != "berth" && kube_options.authorization != "kubernetes") {
+    std::cerr << "berth-controller: --authorization: want berth or kubernetes, got \""
+              << kube_options.authorization << "\"\n";
+    return 2;
+  }
+  if (kube_options.authorization == "kubernetes" && kube_options.review_server.empty()) {
+    std::cerr << "berth-controller: --authorization=kubernetes needs --authorization_server (or "
+                 "KUBERNETES_SERVICE_HOST in a pod)\n";
+    return 2;
+  }
   if (!kube_options.listen.empty()) {
     config.kube_api_url =
         std::string(transport->insecure ? "http://" : "https://") + kube_options.listen;

@@ -93,7 +93,14 @@ Api::Api(controller::ObjectStore& store, const controller::AccessControl& access
       access_(access),
       clock_(clock),
       options_(options),
-      openapi_(BuildOpenApi(AllSchemas())) {}
+      openapi_(BuildOpenApi(AllSchemas())) {
+  if (options.authorization == "kubernetes") {
+    reviewer_ = std::make_unique<AccessReviewer>(
+        AccessReviewer::Https(options.review_server, options.review_token_file,
+                              options.review_ca_file),
+        clock);
+  }
+}
 
 absl::StatusOr<controller::Caller> Api::Authenticate(const HttpRequest& req) const {
   std::string authz = req.Header("authorization");
@@ -135,8 +142,26 @@ absl::StatusOr<controller::Caller> Api::Authenticate(const HttpRequest& req) con
   return absl::UnauthenticatedError("no client certificate and no bearer token");
 }
 
-std::optional<ApiError> Api::Authorize(const Caller& caller, const std::string& verb,
-                                       const Target& t) const {
+std::optional<ApiError> Api::Authorize(const HttpRequest& req, const Caller& caller,
+                                       const std::string& verb, const Target& t) {
+  if (reviewer_ && caller.via == "front-proxy") {
+    AccessRequest ar{
+        caller.user,        caller.groups, {},   verb,  t.resource->group, t.resource->version,
+        t.resource->plural, t.subresource, t.ns, t.name};
+    for (const std::string& prefix : options_.extra_headers_prefix) {
+      std::string p = absl::AsciiStrToLower(prefix);
+      for (const auto& [name, value] : req.headers) {
+        if (absl::StartsWith(name, p) && name.size() > p.size()) {
+          ar.extra[name.substr(p.size())].push_back(value);
+        }
+      }
+    }
+    absl::StatusOr<AccessDecision> d = reviewer_->Review(ar);
+    if (!d.ok()) return ApiError::FromStatus(d.status(), RefOf(t, t.name));
+    if (d->allowed) return std::nullopt;
+    ApiError e = ApiError::Forbidden(RefOf(t, t.name), caller.user, verb, t.ns);
+    return e;
+  }
   if (t.resource->implicit) return std::nullopt;  // namespaces: names only, for everyone
   controller::Verb v = controller::Verb::kGet;
   if (verb == "list") v = controller::Verb::kList;
@@ -262,7 +287,9 @@ HttpReply Api::Route(const HttpRequest& req, const Caller& caller) {
                      : m == "DELETE" ? (t.name.empty() ? "deletecollection" : "delete")
                                      : "";
   if (verb.empty()) return ErrorResponse(ApiError::MethodNotAllowed("method not allowed"));
-  if (std::optional<ApiError> denied = Authorize(caller, verb, t)) return ErrorResponse(*denied);
+  if (std::optional<ApiError> denied = Authorize(req, caller, verb, t)) {
+    return ErrorResponse(*denied);
+  }
   if (t.resource->implicit) {
     if (verb != "get" && verb != "list" && verb != "watch") {
       return ErrorResponse(ApiError::MethodNotAllowed(

@@ -12,6 +12,7 @@
 #include "berth/controller/access.h"
 #include "berth/controller/kube_api.h"
 #include "berth/controller/object_store.h"
+#include "kubeapi/access_review.h"
 #include "kubeapi/errors.h"
 #include "kubeapi/http_server.h"
 #include "kubeapi/openapi.h"
@@ -46,8 +47,8 @@ class Api {
   HttpReply Route(const HttpRequest& req, const Caller& caller);
   std::optional<HttpResponse> Discovery(const HttpRequest& req);
   absl::StatusOr<Caller> Authenticate(const HttpRequest& req) const;
-  std::optional<ApiError> Authorize(const Caller& caller, const std::string& verb,
-                                    const Target& t) const;
+  std::optional<ApiError> Authorize(const HttpRequest& req, const Caller& caller,
+                                    const std::string& verb, const Target& t);
 
   // objects.cc
   HttpResponse Get(const HttpRequest& req, const Target& t, const Negotiated& n);
@@ -76,6 +77,7 @@ class Api {
   const controller::KubeApiOptions options_;
   const Registry registry_;
   const OpenApiDocs openapi_;
+  std::unique_ptr<AccessReviewer> reviewer_;  // --authorization=kubernetes
 };
 
 // Helpers shared by the files of the API.

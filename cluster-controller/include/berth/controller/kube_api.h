@@ -35,6 +35,14 @@ struct KubeApiOptions {
   std::vector<std::string> username_headers = {"X-Remote-User"};
   std::vector<std::string> group_headers = {"X-Remote-Group"};
   std::vector<std::string> extra_headers_prefix = {"X-Remote-Extra-"};
+  // "berth": Berth's grants decide (docs/security.md). "kubernetes": requests forwarded by the
+  // front proxy are decided by kube-apiserver through SubjectAccessReviews to
+  // `review_server` (https://HOST:PORT) with the token in `review_token_file`, verified
+  // against `review_ca_file`; other callers still by Berth's grants.
+  std::string authorization = "berth";
+  std::string review_server;
+  std::string review_token_file = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+  std::string review_ca_file = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt";
   net::ListenerLimits limits = DefaultLimits();
   metrics::Registry* metrics = nullptr;
   int threads = 2;
