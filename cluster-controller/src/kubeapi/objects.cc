@@ -160,6 +160,10 @@ absl::StatusOr<Json> Api::Prepare(const HttpRequest& req, const Target& t, Json 
     *error = ApiError::FromStatus(admitted.status(), RefOf(t, name));
     return admitted.status();
   }
+  // Admission judges what clients may write and drops status; status is carried here: the new
+  // one through /status, the stored one through the main endpoint.
+  const Json* status = !t.subresource.empty() ? &obj : existing;
+  if (status && status->contains("status")) (*admitted)["status"] = (*status)["status"];
   if (applied) return admitted;
   return RecordUpdate(existing, *admitted, manager, t.subresource, FormatRfc3339(clock_.Now()),
                       r.schema ? &r.schema->open_api_v3 : nullptr);

@@ -2,6 +2,7 @@
 // ({"type":"ADDED","object":{...}} per line), in JSON or as Tables for `kubectl get -w`.
 #include <atomic>
 #include <random>
+#include <set>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -21,12 +22,17 @@ struct Filter {
   std::vector<LabelRequirement> labels;
   std::vector<FieldRequirement> fields;
 
-  bool Matches(const Json& obj) const {
+  // Whether the object is of the watched kind and namespace at all.
+  bool InScope(const Json& obj) const {
     return obj.value("kind", "") == kind &&
-           (ns.empty() || JsonString(obj, "/metadata/namespace") == ns) &&
-           (name.empty() || JsonString(obj, "/metadata/name") == name) &&
+           (ns.empty() || JsonString(obj, "/metadata/namespace") == ns);
+  }
+  bool Selects(const Json& obj) const {
+    return (name.empty() || JsonString(obj, "/metadata/name") == name) &&
            MatchesLabels(obj, labels) && MatchesFields(obj, fields);
   }
+  bool Matches(const Json& obj) const { return InScope(obj) && Selects(obj); }
+  bool Selective() const { return !name.empty() || !labels.empty() || !fields.empty(); }
 };
 
 struct TableMode {
@@ -59,17 +65,25 @@ class WatchStream : public Stream {
       auto items = store_.List(filter_.kind, filter_.ns, &from);
       if (!items.ok()) return Fail(ApiError::FromStatus(items.status(), {}), end);
       for (const Json& obj : *items) {
-        if (filter_.Matches(obj)) emit_(Line("ADDED", obj, nullptr));
+        if (!filter_.Matches(obj)) continue;
+        selected_.insert(KeyOf(obj));
+        emit_(Line("ADDED", obj, nullptr));
       }
     } else {
       from = *from_;
+      if (filter_.Selective()) {
+        // What matched before the resume point is not known exactly; what matches now is the
+        // best guess of which later changes make an object leave the selection.
+        auto items = store_.List(filter_.kind, filter_.ns);
+        if (items.ok()) {
+          for (const Json& obj : *items) {
+            if (filter_.Matches(obj)) selected_.insert(KeyOf(obj));
+          }
+        }
+      }
     }
     last_rv_ = from;
-    auto sub = store_.Watch(from, [this](const controller::StoreEvent& e) {
-      last_rv_ = e.resource_version;
-      if (!filter_.Matches(e.object())) return;
-      emit_(Line(controller::EventTypeName(e.type), e.object(), e.text.get()));
-    });
+    auto sub = store_.Watch(from, [this](const controller::StoreEvent& e) { OnEvent(e); });
     if (!sub.ok()) {
       return Fail(absl::IsOutOfRange(sub.status())
                       ? ApiError::Gone(absl::StrCat("too old resource version: ", from, " (",
@@ -95,6 +109,35 @@ class WatchStream : public Stream {
     end();
   }
 
+  static std::string KeyOf(const Json& obj) {
+    return JsonString(obj, "/metadata/namespace") + "/" + JsonString(obj, "/metadata/name");
+  }
+
+  // Called in commit order on the store's writer thread. With a selector, an object that
+  // starts matching is ADDED and one that stops matching is DELETED, as kube's watch cache
+  // reports them.
+  void OnEvent(const controller::StoreEvent& e) {
+    last_rv_ = e.resource_version;
+    const Json& obj = e.object();
+    if (!filter_.InScope(obj)) return;
+    const char* type = controller::EventTypeName(e.type);
+    if (filter_.Selective()) {
+      std::string key = KeyOf(obj);
+      bool was = selected_.count(key) > 0;
+      bool now = e.type != controller::StoreEvent::Type::kDeleted && filter_.Selects(obj);
+      if (!was && !now) return;
+      if (now) {
+        selected_.insert(key);
+      } else {
+        selected_.erase(key);
+      }
+      type = !was ? "ADDED" : !now ? "DELETED" : type;
+    } else if (!filter_.Selects(obj)) {
+      return;
+    }
+    emit_(Line(type, obj, e.text.get()));
+  }
+
   // One event line. Called in commit order from the store's writer thread (and from Start).
   std::string Line(const char* type, const Json& obj, const std::string* text) {
     if (table_.on) {
@@ -117,6 +160,7 @@ class WatchStream : public Stream {
   std::optional<uint64_t> subscription_;
   std::atomic<uint64_t> last_rv_{0};
   std::atomic<bool> sent_definitions_{false};
+  std::set<std::string> selected_;  // selective watches: keys that match now
 };
 
 }  // namespace
