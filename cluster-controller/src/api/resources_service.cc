@@ -92,10 +92,10 @@ class ResourcesService : public apipb::Resources::Service {
     std::string ns = req->all_namespaces() ? "" : Namespace(*k, req->namespace_());
     if (absl::Status s = Allowed(*ctx, Verb::kList, **k, ns); !s.ok()) return ToGrpcStatus(s);
     uint64_t rv = 0;
-    auto items = store_.List((*k)->kind, ns, &rv);
+    auto items = store_.ListShared((*k)->kind, ns, &rv);
     if (!items.ok()) return ToGrpcStatus(items.status());
-    for (const Json& obj : *items) {
-      if (MatchesLabels(obj, *selector)) resp->add_items_json(obj.dump());
+    for (const auto& obj : *items) {
+      if (MatchesLabels(*obj, *selector)) resp->add_items_json(obj->dump());
     }
     resp->set_resource_version(absl::StrCat(rv));
     return grpc::Status::OK;

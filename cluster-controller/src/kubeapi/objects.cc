@@ -203,12 +203,13 @@ HttpResponse Api::List(const HttpRequest& req, const Target& t, const Negotiated
     after = token.value("start", "");
   }
   uint64_t rv = 0;
-  auto items = store_.List(KeyOf(t, "").kind, t.ns, &rv);
+  auto items = store_.ListShared(KeyOf(t, "").kind, t.ns, &rv);
   if (!items.ok()) return ErrorResponse(ApiError::FromStatus(items.status(), RefOf(t, "")));
   std::vector<const Json*> page;
   std::string last;
   size_t remaining = 0;
-  for (const Json& obj : *items) {
+  for (const auto& shared : *items) {
+    const Json& obj = *shared;
     std::string key =
         JsonString(obj, "/metadata/namespace") + "/" + JsonString(obj, "/metadata/name");
     if (!after.empty() && key <= after) continue;
@@ -347,8 +348,8 @@ HttpResponse Api::Patch(const HttpRequest& req, const Target& t, const Caller& c
       if (!live && t.resource->status_subresource && t.subresource.empty()) applied.erase("status");
       const Json* schema = t.resource->schema ? &t.resource->schema->open_api_v3 : nullptr;
       absl::StatusOr<ApplyResult> r =
-          Apply(live, applied, req.Query("fieldManager"), req.Query("force") == "true",
-                t.subresource, FormatRfc3339(clock_.Now()), schema);
+          Apply(live, applied, req.Query("fieldManager"), QueryBool(req, "force"), t.subresource,
+                FormatRfc3339(clock_.Now()), schema);
       if (!r.ok()) return ErrorResponse(ApiError::BadRequest(std::string(r.status().message())));
       if (!r->conflicts.empty()) {
         Json status = r->ConflictStatus();
@@ -489,9 +490,9 @@ HttpResponse Api::Namespaces(const HttpRequest& req, const Target& t, const Nego
   std::set<std::string> names = {"default"};
   for (const Resource& r : registry_.resources()) {
     if (!r.namespaced || !r.info) continue;
-    auto items = store_.List(r.info->kind, "");
+    auto items = store_.ListShared(r.info->kind, "");
     if (!items.ok()) continue;
-    for (const Json& obj : *items) names.insert(JsonString(obj, "/metadata/namespace"));
+    for (const auto& obj : *items) names.insert(JsonString(*obj, "/metadata/namespace"));
   }
   auto ns_object = [](const std::string& name) {
     return Json{{"apiVersion", "v1"},

@@ -62,9 +62,10 @@ class WatchStream : public Stream {
     uint64_t from = 0;
     if (!from_) {
       // No resourceVersion: the current state as ADDED events, then changes after it.
-      auto items = store_.List(filter_.kind, filter_.ns, &from);
+      auto items = store_.ListShared(filter_.kind, filter_.ns, &from);
       if (!items.ok()) return Fail(ApiError::FromStatus(items.status(), {}), end);
-      for (const Json& obj : *items) {
+      for (const auto& shared : *items) {
+        const Json& obj = *shared;
         if (!filter_.Matches(obj)) continue;
         selected_.insert(KeyOf(obj));
         emit_(Line("ADDED", obj, nullptr));
@@ -74,10 +75,10 @@ class WatchStream : public Stream {
       if (filter_.Selective()) {
         // What matched before the resume point is not known exactly; what matches now is the
         // best guess of which later changes make an object leave the selection.
-        auto items = store_.List(filter_.kind, filter_.ns);
+        auto items = store_.ListShared(filter_.kind, filter_.ns);
         if (items.ok()) {
-          for (const Json& obj : *items) {
-            if (filter_.Matches(obj)) selected_.insert(KeyOf(obj));
+          for (const auto& obj : *items) {
+            if (filter_.Matches(*obj)) selected_.insert(KeyOf(*obj));
           }
         }
       }
@@ -191,7 +192,7 @@ HttpReply Api::Watch(const HttpRequest& req, const Target& t, const Negotiated& 
   if (include == "None") table.include = IncludeObject::kNone;
   if (include == "Object") table.include = IncludeObject::kObject;
   auto stream = std::make_unique<WatchStream>(store_, clock_, *t.resource, std::move(f), from,
-                                              req.Query("allowWatchBookmarks") == "true", table);
+                                              QueryBool(req, "allowWatchBookmarks"), table);
   int64_t timeout = 0;
   if (absl::SimpleAtoi(req.Query("timeoutSeconds"), &timeout) && timeout > 0) {
     stream->timeout = absl::Seconds(timeout);

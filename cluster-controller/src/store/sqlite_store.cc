@@ -368,20 +368,25 @@ absl::StatusOr<std::shared_ptr<const Json>> SqliteStore::Peek(const ObjectKey& k
   return obj;
 }
 
+absl::StatusOr<ObjectStore::SharedObjects> SqliteStore::ListShared(const std::string& kind,
+                                                                   const std::string& ns,
+                                                                   uint64_t* resource_version) {
+  if (kind.empty()) return absl::InvalidArgumentError("list: kind is required");
+  SharedObjects found;
+  absl::MutexLock lock(&cache_mu_);
+  // Keys sort by kind, namespace, name: the range is already in the documented order.
+  for (auto it = cache_.lower_bound(CacheKey{kind, ns, ""}); it != cache_.end(); ++it) {
+    const auto& [k, n, name] = it->first;
+    if (k != kind || (!ns.empty() && n != ns)) break;
+    found.push_back(it->second);
+  }
+  if (resource_version != nullptr) *resource_version = cache_version_;
+  return found;
+}
+
 absl::StatusOr<std::vector<Json>> SqliteStore::List(const std::string& kind, const std::string& ns,
                                                     uint64_t* resource_version) {
-  if (kind.empty()) return absl::InvalidArgumentError("list: kind is required");
-  std::vector<std::shared_ptr<const Json>> found;
-  {
-    absl::MutexLock lock(&cache_mu_);
-    // Keys sort by kind, namespace, name: the range is already in the documented order.
-    for (auto it = cache_.lower_bound(CacheKey{kind, ns, ""}); it != cache_.end(); ++it) {
-      const auto& [k, n, name] = it->first;
-      if (k != kind || (!ns.empty() && n != ns)) break;
-      found.push_back(it->second);
-    }
-    if (resource_version != nullptr) *resource_version = cache_version_;
-  }
+  BERTH_ASSIGN_OR_RETURN(SharedObjects found, ListShared(kind, ns, resource_version));
   std::vector<Json> out;  // copied outside the lock: the expensive part of a big list
   out.reserve(found.size());
   for (const auto& obj : found) out.push_back(*obj);

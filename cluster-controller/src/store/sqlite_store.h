@@ -50,6 +50,8 @@ class SqliteStore : public ObjectStore {
   absl::StatusOr<Json> Update(Json obj) override;
   absl::StatusOr<Json> UpdateAndCreate(Json obj, const FollowUp& then) override;
   absl::StatusOr<std::shared_ptr<const Json>> Peek(const ObjectKey& key) override;
+  absl::StatusOr<SharedObjects> ListShared(const std::string& kind, const std::string& ns,
+                                           uint64_t* resource_version) override;
   absl::StatusOr<std::vector<Json>> List(const std::string& kind, const std::string& ns,
                                          uint64_t* resource_version) override;
   absl::StatusOr<Json> Delete(const ObjectKey& key, std::optional<std::string> uid) override;

@@ -105,6 +105,19 @@ class ObjectStore {
   virtual absl::StatusOr<std::vector<Json>> List(const std::string& kind, const std::string& ns,
                                                  uint64_t* resource_version = nullptr) = 0;
 
+  // List without copies: the stored objects themselves, immutable and shared, for callers that
+  // only read (serializing a big list, serving one page of it).
+  using SharedObjects = std::vector<std::shared_ptr<const Json>>;
+  virtual absl::StatusOr<SharedObjects> ListShared(const std::string& kind, const std::string& ns,
+                                                   uint64_t* resource_version = nullptr) {
+    absl::StatusOr<std::vector<Json>> items = List(kind, ns, resource_version);
+    if (!items.ok()) return items.status();
+    SharedObjects out;
+    out.reserve(items->size());
+    for (Json& obj : *items) out.push_back(std::make_shared<const Json>(std::move(obj)));
+    return out;
+  }
+
   // Deletes: with finalizers, sets deletionTimestamp (once) and returns the object; without,
   // removes it and returns its last state. Either way, objects whose ownerReferences name its
   // uid are deleted the same way (cascade). `uid` (when set) must match, else Aborted.
