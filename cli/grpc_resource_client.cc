@@ -239,7 +239,11 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const Connection& c) 
       creds = grpc::CompositeChannelCredentials(creds, grpc::AccessTokenCredentials(c.token));
     }
   }
-  std::shared_ptr<grpc::Channel> channel = grpc::CreateChannel(address, creds);
+  // A list of 10,000 objects is ~9 MB: gRPC's default 4 MiB receive limit made `berth get -A`
+  // fail on big clusters. Lists are bounded by the store, not by this.
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(-1);
+  std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(address, creds, args);
   if (channel == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat("cannot create a channel to ", address));
   }

@@ -87,6 +87,13 @@ std::vector<schema::KindSchema> AllSchemas() {
 
 }  // namespace
 
+bool QueryBool(const HttpRequest& req, const std::string& key) {
+  // Go's strconv.ParseBool, which kube-apiserver uses: the Python client sends "True".
+  static const char* const kTrue[] = {"1", "t", "T", "true", "TRUE", "True"};
+  std::string v = req.Query(key);
+  return std::find(std::begin(kTrue), std::end(kTrue), v) != std::end(kTrue);
+}
+
 Api::Api(controller::ObjectStore& store, const controller::AccessControl& access,
          const Clock& clock, const controller::KubeApiOptions& options)
     : store_(store),
@@ -186,10 +193,10 @@ HttpReply Api::Handle(const HttpRequest& req) {
                       {"reason", std::string(caller.status().message())}});
     return ErrorResponse(ApiError::Unauthorized());
   }
+  if (std::optional<HttpResponse> d = Discovery(req)) return *d;
   if (!Acceptable(req.Header("accept"))) {
     return ErrorResponse(ApiError::NotAcceptable({"application/json"}));
   }
-  if (std::optional<HttpResponse> d = Discovery(req)) return *d;
   return Route(req, *caller);
 }
 
@@ -279,7 +286,7 @@ HttpReply Api::Route(const HttpRequest& req, const Caller& caller) {
   }
   Negotiated n = Negotiate(req.Header("accept"));
   const std::string& m = req.method;
-  bool watch = req.Query("watch") == "true" || req.Query("watch") == "1";
+  bool watch = QueryBool(req, "watch");
   std::string verb = m == "GET"      ? (t.name.empty() ? (watch ? "watch" : "list") : "get")
                      : m == "POST"   ? "create"
                      : m == "PUT"    ? "update"

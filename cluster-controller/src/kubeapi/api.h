@@ -86,6 +86,8 @@ HttpResponse ErrorResponse(const ApiError& e);
 ResourceRef RefOf(const Target& t, const std::string& name);
 // Parses a request body as JSON (or YAML for application/yaml and apply-patch+yaml).
 absl::StatusOr<Json> ParseBody(const HttpRequest& req);
+// A boolean query parameter as kube-apiserver reads it (1, t, T, true, TRUE, True).
+bool QueryBool(const HttpRequest& req, const std::string& key);
 // The object's key in the store.
 controller::ObjectKey KeyOf(const Target& t, const std::string& name);
 
