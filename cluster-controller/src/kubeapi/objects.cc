@@ -109,6 +109,13 @@ void KeepServerFields(const Json& existing, Json& obj) {
   }
 }
 
+using ObjectName = std::pair<std::string, std::string>;  // namespace, name
+
+ObjectName NameOf(const Json& obj) {
+  const Json& meta = obj.at("metadata");
+  return {meta.value("namespace", ""), meta.value("name", "")};
+}
+
 bool SameIgnoringVersion(Json a, Json b) {
   a["metadata"].erase("resourceVersion");
   b["metadata"].erase("resourceVersion");
@@ -192,39 +199,48 @@ HttpResponse Api::List(const HttpRequest& req, const Target& t, const Negotiated
     return ErrorResponse(ApiError::BadRequest("limit: must be a non-negative integer"));
   }
   // continue: the last key of the previous page, opaque to clients.
-  std::string after;
+  std::optional<ObjectName> after;
   if (std::string c = req.Query("continue"); !c.empty()) {
     std::string decoded;
     Json token;
     if (absl::WebSafeBase64Unescape(c, &decoded)) token = Json::parse(decoded, nullptr, false);
-    if (!token.is_object() || !token.contains("start")) {
+    if (!token.is_object() || !token.contains("ns") || !token.contains("name")) {
       return ErrorResponse(ApiError::BadRequest("continue key is not valid"));
     }
-    after = token.value("start", "");
+    after = ObjectName{token.value("ns", ""), token.value("name", "")};
   }
   uint64_t rv = 0;
   auto items = store_.ListShared(KeyOf(t, "").kind, t.ns, &rv);
   if (!items.ok()) return ErrorResponse(ApiError::FromStatus(items.status(), RefOf(t, "")));
+  // The store lists in (namespace, name) order: a page starts by binary search, so paging
+  // through N objects costs N, not N per page.
+  size_t i = 0;
+  if (after) {
+    i = std::upper_bound(items->begin(), items->end(), *after,
+                         [](const ObjectName& k, const std::shared_ptr<const Json>& o) {
+                           return k < NameOf(*o);
+                         }) -
+        items->begin();
+  }
+  bool selective = !labels->empty() || !fields->empty();
   std::vector<const Json*> page;
-  std::string last;
-  size_t remaining = 0;
-  for (const auto& shared : *items) {
-    const Json& obj = *shared;
-    std::string key =
-        JsonString(obj, "/metadata/namespace") + "/" + JsonString(obj, "/metadata/name");
-    if (!after.empty() && key <= after) continue;
-    if (!MatchesLabels(obj, *labels) || !MatchesFields(obj, *fields)) continue;
+  std::optional<size_t> next;  // index of the first object left for the next page
+  for (; i < items->size(); ++i) {
+    const Json& obj = *(*items)[i];
+    if (selective && (!MatchesLabels(obj, *labels) || !MatchesFields(obj, *fields))) continue;
     if (limit > 0 && static_cast<int64_t>(page.size()) >= limit) {
-      remaining++;
-      continue;
+      next = i;
+      break;
     }
     page.push_back(&obj);
-    last = key;
   }
   Json meta = {{"resourceVersion", std::to_string(rv)}};
-  if (remaining > 0) {
-    meta["continue"] = absl::WebSafeBase64Escape(Json{{"rv", rv}, {"start", last}}.dump());
-    meta["remainingItemCount"] = remaining;
+  if (next) {
+    ObjectName last = NameOf(*page.back());
+    meta["continue"] = absl::WebSafeBase64Escape(
+        Json{{"rv", rv}, {"ns", last.first}, {"name", last.second}}.dump());
+    // As kube: a count only when it is exact without evaluating the rest (no selector).
+    if (!selective) meta["remainingItemCount"] = items->size() - *next;
   }
   if (n.table) {
     return JsonResponse(
