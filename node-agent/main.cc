@@ -123,6 +123,7 @@ struct Guests {
 // Returns false on a bad flag; a libvirt that cannot be reached only disables VM support.
 bool StartGuests(const berth::Clock& clock, Guests& g, berth::metrics::Registry& metrics) {
   g.services.state_dir = absl::GetFlag(FLAGS_state_dir);
+  g.services.clock = &clock;  // the snapshot coordinator measures with the freezer's clock
   g.services.debug_hold_freeze = absl::Milliseconds(absl::GetFlag(FLAGS_debug_hold_freeze_ms));
   std::string uri = absl::GetFlag(FLAGS_libvirt_uri);
   auto hv = ba::NewLibvirtHypervisor(uri, absl::GetFlag(FLAGS_accelerator),

@@ -1,9 +1,5 @@
 #include "server/domain_rpcs.h"
 
-#include <chrono>
-#include <iostream>
-#include <thread>
-
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "berth/grpc_status.h"
@@ -14,16 +10,6 @@
 namespace berth::agent {
 
 namespace pb = ::berth::agent::v1;
-
-struct DomainRpcs::Cut {
-  StorageBackend* pool = nullptr;
-  std::string pool_name;
-  std::string volume_id;
-  std::string snapshot_id;
-  bool existed = false;  // cut by an earlier call: never deleted by this one
-  bool done = false;
-  SnapshotInfo info;
-};
 
 namespace {
 
@@ -45,6 +31,15 @@ grpc::Status Reply(Fn fn) {
 }
 
 }  // namespace
+
+// A freeze needs libvirt: without it the coordinator gets no freezer and answers a freeze with
+// Available()'s reason.
+DomainRpcs::DomainRpcs(std::string node, const PoolMap& pools, GuestServices guests)
+    : node_(std::move(node)),
+      guests_(std::move(guests)),
+      snapshots_(pools, guests_.hypervisor != nullptr ? guests_.freezer : nullptr,
+                 guests_.clock != nullptr ? *guests_.clock : real_clock_,
+                 SnapshotCoordinator::Options{node_, Available(), guests_.debug_hold_freeze}) {}
 
 absl::Status DomainRpcs::Available() const {
   if (guests_.hypervisor != nullptr) return absl::OkStatus();
@@ -153,131 +148,29 @@ grpc::Status DomainRpcs::Get(const pb::DomainRequest& req, pb::DomainStatus* res
   });
 }
 
-absl::StatusOr<std::vector<DomainRpcs::Cut>> DomainRpcs::PrepareCuts(
-    const pb::SnapshotVolumesRequest& req) {
-  if (req.volumes().empty()) return absl::InvalidArgumentError("no volumes to snapshot");
-  std::vector<Cut> cuts;
+SnapshotRequest DomainRpcs::ToRequest(const pb::SnapshotVolumesRequest& req) {
+  SnapshotRequest out;
+  out.domain = req.domain();
+  out.freeze = req.freeze();
   for (const pb::VolumeRef& v : req.volumes()) {
-    auto it = pools_.find(v.pool());
-    if (it == pools_.end()) {
-      return absl::NotFoundError(
-          absl::StrCat("storage pool \"", v.pool(), "\" is not served by node ", node_));
-    }
-    if (v.snapshot_id().empty()) return absl::InvalidArgumentError("a volume has no snapshot_id");
-    Cut c;
-    c.pool = it->second.get();
-    c.pool_name = v.pool();
-    c.volume_id = v.volume_id();
-    c.snapshot_id = v.snapshot_id();
-    BERTH_RETURN_IF_ERROR(c.pool->GetVolume(v.volume_id()).status());
-    absl::StatusOr<SnapshotInfo> existing = c.pool->GetSnapshot(v.snapshot_id());
-    if (existing.ok()) {
-      if (existing->volume_id != v.volume_id()) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("snapshot ", v.snapshot_id(), " already exists for volume ",
-                         existing->volume_id, ", not ", v.volume_id()));
-      }
-      c.existed = c.done = true;
-      c.info = *existing;
-    } else if (!absl::IsNotFound(existing.status())) {
-      return existing.status();
-    }
-    cuts.push_back(std::move(c));
+    out.volumes.push_back(VolumeCut{v.pool(), v.volume_id(), v.snapshot_id()});
   }
-  return cuts;
-}
-
-absl::Status DomainRpcs::CutAll(std::vector<Cut>& cuts) {
-  // Every volume's cut at once (pools lock per volume): the guest stays frozen for the slowest
-  // cut, not for their sum; a btrfs snapshot is a transaction commit, tens of ms each.
-  std::vector<absl::Status> results(cuts.size());
-  auto cut_one = [&](size_t i) {
-    Cut& c = cuts[i];
-    if (c.done) return;
-    absl::StatusOr<SnapshotInfo> snap = c.pool->CreateSnapshot(c.volume_id, c.snapshot_id);
-    if (!snap.ok()) {
-      results[i] = absl::Status(
-          snap.status().code(),
-          absl::StrCat("snapshot of volume ", c.volume_id, ": ", snap.status().message()));
-      return;
-    }
-    c.info = *snap;
-    c.done = true;
-  };
-  std::vector<std::thread> threads;
-  for (size_t i = 1; i < cuts.size(); ++i) threads.emplace_back(cut_one, i);
-  if (!cuts.empty()) cut_one(0);
-  for (std::thread& t : threads) t.join();
-  for (absl::Status& r : results) {
-    if (!r.ok()) return r;
-  }
-  return absl::OkStatus();
-}
-
-void DomainRpcs::DeleteNewCuts(const std::vector<Cut>& cuts) {
-  for (const Cut& c : cuts) {
-    if (!c.done || c.existed) continue;
-    absl::StatusOr<bool> gone = c.pool->DeleteSnapshot(c.snapshot_id);
-    if (!gone.ok()) {
-      std::cerr << "berth-agent: cannot delete partial snapshot " << c.snapshot_id << ": "
-                << gone.status() << "\n";
-    }
-  }
-}
-
-absl::Status DomainRpcs::CutFrozen(const std::string& domain, std::vector<Cut>& cuts,
-                                   pb::SnapshotVolumesResponse* resp) {
-  if (domain.empty()) return absl::InvalidArgumentError("freeze needs a domain");
-  BERTH_RETURN_IF_ERROR(Available());
-  using Steady = std::chrono::steady_clock;
-  auto us = [](Steady::duration d) {
-    return std::chrono::duration_cast<std::chrono::microseconds>(d).count();
-  };
-  absl::StatusOr<int> n = guests_.freezer->Acquire(domain);
-  if (!n.ok()) {
-    return absl::FailedPreconditionError(absl::StrCat("cannot freeze the filesystems of domain ",
-                                                      domain, ": ", n.status().message()));
-  }
-  Steady::time_point frozen_at = Steady::now();
-  resp->set_frozen_filesystems(*n);
-  absl::Status cut = CutAll(cuts);
-  Steady::time_point cut_at = Steady::now();
-  if (guests_.debug_hold_freeze > absl::ZeroDuration()) {
-    std::this_thread::sleep_for(absl::ToChronoNanoseconds(guests_.debug_hold_freeze));
-  }
-  absl::Status thaw = guests_.freezer->Release(domain);  // thaw as soon as every cut exists
-  resp->set_freeze_window_us(us(Steady::now() - frozen_at));
-  std::cerr << "berth-agent: snapshot of " << cuts.size() << " volume(s) of domain " << domain
-            << ": cut " << us(cut_at - frozen_at) << " us, freeze window "
-            << resp->freeze_window_us() << " us\n";
-  // Auto-thawed before we released: the cut may postdate the thaw, so it is not consistent.
-  if (absl::IsDeadlineExceeded(thaw)) return cut.ok() ? thaw : cut;
-  // Any other thaw error: the cut was taken frozen; the freezer keeps retrying the thaw.
-  if (!thaw.ok()) std::cerr << "berth-agent: thaw after snapshot: " << thaw << "\n";
-  return cut;
+  return out;
 }
 
 absl::Status DomainRpcs::Snapshot(const pb::SnapshotVolumesRequest& req,
                                   pb::SnapshotVolumesResponse* resp) {
-  BERTH_ASSIGN_OR_RETURN(std::vector<Cut> cuts, PrepareCuts(req));
-  bool all_existed = true;
-  for (const Cut& c : cuts) all_existed = all_existed && c.existed;
-  // A retry of a call that already cut everything: a cut is only ever made as asked (a failed
-  // freeze cuts nothing), so answer as the first call did, without freezing again.
-  bool freeze = req.freeze() && !all_existed;
-  absl::Status cut = freeze ? CutFrozen(req.domain(), cuts, resp) : CutAll(cuts);
-  if (!cut.ok()) {
-    DeleteNewCuts(cuts);
-    return cut;
-  }
-  resp->set_frozen(req.freeze());
-  for (const Cut& c : cuts) {
+  BERTH_ASSIGN_OR_RETURN(SnapshotResult result, snapshots_.Snapshot(ToRequest(req)));
+  resp->set_frozen(result.frozen);
+  resp->set_frozen_filesystems(result.frozen_filesystems);
+  resp->set_freeze_window_us(absl::ToInt64Microseconds(result.freeze_window));
+  for (const PoolSnapshot& p : result.snapshots) {
     pb::Snapshot* s = resp->add_snapshots();
-    s->set_pool(c.pool_name);
-    s->set_id(c.info.id);
-    s->set_volume_id(c.info.volume_id);
-    s->set_size_bytes(c.info.size_bytes);
-    s->set_path(c.info.path);
+    s->set_pool(p.pool);
+    s->set_id(p.info.id);
+    s->set_volume_id(p.info.volume_id);
+    s->set_size_bytes(p.info.size_bytes);
+    s->set_path(p.info.path);
   }
   return absl::OkStatus();
 }

@@ -5,15 +5,17 @@
 
 #include "agent.grpc.pb.h"
 #include "berth/agent/agent_service.h"
+#include "berth/time_util.h"
+#include "guest/snapshot_coordinator.h"
 
 namespace berth::agent {
 
-// The guest RPCs of NodeAgent (domains through libvirt, multi-volume cuts with a freeze):
-// proto <-> domain types and the order of calls, nothing else. Thread-safe.
+// The guest RPCs of NodeAgent (domains through libvirt, multi-volume snapshots through the
+// SnapshotCoordinator): proto <-> domain types and the order of calls, nothing else.
+// Thread-safe.
 class DomainRpcs {
  public:
-  DomainRpcs(std::string node, const PoolMap& pools, GuestServices guests)
-      : node_(std::move(node)), pools_(pools), guests_(std::move(guests)) {}
+  DomainRpcs(std::string node, const PoolMap& pools, GuestServices guests);
 
   grpc::Status Define(const v1::DefineDomainRequest& req, v1::DomainStatus* resp);
   grpc::Status Start(const v1::DomainRequest& req, v1::DomainStatus* resp);
@@ -24,23 +26,17 @@ class DomainRpcs {
                                v1::SnapshotVolumesResponse* resp);
 
  private:
-  struct Cut;  // one volume of a SnapshotVolumes call
-
   absl::Status Available() const;
   absl::StatusOr<DomainSpec> ToSpec(const v1::DefineDomainRequest& req);
   // Fills state and accelerator; with `probe_agent` also the guest agent's view.
   absl::Status FillStatus(const std::string& name, bool probe_agent, v1::DomainStatus* out);
-  absl::StatusOr<std::vector<Cut>> PrepareCuts(const v1::SnapshotVolumesRequest& req);
-  absl::Status CutAll(std::vector<Cut>& cuts);
-  void DeleteNewCuts(const std::vector<Cut>& cuts);
-  // Freezes `domain`, cuts, thaws; fills the freeze fields of `resp`.
-  absl::Status CutFrozen(const std::string& domain, std::vector<Cut>& cuts,
-                         v1::SnapshotVolumesResponse* resp);
+  static SnapshotRequest ToRequest(const v1::SnapshotVolumesRequest& req);
   absl::Status Snapshot(const v1::SnapshotVolumesRequest& req, v1::SnapshotVolumesResponse* resp);
 
   const std::string node_;
-  const PoolMap& pools_;
   const GuestServices guests_;
+  const RealClock real_clock_;  // used when `guests_.clock` is null
+  const SnapshotCoordinator snapshots_;
 };
 
 }  // namespace berth::agent

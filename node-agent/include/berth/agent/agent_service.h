@@ -18,9 +18,6 @@ namespace berth::agent {
 
 inline constexpr char kAgentVersion[] = "0.1.0";
 
-// Pools this node serves, by pool name. Fixed after start-up.
-using PoolMap = std::map<std::string, std::unique_ptr<StorageBackend>>;
-
 // What the guest (VM) RPCs run on; none of it is owned. With libvirt unavailable the three
 // pointers are null and the VM RPCs (and SnapshotVolumes with freeze) return Unavailable
 // carrying `unavailable_reason`.
@@ -33,6 +30,8 @@ struct GuestServices {
   std::string state_dir;
   // Tests only: SnapshotVolumes keeps the freeze this long after its cuts.
   absl::Duration debug_hold_freeze = absl::ZeroDuration();
+  // Times snapshot freezes; null: the system clock.
+  const Clock* clock = nullptr;
 };
 
 // Serves berth.agent.v1.NodeAgent over the node's pools and guests: proto <-> domain types

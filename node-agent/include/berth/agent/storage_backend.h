@@ -2,6 +2,7 @@
 #define BERTH_AGENT_STORAGE_BACKEND_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -79,6 +80,9 @@ class StorageBackend {
 // a btrfs filesystem; copy works anywhere. Cleans temporaries left by a crash.
 absl::StatusOr<std::unique_ptr<StorageBackend>> OpenStorageBackend(const std::string& type,
                                                                    const std::string& root);
+
+// Pools this node serves, by pool name. Fixed after start-up.
+using PoolMap = std::map<std::string, std::unique_ptr<StorageBackend>>;
 
 }  // namespace berth::agent
 
