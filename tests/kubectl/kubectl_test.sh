@@ -114,6 +114,17 @@ expect_match "-o wide row" "$(kc get vdsnapshot -n $NS $SNAP -o wide --no-header
 out=$(kc get vdsnapshot -A 2>&1)
 expect_eq "-A header" "$(head -1 <<<"$out" | tr -s ' ')" "NAMESPACE NAME PHASE CONSISTENT AGE"
 expect_match "-A row" "$out" "^$NS +$SNAP +Ready +true "
+# Pages (limit/continue) across namespaces whose names sort differently as strings (a, a-b):
+# the paged list is the unpaged one, in the same order.
+for pns in pg pg-b; do
+  for i in 1 2 3; do
+    printf -- '---\napiVersion: %s/v1alpha2\nkind: VirtualDiskSnapshot\nmetadata: {name: pg%s, namespace: %s}\nspec: {virtualDiskName: none}\n' \
+      "$G" "$i" "$pns"
+  done
+done | kc apply -f - >/dev/null
+expect_eq "paged list (--chunk-size=2) equals the unpaged list" \
+  "$(kc get vds -A --chunk-size=2 -o name | paste -sd' ')" "$(kc get vds -A --chunk-size=0 -o name | paste -sd' ')"
+kc delete vds -n pg --all >/dev/null 2>&1; kc delete vds -n pg-b --all >/dev/null 2>&1
 kc label vds $SNAP -n $NS tier=gold >/dev/null
 expect_eq "-l tier=gold" "$(kc get vds -n $NS -l tier=gold -o name)" "virtualdisksnapshot.$G/$SNAP"
 expect_eq "-l tier=silver" "$(kc get vds -n $NS -l tier=silver 2>&1)" "No resources found in $NS namespace."
