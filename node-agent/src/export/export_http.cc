@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "berth/json.h"
+#include "berth/log.h"
 
 namespace berth::agent {
 namespace {
@@ -84,8 +85,8 @@ absl::Status SendText(Conn& c, int code, const std::string& body,
 }
 
 void Log(const Request& r, int code, const std::string& detail) {
-  std::cerr << "berth-agent: export " << r.id << ": " << r.method << " " << r.op << " " << code
-            << (detail.empty() ? "" : " ") << detail << "\n";
+  log::Info(absl::StrCat("export ", r.id, ": ", r.method, " ", r.op, " ", code,
+                         detail.empty() ? "" : " ", detail));
 }
 
 // Reads and drops an unwanted request body (up to 64 MiB) so the client, still sending it,

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "berth/exportwire/tls_context.h"
+#include "berth/log.h"
 #include "berth/net/listener.h"
 #include "export/export_http.h"
 #include "export/export_registry.h"
@@ -111,8 +112,8 @@ class ExportServerImpl : public ExportServer {
     auto added = registry_.Add(entry);
     if (!added.ok()) return added.status();
     entry = *std::move(added);
-    std::cerr << "berth-agent: export " << id << ": serving " << *path << " ("
-              << (source.upload ? "upload" : "download") << ")\n";
+    log::Info(absl::StrCat("export ", id, ": serving ", *path, " (",
+                           source.upload ? "upload" : "download", ")"));
     return State(*entry);
   }
 
@@ -124,7 +125,7 @@ class ExportServerImpl : public ExportServer {
 
   bool StopExport(const std::string& id) override {
     bool existed = registry_.Remove(id);
-    if (existed) std::cerr << "berth-agent: export " << id << ": stopped\n";
+    if (existed) log::Info(absl::StrCat("export ", id, ": stopped"));
     return existed;
   }
 

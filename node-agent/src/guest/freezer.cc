@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "berth/agent/guest.h"
+#include "berth/log.h"
 #include "berth/status_macros.h"
 #include "guest/freeze_journal.h"
 
@@ -215,9 +216,7 @@ class FreezerImpl : public Freezer {
     }
   }
 
-  static void Log(const std::string& line) {
-    std::cerr << "berth-agent: freezer: " << line << "\n";
-  }
+  static void Log(const std::string& line) { log::Warning(absl::StrCat("freezer: ", line)); }
 
   GuestAgent& agent_;
   const Clock& clock_;

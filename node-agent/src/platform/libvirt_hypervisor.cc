@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "berth/agent/hypervisor.h"
+#include "berth/log.h"
 #include "berth/status_macros.h"
 #include "guest/domain_xml.h"
 #include "platform/accel_probe.h"
@@ -269,13 +270,13 @@ std::string ChooseAccelerator(virConnectPtr conn, const std::string& probe_kerne
     } else {
       AccelProbe probe = ProbeAccelerator("kvm", kernel, absl::Seconds(20));
       if (probe.works) {
-        std::cerr << "berth-agent: accelerator kvm: " << probe.detail << "\n";
+        log::Info(absl::StrCat("accelerator kvm: ", probe.detail));
         return "kvm";
       }
       why = probe.detail;
     }
   }
-  std::cerr << "berth-agent: accelerator qemu (TCG): KVM not usable: " << why << "\n";
+  log::Info(absl::StrCat("accelerator qemu (TCG): KVM not usable: ", why));
   return "qemu";
 }
 

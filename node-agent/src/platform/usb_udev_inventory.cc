@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "berth/agent/usb.h"
+#include "berth/log.h"
 #include "platform/unique_fd.h"
 
 namespace berth::agent {
@@ -138,7 +139,7 @@ class UdevUsbInventory : public UsbInventory {
       auto info = ReadDevice(udev_.get(), path);
       if (!info.ok()) {
         if (!absl::IsNotFound(info.status())) {
-          std::cerr << "berth-agent: usb: skipping " << path << ": " << info.status() << "\n";
+          log::Warning(absl::StrCat("usb: skipping ", path, ": ", info.status().ToString()));
         }
         continue;
       }

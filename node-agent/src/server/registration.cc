@@ -1,7 +1,9 @@
 #include <iostream>
 
+#include "absl/strings/str_cat.h"
 #include "api.grpc.pb.h"
 #include "berth/agent/agent_service.h"
+#include "berth/log.h"
 #include "grpcpp/grpcpp.h"
 
 namespace berth::agent {
@@ -46,7 +48,8 @@ void Registration::Run() {
       if (s.ok()) {
         registered = true;
         interval = absl::Milliseconds(std::max<uint32_t>(resp.heartbeat_interval_ms(), 100));
-        std::cerr << "berth-agent: registered " << node_name_ << " with " << controller_ << "\n";
+        log::Info("registered with the controller",
+                  {{"node", node_name_}, {"controller", controller_}});
       }
     } else {
       apipb::HeartbeatRequest req;
@@ -56,8 +59,8 @@ void Registration::Run() {
       if (s.ok() && !resp.known()) registered = false;
     }
     if (!s.ok() && !reported_failure) {
-      std::cerr << "berth-agent: controller " << controller_ << ": " << s.error_message()
-                << " (retrying)\n";
+      log::Warning(
+          absl::StrCat("controller ", controller_, ": ", s.error_message(), " (retrying)"));
     }
     reported_failure = !s.ok();
     // Unregistered: retry soon at first (the controller may be starting), then every second.

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "berth/log.h"
 #include "berth/status_macros.h"
 #include "usb/socket_io.h"
 #include "usb/usbip_client.h"
@@ -30,7 +31,7 @@ void WriteFileAtomically(const std::string& path, const std::string& text) {
     out << text;
   }
   std::filesystem::rename(tmp, path, ec);
-  if (ec) std::cerr << "berth-agent: usb: cannot write " << path << ": " << ec.message() << "\n";
+  if (ec) log::Warning(absl::StrCat("usb: cannot write ", path, ": ", ec.message()));
 }
 
 }  // namespace
@@ -290,7 +291,7 @@ absl::StatusOr<bool> UsbNode::Detach(const std::string& id) {
   }
   if (a.vhci_port >= 0 && vhci_ != nullptr) {
     absl::Status s = vhci_->Detach(a.vhci_port);
-    if (!s.ok()) std::cerr << "berth-agent: usb: " << s << " (port released anyway)\n";
+    if (!s.ok()) log::Warning(absl::StrCat("usb: ", s.ToString(), " (port released anyway)"));
   }
   bridges_.erase(id);
   absl::MutexLock l(&mu_);

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "berth/agent/usbip_wire.h"
+#include "berth/log.h"
 #include "usb/socket_io.h"
 
 namespace berth::agent {
@@ -201,9 +202,9 @@ bool UsbIpServer::Authenticate(Conn& conn, net::UniqueSsl ssl) {
   bool member = config_.tls_groups.empty();
   for (const std::string& g : config_.tls_groups) member |= peer.InGroup(g);
   if (!member) {
-    std::cerr << "berth-agent: usbip: refused " << net::PeerIp(conn.fd) << ": certificate \""
-              << peer.name << "\" is not in group " << absl::StrJoin(config_.tls_groups, " or ")
-              << "\n";
+    log::Warning(absl::StrCat("usbip: refused ", net::PeerIp(conn.fd), ": certificate \"",
+                              peer.name, "\" is not in group ",
+                              absl::StrJoin(config_.tls_groups, " or ")));
     return false;
   }
   conn.stream = std::move(stream);
@@ -267,7 +268,7 @@ void UsbIpServer::ServeImport(Conn& conn) {
           return;
         }
         if (!absl::IsNotFound(handed)) {
-          std::cerr << "berth-agent: usbip: " << handed << " (relaying in user space)\n";
+          log::Info(absl::StrCat("usbip: ", handed.ToString(), " (relaying in user space)"));
         }
         continue;
       }
@@ -280,13 +281,13 @@ void UsbIpServer::ServeImport(Conn& conn) {
         return;
       }
       if (!absl::IsNotFound(handed)) {
-        std::cerr << "berth-agent: usbip: " << handed << " (relaying in user space)\n";
+        log::Info(absl::StrCat("usbip: ", handed.ToString(), " (relaying in user space)"));
       }
     }
   }
   auto device = opener_(*busid);
   if (!device.ok()) {
-    std::cerr << "berth-agent: usbip: import " << *busid << ": " << device.status() << "\n";
+    log::Warning(absl::StrCat("usbip: import ", *busid, ": ", device.status().ToString()));
     UsbIpStats::Inc(stats_->errors);
     reply(absl::IsNotFound(device.status()) ? wire::kStNoDev : wire::kStDevErr, nullptr)
         .IgnoreError();
