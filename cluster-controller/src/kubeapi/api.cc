@@ -87,6 +87,26 @@ std::vector<schema::KindSchema> AllSchemas() {
 
 }  // namespace
 
+absl::StatusOr<Selectors> SelectorsOf(const HttpRequest& req, const Target& t) {
+  Selectors s;
+  absl::StatusOr<std::vector<LabelRequirement>> labels =
+      ParseLabelSelector(req.Query("labelSelector"));
+  if (!labels.ok()) return labels.status();
+  s.labels = *std::move(labels);
+  absl::StatusOr<std::vector<FieldRequirement>> fields =
+      ParseFieldSelector(req.Query("fieldSelector"), t.resource->kind);
+  if (!fields.ok()) return fields.status();
+  s.fields = *std::move(fields);
+  return s;
+}
+
+IncludeObject IncludeOf(const HttpRequest& req) {
+  std::string v = req.Query("includeObject", "Metadata");
+  if (v == "None") return IncludeObject::kNone;
+  if (v == "Object") return IncludeObject::kObject;
+  return IncludeObject::kMetadata;
+}
+
 bool QueryBool(const HttpRequest& req, const std::string& key) {
   // Go's strconv.ParseBool, which kube-apiserver uses: the Python client sends "True".
   static const char* const kTrue[] = {"1", "t", "T", "true", "TRUE", "True"};
@@ -182,8 +202,8 @@ std::optional<ApiError> Api::Authorize(const HttpRequest& req, const Caller& cal
 }
 
 HttpReply Api::Handle(const HttpRequest& req) {
-  if (std::optional<HttpResponse> open = Discovery(req); open && req.path == "/version") {
-    return *open;  // kube serves /version to anyone
+  if (req.path == "/version" || req.path == "/version/") {
+    if (std::optional<HttpResponse> open = Discovery(req)) return *open;  // served to anyone
   }
   absl::StatusOr<Caller> caller = Authenticate(req);
   if (!caller.ok()) {

@@ -12,11 +12,14 @@
 #include "berth/controller/access.h"
 #include "berth/controller/kube_api.h"
 #include "berth/controller/object_store.h"
+#include "berth/labels.h"
 #include "kubeapi/access_review.h"
 #include "kubeapi/errors.h"
 #include "kubeapi/http_server.h"
 #include "kubeapi/openapi.h"
 #include "kubeapi/registry.h"
+#include "kubeapi/selectors.h"
+#include "kubeapi/table.h"
 
 namespace berth::kubeapi {
 
@@ -88,6 +91,19 @@ ResourceRef RefOf(const Target& t, const std::string& name);
 absl::StatusOr<Json> ParseBody(const HttpRequest& req);
 // A boolean query parameter as kube-apiserver reads it (1, t, T, true, TRUE, True).
 bool QueryBool(const HttpRequest& req, const std::string& key);
+// The labelSelector and fieldSelector of a list, watch or deletecollection.
+struct Selectors {
+  std::vector<LabelRequirement> labels;
+  std::vector<FieldRequirement> fields;
+  bool empty() const { return labels.empty() && fields.empty(); }
+  bool Matches(const Json& obj) const {
+    return MatchesLabels(obj, labels) && MatchesFields(obj, fields);
+  }
+};
+// InvalidArgument with the parser's message (the caller answers BadRequest).
+absl::StatusOr<Selectors> SelectorsOf(const HttpRequest& req, const Target& t);
+// includeObject of a Table request; anything but None and Object means Metadata.
+IncludeObject IncludeOf(const HttpRequest& req);
 // The object's key in the store.
 controller::ObjectKey KeyOf(const Target& t, const std::string& name);
 

@@ -23,13 +23,6 @@ constexpr int kPatchRetries = 5;
 const std::vector<std::string> kPatchTypes = {
     "application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"};
 
-IncludeObject IncludeOf(const HttpRequest& req) {
-  std::string v = req.Query("includeObject", "Metadata");
-  if (v == "None") return IncludeObject::kNone;
-  if (v == "Object") return IncludeObject::kObject;
-  return IncludeObject::kMetadata;
-}
-
 bool DryRun(const HttpRequest& req) { return req.Query("dryRun") == "All"; }
 
 std::string RandomSuffix() {
@@ -109,6 +102,29 @@ void KeepServerFields(const Json& existing, Json& obj) {
   }
 }
 
+// What a write of `obj` over `live` may change: through /status only the status (and, for a
+// patch, the managedFields it computed); through the main endpoint everything but the
+// server-owned metadata and, for kinds with a status subresource, the status.
+Json OntoLive(const Target& t, const Json& live, Json obj, bool keep_managed_fields) {
+  if (t.subresource == "status") {
+    Json next = live;
+    next["status"] = obj.contains("status") ? obj["status"] : Json::object();
+    if (keep_managed_fields) {
+      next["metadata"]["managedFields"] = obj["metadata"].value("managedFields", Json::array());
+    }
+    return next;
+  }
+  KeepServerFields(live, obj);
+  if (t.resource->status_subresource) {
+    if (live.contains("status")) {
+      obj["status"] = live["status"];
+    } else {
+      obj.erase("status");
+    }
+  }
+  return obj;
+}
+
 using ObjectName = std::pair<std::string, std::string>;  // namespace, name
 
 ObjectName NameOf(const Json& obj) {
@@ -143,7 +159,6 @@ absl::StatusOr<Json> Api::Prepare(const HttpRequest& req, const Target& t, Json 
       std::vector<std::string> parts;
       for (const std::string& u : unknown)
         parts.push_back(absl::StrCat("unknown field \"", u, "\""));
-      *error = ApiError::BadRequest(absl::StrCat(".", absl::StrJoin(parts, ", .")));
       *error =
           ApiError::BadRequest(absl::StrCat("strict decoding error: ", absl::StrJoin(parts, ", ")));
       return absl::InvalidArgumentError("unknown fields");
@@ -187,12 +202,8 @@ HttpResponse Api::Get(const HttpRequest& req, const Target& t, const Negotiated&
 }
 
 HttpResponse Api::List(const HttpRequest& req, const Target& t, const Negotiated& n) {
-  auto labels = ParseLabelSelector(req.Query("labelSelector"));
-  if (!labels.ok())
-    return ErrorResponse(ApiError::BadRequest(std::string(labels.status().message())));
-  auto fields = ParseFieldSelector(req.Query("fieldSelector"), t.resource->kind);
-  if (!fields.ok())
-    return ErrorResponse(ApiError::BadRequest(std::string(fields.status().message())));
+  absl::StatusOr<Selectors> sel = SelectorsOf(req, t);
+  if (!sel.ok()) return ErrorResponse(ApiError::BadRequest(std::string(sel.status().message())));
   int64_t limit = 0;
   if (std::string l = req.Query("limit");
       !l.empty() && (!absl::SimpleAtoi(l, &limit) || limit < 0)) {
@@ -222,12 +233,12 @@ HttpResponse Api::List(const HttpRequest& req, const Target& t, const Negotiated
                          }) -
         items->begin();
   }
-  bool selective = !labels->empty() || !fields->empty();
+  bool selective = !sel->empty();
   std::vector<const Json*> page;
   std::optional<size_t> next;  // index of the first object left for the next page
   for (; i < items->size(); ++i) {
     const Json& obj = *(*items)[i];
-    if (selective && (!MatchesLabels(obj, *labels) || !MatchesFields(obj, *fields))) continue;
+    if (selective && !sel->Matches(obj)) continue;
     if (limit > 0 && static_cast<int64_t>(page.size()) >= limit) {
       next = i;
       break;
@@ -315,21 +326,7 @@ HttpResponse Api::Update(const HttpRequest& req, const Target& t, const Caller& 
   if (rv != JsonString(*existing, "/metadata/resourceVersion")) {
     return ErrorResponse(ApiError::StaleUpdate(RefOf(t, t.name)));
   }
-  if (t.subresource == "status") {
-    Json next = *existing;
-    next["status"] = obj.contains("status") ? obj["status"] : Json::object();
-    obj = std::move(next);
-  } else {
-    KeepServerFields(*existing, obj);
-    if (t.resource->status_subresource) {
-      if (existing->contains("status")) {
-        obj["status"] = (*existing)["status"];
-      } else {
-        obj.erase("status");
-      }
-    }
-  }
-  return Write(req, t, &*existing, std::move(obj), 200);
+  return Write(req, t, &*existing, OntoLive(t, *existing, std::move(obj), false), 200);
 }
 
 HttpResponse Api::Patch(const HttpRequest& req, const Target& t, const Caller& caller) {
@@ -396,21 +393,8 @@ HttpResponse Api::Patch(const HttpRequest& req, const Target& t, const Caller& c
     if (precondition && !client_rv.empty())
       return ErrorResponse(ApiError::StaleUpdate(RefOf(t, t.name)));
     obj["metadata"]["resourceVersion"] = JsonString(*live, "/metadata/resourceVersion");
-    if (t.subresource == "status") {
-      Json next = *live;
-      next["status"] = obj.contains("status") ? obj["status"] : Json::object();
-      next["metadata"]["managedFields"] = obj["metadata"].value("managedFields", Json::array());
-      obj = std::move(next);
-    } else {
-      KeepServerFields(*live, obj);
-      if (t.resource->status_subresource) {
-        if (live->contains("status"))
-          obj["status"] = (*live)["status"];
-        else
-          obj.erase("status");
-      }
-    }
-    HttpResponse resp = Write(req, t, live, std::move(obj), 200, apply);
+    HttpResponse resp = Write(
+        req, t, live, OntoLive(t, *live, std::move(obj), /*keep_managed_fields=*/true), 200, apply);
     if (resp.code == 409 && !precondition &&
         absl::StrContains(resp.body, "\"reason\":\"Conflict\"") &&
         !absl::StrContains(resp.body, "FieldManagerConflict")) {
@@ -474,18 +458,14 @@ HttpResponse Api::Delete(const HttpRequest& req, const Target& t) {
 }
 
 HttpResponse Api::DeleteCollection(const HttpRequest& req, const Target& t) {
-  auto labels = ParseLabelSelector(req.Query("labelSelector"));
-  if (!labels.ok())
-    return ErrorResponse(ApiError::BadRequest(std::string(labels.status().message())));
-  auto fields = ParseFieldSelector(req.Query("fieldSelector"), t.resource->kind);
-  if (!fields.ok())
-    return ErrorResponse(ApiError::BadRequest(std::string(fields.status().message())));
+  absl::StatusOr<Selectors> sel = SelectorsOf(req, t);
+  if (!sel.ok()) return ErrorResponse(ApiError::BadRequest(std::string(sel.status().message())));
   uint64_t rv = 0;
   auto items = store_.List(KeyOf(t, "").kind, t.ns, &rv);
   if (!items.ok()) return ErrorResponse(ApiError::FromStatus(items.status(), RefOf(t, "")));
   Json out = Json::array();
   for (const Json& obj : *items) {
-    if (!MatchesLabels(obj, *labels) || !MatchesFields(obj, *fields)) continue;
+    if (!sel->Matches(obj)) continue;
     if (DryRun(req)) {
       out.push_back(obj);
       continue;

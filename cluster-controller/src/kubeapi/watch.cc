@@ -19,8 +19,7 @@ struct Filter {
   std::string kind;
   std::string ns;
   std::string name;  // metadata.name=X (kubectl get NAME -w)
-  std::vector<LabelRequirement> labels;
-  std::vector<FieldRequirement> fields;
+  Selectors selectors;
 
   // Whether the object is of the watched kind and namespace at all.
   bool InScope(const Json& obj) const {
@@ -28,11 +27,10 @@ struct Filter {
            (ns.empty() || JsonString(obj, "/metadata/namespace") == ns);
   }
   bool Selects(const Json& obj) const {
-    return (name.empty() || JsonString(obj, "/metadata/name") == name) &&
-           MatchesLabels(obj, labels) && MatchesFields(obj, fields);
+    return (name.empty() || JsonString(obj, "/metadata/name") == name) && selectors.Matches(obj);
   }
   bool Matches(const Json& obj) const { return InScope(obj) && Selects(obj); }
-  bool Selective() const { return !name.empty() || !labels.empty() || !fields.empty(); }
+  bool Selective() const { return !name.empty() || !selectors.empty(); }
 };
 
 struct TableMode {
@@ -170,14 +168,9 @@ HttpReply Api::Watch(const HttpRequest& req, const Target& t, const Negotiated& 
   Filter f;
   f.kind = KeyOf(t, "").kind;
   f.ns = t.ns;
-  auto labels = ParseLabelSelector(req.Query("labelSelector"));
-  if (!labels.ok())
-    return ErrorResponse(ApiError::BadRequest(std::string(labels.status().message())));
-  f.labels = *labels;
-  auto fields = ParseFieldSelector(req.Query("fieldSelector"), t.resource->kind);
-  if (!fields.ok())
-    return ErrorResponse(ApiError::BadRequest(std::string(fields.status().message())));
-  f.fields = *fields;
+  absl::StatusOr<Selectors> sel = SelectorsOf(req, t);
+  if (!sel.ok()) return ErrorResponse(ApiError::BadRequest(std::string(sel.status().message())));
+  f.selectors = *std::move(sel);
   std::optional<uint64_t> from;
   std::string rv = req.Query("resourceVersion");
   if (!rv.empty() && rv != "0") {
@@ -187,10 +180,7 @@ HttpReply Api::Watch(const HttpRequest& req, const Target& t, const Negotiated& 
     }
     from = v;
   }
-  TableMode table{n.table, n.table_version, IncludeObject::kMetadata};
-  std::string include = req.Query("includeObject", "Metadata");
-  if (include == "None") table.include = IncludeObject::kNone;
-  if (include == "Object") table.include = IncludeObject::kObject;
+  TableMode table{n.table, n.table_version, IncludeOf(req)};
   auto stream = std::make_unique<WatchStream>(store_, clock_, *t.resource, std::move(f), from,
                                               QueryBool(req, "allowWatchBookmarks"), table);
   int64_t timeout = 0;
