@@ -25,6 +25,7 @@
 #include "berth/controller/admission.h"
 #include "berth/kinds.h"
 #include "berth/manifest.h"
+#include "berth/schema.h"
 #include "printers.h"
 
 namespace berth {
@@ -72,83 +73,20 @@ const Json& SchemaOf(const std::string& kind) {
   return Crds().at(kind)["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
 }
 
-// --- A structural-schema validator: the subset of OpenAPI v3 the CRDs use. ---
-
 bool Preserves(const Json& s) { return s.value("x-kubernetes-preserve-unknown-fields", false); }
 
-void Validate(const Json& s, const Json& v, const std::string& path,
-              std::vector<std::string>& errs) {
-  auto err = [&](const std::string& what) { errs.push_back(path + ": " + what); };
-  if (s.value("x-kubernetes-int-or-string", false)) {
-    if (!v.is_number_integer() && !v.is_string()) return err("want integer or string");
-    if (v.is_string() && s.contains("pattern") &&
-        !std::regex_search(v.get<std::string>(), std::regex(s["pattern"].get<std::string>()))) {
-      err("does not match pattern");
-    }
-    return;
-  }
-  std::string type = s.value("type", "");
-  if (type == "object") {
-    if (!v.is_object()) return err("want object");
-    const Json props = s.value("properties", Json::object());
-    for (const auto& r : s.value("required", Json::array())) {
-      if (!v.contains(r.get<std::string>())) err("missing required " + r.get<std::string>());
-    }
-    for (auto it = v.begin(); it != v.end(); ++it) {
-      std::string sub = path.empty() ? it.key() : path + "." + it.key();
-      if (props.contains(it.key())) {
-        Validate(props[it.key()], *it, sub, errs);
-      } else if (s.contains("additionalProperties")) {
-        Validate(s["additionalProperties"], *it, sub, errs);
-      } else if (!Preserves(s) && !props.empty()) {
-        errs.push_back(sub + ": unknown field");
-      }
-    }
-  } else if (type == "array") {
-    if (!v.is_array()) return err("want array");
-    if (s.contains("maxItems") && v.size() > s["maxItems"].get<size_t>()) err("too many items");
-    for (size_t i = 0; i < v.size(); ++i) {
-      Validate(s["items"], v[i], absl::StrCat(path, "[", i, "]"), errs);
-    }
-  } else if (type == "string") {
-    if (!v.is_string()) return err("want string");
-    const std::string& str = v.get_ref<const std::string&>();
-    if (s.contains("enum") && std::find(s["enum"].begin(), s["enum"].end(), v) == s["enum"].end()) {
-      err("not in enum");
-    }
-    if (s.contains("maxLength") && str.size() > s["maxLength"].get<size_t>()) err("too long");
-    if (s.contains("minLength") && str.size() < s["minLength"].get<size_t>()) err("too short");
-    if (s.contains("pattern") &&
-        !std::regex_search(str, std::regex(s["pattern"].get<std::string>()))) {
-      err("does not match pattern");
-    }
-  } else if (type == "integer") {
-    if (!v.is_number_integer()) return err("want integer");
-    if (s.contains("minimum") && v.get<int64_t>() < s["minimum"].get<int64_t>()) err("< minimum");
-  } else if (type == "boolean") {
-    if (!v.is_boolean()) err("want boolean");
-  }
-}
-
+// The CRD schema's verdict on an object: berth/schema.h, the validator the Kubernetes API
+// serves with, unknown fields included.
 std::vector<std::string> SchemaErrors(const Json& obj) {
   std::vector<std::string> errs;
-  Json body = obj;
-  body.erase("metadata");  // the API server validates metadata itself
-  Validate(SchemaOf(obj["kind"].get<std::string>()), body, "", errs);
+  for (const schema::FieldError& e :
+       schema::Validate(SchemaOf(obj["kind"].get<std::string>()), obj, /*report_unknown=*/true)) {
+    errs.push_back(e.Message());
+  }
   return errs;
 }
 
-// Applies schema defaults to absent fields, as the API server does.
-void ApplyDefaults(const Json& s, Json& v) {
-  if (v.is_object() && s.contains("properties")) {
-    for (auto it = s["properties"].begin(); it != s["properties"].end(); ++it) {
-      if (!v.contains(it.key()) && it->contains("default")) v[it.key()] = (*it)["default"];
-      if (v.contains(it.key())) ApplyDefaults(*it, v[it.key()]);
-    }
-  } else if (v.is_array() && s.contains("items")) {
-    for (Json& item : v) ApplyDefaults(s["items"], item);
-  }
-}
+using schema::ApplyDefaults;
 
 std::vector<std::pair<fs::path, Json>> Examples() {
   std::vector<std::pair<fs::path, Json>> out;
