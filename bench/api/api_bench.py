@@ -436,10 +436,13 @@ def cmd_watch(args):
     pat = REST_LABEL if args.mode == "rest" else GRPC_LABEL
     prefix = (tag + ".").encode()
 
-    def pump(timeout):
+    def pump(timeout, on_writer=None):
         ready = sel.select(timeout)
         stamped = []
         for key, _ in ready:  # receive everything first, then parse: timestamps at receipt
+            if key.data == -1:  # the writer's output pipe (registered during the write phase)
+                on_writer()
+                continue
             w = watchers[key.data]
             if w.read():
                 stamped.append((key.data, time.monotonic()))
@@ -487,27 +490,17 @@ def cmd_watch(args):
     sel.register(writer.stdout, selectors.EVENT_READ, -1)
     out = b""
     done_at = None
+
+    def read_writer():
+        nonlocal out, done_at
+        chunk = os.read(wfd, 1 << 20)
+        out += chunk
+        if not chunk:
+            sel.unregister(writer.stdout)
+            done_at = time.monotonic()
+
     while True:
-        ready = sel.select(0.05)
-        stamped = []
-        for key, _ in ready:
-            if key.data == -1:
-                chunk = os.read(wfd, 1 << 20)
-                out += chunk
-                if not chunk:
-                    sel.unregister(writer.stdout)
-                    done_at = time.monotonic()
-                continue
-            w = watchers[key.data]
-            if w.read():
-                stamped.append((key.data, time.monotonic()))
-            if w.closed:
-                sel.unregister(w)
-        for i, t in stamped:
-            for line in watchers[i].lines():
-                m = pat.search(line)
-                if m and m.group(1).startswith(prefix):
-                    seen[i].setdefault(m.group(1)[len(prefix):].decode(), t)
+        pump(0.05, read_writer)
         if done_at is not None:
             complete = all(len(s) >= args.writes for s in seen)
             if complete or time.monotonic() - done_at > 5:
