@@ -282,16 +282,22 @@ TEST_CASE("out of file descriptors: the listener pauses accepting instead of spi
   rlimit low = old;
   low.rlim_cur = 256;
   REQUIRE(setrlimit(RLIMIT_NOFILE, &low) == 0);
+  // The clients' sockets exist before the hogging: freeing descriptors for them afterwards
+  // would race the listener's accept for them.
+  std::vector<int> clients;
+  for (int i = 0; i < 4; ++i) {
+    clients.push_back(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    REQUIRE(clients.back() >= 0);
+  }
   std::vector<int> hogs = {open("/dev/null", O_RDONLY | O_CLOEXEC)};
   REQUIRE(hogs[0] >= 0);
   for (int fd; (fd = dup(hogs[0])) >= 0;) hogs.push_back(fd);
   REQUIRE(errno == EMFILE);
-  for (int i = 0; i < 4 && !hogs.empty(); ++i) {
-    close(hogs.back());
-    hogs.pop_back();
-  }
-  std::vector<int> clients;
-  for (int i = 0; i < 4; ++i) clients.push_back(Connect((*l)->port()));  // take the 4 freed
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<uint16_t>((*l)->port()));
+  inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+  for (int fd : clients) REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)) == 0);
   rusage before{}, after{};
   getrusage(RUSAGE_SELF, &before);
   absl::SleepFor(absl::Milliseconds(500));  // the clients wait in the backlog; accept fails
