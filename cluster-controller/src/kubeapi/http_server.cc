@@ -256,7 +256,9 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
     HttpRequest req = ToRequest(parser_->get());
     bool keep_alive = parser_->get().keep_alive();
     HttpReply reply = server_.handler_(req);
-    if (auto* resp = std::get_if<HttpResponse>(&reply)) return Write(std::move(*resp), keep_alive);
+    if (auto* resp = std::get_if<HttpResponse>(&reply)) {
+      return Write(std::move(*resp), keep_alive, req.method == "HEAD");
+    }
     StartStream(std::move(std::get<std::unique_ptr<Stream>>(reply)));
   }
 
@@ -284,15 +286,23 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
     return r;
   }
 
-  void Write(HttpResponse r, bool keep_alive) {
+  // `head`: the reply to a HEAD request, whose headers are those of the GET (Content-Length
+  // too) without the body.
+  void Write(HttpResponse r, bool keep_alive, bool head = false) {
     auto res =
         std::make_shared<http::response<http::string_body>>(static_cast<http::status>(r.code), 11);
     res->set(http::field::content_type, r.content_type);
     res->set(http::field::cache_control, "no-cache, private");
     for (auto& [k, v] : r.headers) res->set(k, v);
     res->keep_alive(keep_alive);
-    res->body() = std::move(r.body);
-    res->prepare_payload();
+    if (r.code == 304 || r.code == 204) {
+      // No body and no Content-Length (RFC 9110 8.6): a 304's would have to be the GET's.
+    } else if (head) {
+      res->content_length(r.body.size());
+    } else {
+      res->body() = std::move(r.body);
+      res->prepare_payload();
+    }
     Tcp().expires_after(std::chrono::seconds(60));
     http::async_write(
         stream_, *res,
