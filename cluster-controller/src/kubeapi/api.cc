@@ -314,6 +314,12 @@ HttpReply Api::Route(const HttpRequest& req, const Caller& caller) {
                      : m == "DELETE" ? (t.name.empty() ? "deletecollection" : "delete")
                                      : "";
   if (verb.empty()) return ErrorResponse(ApiError::MethodNotAllowed("method not allowed"));
+  if (t.resource->review) {
+    if (verb != "create" || !t.name.empty()) {
+      return ErrorResponse(ApiError::MethodNotAllowed("selfsubjectreviews are only created"));
+    }
+    return SelfSubjectReview(caller);  // anyone may ask who they are
+  }
   if (std::optional<ApiError> denied = Authorize(req, caller, verb, t)) {
     return ErrorResponse(*denied);
   }
@@ -322,7 +328,7 @@ HttpReply Api::Route(const HttpRequest& req, const Caller& caller) {
       return ErrorResponse(ApiError::MethodNotAllowed(
           "namespaces are implicit in Berth: they exist while objects name them"));
     }
-    return Namespaces(req, t, n);
+    return Namespaces(req, t, n, caller);
   }
   if (verb == "get") return Get(req, t, n);
   if (verb == "list") return List(req, t, n);

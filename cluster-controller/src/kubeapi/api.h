@@ -61,7 +61,8 @@ class Api {
   HttpResponse Patch(const HttpRequest& req, const Target& t, const Caller& caller);
   HttpResponse Delete(const HttpRequest& req, const Target& t);
   HttpResponse DeleteCollection(const HttpRequest& req, const Target& t);
-  HttpResponse Namespaces(const HttpRequest& req, const Target& t, const Negotiated& n);
+  HttpResponse Namespaces(const HttpRequest& req, const Target& t, const Negotiated& n,
+                          const Caller& caller);
   // Admission, schema and field management for an object about to be written; `existing` is
   // null for a create. Returns the object to store.
   absl::StatusOr<Json> Prepare(const HttpRequest& req, const Target& t, Json obj,
@@ -73,6 +74,13 @@ class Api {
 
   // watch.cc
   HttpReply Watch(const HttpRequest& req, const Target& t, const Negotiated& n);
+
+  // identity.cc
+  // POST authentication.k8s.io/v1 selfsubjectreviews: the caller as the API sees it.
+  HttpResponse SelfSubjectReview(const Caller& caller);
+  // The namespaces `caller` may see, sorted; nullopt: all of them (cluster admins, and callers
+  // kube-apiserver authorizes under --authorization=kubernetes).
+  std::optional<std::vector<std::string>> VisibleNamespaces(const Caller& caller) const;
 
   controller::ObjectStore& store_;
   const controller::AccessControl& access_;

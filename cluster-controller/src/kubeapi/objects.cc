@@ -482,13 +482,25 @@ HttpResponse Api::DeleteCollection(const HttpRequest& req, const Target& t) {
                        {"items", out}});
 }
 
-HttpResponse Api::Namespaces(const HttpRequest& req, const Target& t, const Negotiated& n) {
-  std::set<std::string> names = {"default"};
-  for (const Resource& r : registry_.resources()) {
-    if (!r.namespaced || !r.info) continue;
-    auto items = store_.ListShared(r.info->kind, "");
-    if (!items.ok()) continue;
-    for (const auto& obj : *items) names.insert(JsonString(*obj, "/metadata/namespace"));
+HttpResponse Api::Namespaces(const HttpRequest& req, const Target& t, const Negotiated& n,
+                             const Caller& caller) {
+  // A user sees the namespaces granted to them, named by objects or not (yet); admins see every
+  // namespace an object names.
+  std::optional<std::vector<std::string>> visible = VisibleNamespaces(caller);
+  if (visible && !t.name.empty() && !std::binary_search(visible->begin(), visible->end(), t.name)) {
+    return ErrorResponse(ApiError::Forbidden(RefOf(t, t.name), caller.user, "get", t.name));
+  }
+  std::set<std::string> names;
+  if (visible) {
+    names.insert(visible->begin(), visible->end());
+  } else if (t.name.empty()) {
+    names.insert("default");
+    for (const Resource& r : registry_.resources()) {
+      if (!r.namespaced || !r.info) continue;
+      auto items = store_.ListShared(r.info->kind, "");
+      if (!items.ok()) continue;
+      for (const auto& obj : *items) names.insert(JsonString(*obj, "/metadata/namespace"));
+    }
   }
   auto ns_object = [](const std::string& name) {
     return Json{{"apiVersion", "v1"},

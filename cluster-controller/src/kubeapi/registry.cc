@@ -6,6 +6,7 @@ namespace berth::kubeapi {
 
 std::vector<std::string> Resource::Verbs() const {
   if (implicit) return {"get", "list", "watch"};
+  if (review) return {"create"};
   return {"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"};
 }
 
@@ -50,6 +51,16 @@ Registry::Registry() {
   ns.namespaced = false;
   ns.implicit = true;
   resources_.push_back(std::move(ns));
+  Resource whoami;  // kubectl auth whoami
+  whoami.group = "authentication.k8s.io";
+  whoami.version = "v1";
+  whoami.kind = "SelfSubjectReview";
+  whoami.list_kind = "SelfSubjectReviewList";
+  whoami.plural = "selfsubjectreviews";
+  whoami.singular = "selfsubjectreview";
+  whoami.namespaced = false;
+  whoami.review = true;
+  resources_.push_back(std::move(whoami));
 }
 
 const Resource* Registry::Find(const std::string& group, const std::string& version,

@@ -1,6 +1,7 @@
 // The resources the Kubernetes REST API serves, built once from the CRDs (berth/schema.h) and
-// the core kinds Berth keeps (Secret, Event; Namespace, which Berth keeps implicitly), and the
-// discovery documents that describe them (/api, /apis, APIResourceList).
+// the core kinds Berth keeps (Secret, Event; Namespace, which Berth keeps implicitly), the
+// authentication.k8s.io/v1 SelfSubjectReview (who am I), and the discovery documents that
+// describe them (/api, /apis, APIResourceList).
 #ifndef BERTH_CONTROLLER_KUBEAPI_REGISTRY_H_
 #define BERTH_CONTROLLER_KUBEAPI_REGISTRY_H_
 
@@ -24,7 +25,8 @@ struct Resource {
   std::vector<std::string> categories;
   bool namespaced = true;
   bool status_subresource = false;
-  bool implicit = false;           // Namespace: derived from the objects, read-only
+  bool implicit = false;  // Namespace: derived from the objects, read-only
+  bool review = false;    // SelfSubjectReview: create-only, answered from the caller, never stored
   const KindInfo* info = nullptr;  // the store's kind and the authorizer's view; null: implicit
   const schema::KindSchema* schema = nullptr;  // null for core kinds
 
