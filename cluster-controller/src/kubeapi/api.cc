@@ -120,7 +120,8 @@ Api::Api(controller::ObjectStore& store, const controller::AccessControl& access
       access_(access),
       clock_(clock),
       options_(options),
-      openapi_(BuildOpenApi(AllSchemas())) {
+      openapi_(BuildOpenApi(AllSchemas())),
+      console_(console::Assets()) {
   if (options.authorization == "kubernetes") {
     reviewer_ = std::make_unique<AccessReviewer>(
         AccessReviewer::Https(options.review_server, options.review_token_file,
@@ -202,6 +203,8 @@ std::optional<ApiError> Api::Authorize(const HttpRequest& req, const Caller& cal
 }
 
 HttpReply Api::Handle(const HttpRequest& req) {
+  // The console's files hold no data: served to anyone, as the login page must be.
+  if (std::optional<HttpResponse> page = console_.Serve(req)) return *page;
   if (req.path == "/version" || req.path == "/version/") {
     if (std::optional<HttpResponse> open = Discovery(req)) return *open;  // served to anyone
   }
@@ -224,6 +227,12 @@ std::optional<HttpResponse> Api::Discovery(const HttpRequest& req) {
   if (req.method != "GET") return std::nullopt;
   const std::string& p = req.path;
   if (p == "/version" || p == "/version/") return JsonResponse(200, Registry::Version());
+  if (p == "/") {
+    // kube-apiserver's root: the paths it serves. Browsers get the console here instead.
+    HttpResponse r = JsonResponse(200, registry_.RootPaths());
+    r.headers.push_back({"Vary", "Accept"});
+    return r;
+  }
   if (p == "/healthz" || p == "/livez" || p == "/readyz") {
     return HttpResponse{200, "text/plain", "ok", {}};
   }

@@ -1,6 +1,7 @@
 // Request handling of the Kubernetes REST API: routing, authentication, content negotiation,
-// and the verbs (objects.cc) and watches (watch.cc) on the store. Thread-safe: the HTTP
-// server calls Handle from several threads.
+// the verbs (objects.cc) and watches (watch.cc) on the store, who-am-I (identity.cc), and the
+// web console's files (console.cc). Thread-safe: the HTTP server calls Handle from several
+// threads.
 #ifndef BERTH_CONTROLLER_KUBEAPI_API_H_
 #define BERTH_CONTROLLER_KUBEAPI_API_H_
 
@@ -14,6 +15,7 @@
 #include "berth/controller/object_store.h"
 #include "berth/labels.h"
 #include "kubeapi/access_review.h"
+#include "kubeapi/console.h"
 #include "kubeapi/errors.h"
 #include "kubeapi/http_server.h"
 #include "kubeapi/openapi.h"
@@ -89,6 +91,7 @@ class Api {
   const Registry registry_;
   const OpenApiDocs openapi_;
   std::unique_ptr<AccessReviewer> reviewer_;  // --authorization=kubernetes
+  const Console console_;
 };
 
 // Helpers shared by the files of the API.

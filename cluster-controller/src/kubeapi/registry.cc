@@ -71,6 +71,17 @@ const Resource* Registry::Find(const std::string& group, const std::string& vers
   return nullptr;
 }
 
+Json Registry::RootPaths() const {
+  std::set<std::string> paths = {"/api",    "/api/v1",     "/apis",       "/healthz", "/livez",
+                                 "/readyz", "/openapi/v2", "/openapi/v3", "/version"};
+  for (const Resource& r : resources_) {
+    if (r.group.empty()) continue;
+    paths.insert("/apis/" + r.group);
+    paths.insert("/apis/" + r.group + "/" + r.version);
+  }
+  return {{"paths", paths}};
+}
+
 Json Registry::Versions() const {
   return {
       {"kind", "APIVersions"}, {"versions", {"v1"}}, {"serverAddressByClientCIDRs", Json::array()}};

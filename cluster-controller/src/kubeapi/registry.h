@@ -44,6 +44,7 @@ class Registry {
   const std::vector<Resource>& resources() const { return resources_; }
 
   // Discovery documents.
+  Json RootPaths() const;                      // GET /: {"paths": [...]}
   Json Versions() const;                       // GET /api
   Json Groups() const;                         // GET /apis
   Json Group(const std::string& group) const;  // GET /apis/GROUP (null when unknown)
