@@ -180,7 +180,7 @@ TEST_CASE("the spec's Quick Start, then unplug, replug, unassignment and isolati
   CHECK(JsonString(dev, "/status/nodeName") == "node-1");
   CHECK(JsonString(dev, "/status/attributes/vendorID") == "046d");
   CHECK(JsonString(dev, "/status/attributes/serial") == "ABC123456");
-  CHECK(JsonAt(dev, "/status/attributes/bus") == 1);
+  CHECK(JsonAt(dev, "/status/attributes/bus") == "1");  // the CRD's type: string
   CHECK(Cond(dev, "Ready") == "True/Ready");
   CHECK(Cond(dev, "Assigned") == "False/Available");
   CHECK(w.agents_.nodes["node-1"].exports.empty());
@@ -255,7 +255,7 @@ TEST_CASE("the spec's Quick Start, then unplug, replug, unassignment and isolati
   w.Settle();
   CHECK(Cond(w.Get("NodeUSBDevice", "", "logitech-webcam"), "Ready") == "True/Ready");
   CHECK(JsonAt(w.Get("NodeUSBDevice", "", "logitech-webcam"), "/status/attributes/deviceNumber") ==
-        9);
+        "9");
   CHECK(w.Entry("linux-vm", "my-project")["attached"] == true);
 
   // Hot-unplug through the spec, then unassignment removes the USBDevice.

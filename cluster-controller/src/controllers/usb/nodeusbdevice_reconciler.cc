@@ -22,20 +22,22 @@ namespace {
 constexpr char kNodeKeyPrefix[] = "node:";
 constexpr absl::Duration kNodeNotReadyPoll = absl::Seconds(2);
 
+// The CRD's types: bus, deviceNumber, major and minor are strings there (as in the reference
+// platform), so a client that writes the object back passes validation.
 Json AttributesFrom(const agentpb::UsbDeviceAttributes& d, const std::string& node) {
   return {{"vendorID", d.vendor_id()},
           {"productID", d.product_id()},
           {"bcd", d.bcd()},
-          {"bus", d.bus()},
-          {"deviceNumber", d.device_number()},
+          {"bus", absl::StrCat(d.bus())},
+          {"deviceNumber", absl::StrCat(d.device_number())},
           {"serial", d.serial()},
           {"manufacturer", d.manufacturer()},
           {"product", d.product()},
           {"name", d.product().empty() ? d.name() : d.product()},
           {"speed", d.speed()},
           {"devicePath", d.device_path()},
-          {"major", d.major()},
-          {"minor", d.minor()},
+          {"major", absl::StrCat(d.major())},
+          {"minor", absl::StrCat(d.minor())},
           {"nodeName", node}};
 }
 
