@@ -214,7 +214,7 @@ HttpReply Api::Handle(const HttpRequest& req) {
                      {{"peer", req.peer_ip},
                       {"path", req.path},
                       {"reason", std::string(caller.status().message())}});
-    return ErrorResponse(ApiError::Unauthorized());
+    return ErrorResponse(ApiError::Unauthorized(std::string(caller.status().message())));
   }
   if (std::optional<HttpResponse> d = Discovery(req)) return *d;
   if (!Acceptable(req.Header("accept"))) {

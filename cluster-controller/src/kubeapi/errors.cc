@@ -78,7 +78,9 @@ ApiError ApiError::Forbidden(const ResourceRef& r, const std::string& user, cons
   return ApiError(403, "Forbidden", msg).WithDetails(r);
 }
 
-ApiError ApiError::Unauthorized() { return ApiError(401, "Unauthorized", "Unauthorized"); }
+ApiError ApiError::Unauthorized(const std::string& why) {
+  return ApiError(401, "Unauthorized", why.empty() ? "Unauthorized" : "Unauthorized: " + why);
+}
 
 ApiError ApiError::BadRequest(const std::string& message) {
   return ApiError(400, "BadRequest", message);

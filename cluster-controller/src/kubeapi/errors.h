@@ -42,7 +42,9 @@ class ApiError {
   static ApiError Invalid(const ResourceRef& r, std::vector<Cause> causes);
   static ApiError Forbidden(const ResourceRef& r, const std::string& user, const std::string& verb,
                             const std::string& ns);
-  static ApiError Unauthorized();
+  // why: the authenticator's reason ("the bearer token expired at ..."); the message is
+  // "Unauthorized: <why>", so a client can tell an expired token from a wrong one.
+  static ApiError Unauthorized(const std::string& why = "");
   static ApiError BadRequest(const std::string& message);
   static ApiError MethodNotAllowed(const std::string& message);
   static ApiError UnsupportedMediaType(const std::string& content_type,
