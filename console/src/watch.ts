@@ -150,8 +150,8 @@ export function useLive(path: string | null): Live {
     setLive(c.snapshot());
     return () => {
       c.listeners.delete(setLive);
-      const e = collections.get(path)!;
-      if (--e.users === 0) {
+      const e = collections.get(path);
+      if (e && e.c === c && --e.users === 0) {
         e.c.stop();
         collections.delete(path);
       }

@@ -104,7 +104,7 @@ function OperationResult({ ns, plural, name }: { ns: string; plural: string; nam
           </thead>
           <tbody>
             {op.status.resources.map((r: any) => (
-              <tr class={r.status === "Conflict" || r.message ? "conflict" : ""}>
+              <tr class={r.status === "Failed" || r.status === "Conflict" ? "conflict" : ""} data-status={r.status}>
                 <td>{r.kind}</td>
                 <td>{r.name}</td>
                 <td>{r.status}</td>

@@ -1,0 +1,327 @@
+// The console's browser suite (run by console_test.sh, which makes the cluster, fixtures and
+// tokens). Debian's chromium, headless, through playwright-core. Every check is soft: it is
+// reported, counted, and the suite fails at the end if any failed.
+import { createHash, randomBytes } from "node:crypto";
+import { openSync, readFileSync, writeSync, closeSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+
+const env = process.env;
+const require = createRequire(join(env.CONSOLE_DIR, "package.json"));
+const { chromium } = require("playwright-core");
+const URL = env.CONSOLE_URL;
+const NS = env.CONSOLE_NS;
+const SHOTS = env.BERTH_SCREENSHOT_DIR;
+const G = "/apis/virtualization.deckhouse.io/v1alpha2";
+const T0 = Date.now();
+
+let checks = 0;
+let failures = 0;
+function check(what, ok, detail = "") {
+  checks++;
+  if (ok) console.log(`PASS: ${what}`);
+  else {
+    failures++;
+    console.log(`FAIL: ${what}${detail ? `: ${detail}` : ""}`);
+  }
+}
+function section(s) {
+  console.log(`--- ${s} (${((Date.now() - T0) / 1000).toFixed(1)} s)`);
+}
+
+// The API, as the admin, for what the browser cannot see: files on disk, fixture changes.
+async function api(method, path, body, contentType = "application/json") {
+  const res = await fetch(URL + path, {
+    method,
+    headers: { Authorization: `Bearer ${env.ADMIN_TOKEN}`, Accept: "application/json", ...(body ? { "Content-Type": contentType } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  let json = null;
+  try {
+    json = JSON.parse(text);
+  } catch {}
+  return { code: res.status, json, text };
+}
+async function get(plural, name) {
+  return api("GET", `${G}/namespaces/${NS}/${plural}/${name}`);
+}
+async function exists(plural, name) {
+  return (await get(plural, name)).code === 200;
+}
+function sha256(path) {
+  return createHash("sha256").update(readFileSync(path)).digest("hex");
+}
+
+const browser = await chromium.launch({
+  executablePath: env.CHROMIUM,
+  headless: true,
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"],
+});
+const pageErrors = [];
+async function session(name) {
+  const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 } });
+  const page = await ctx.newPage();
+  page.setDefaultTimeout(15000);
+  page.on("pageerror", (e) => pageErrors.push(`${name}: ${e.message}`));
+  page.on("console", (m) => m.type() === "error" && !/401|403|409|422|400|Failed to load resource/.test(m.text()) &&
+    pageErrors.push(`${name}: console: ${m.text()}`));
+  return page;
+}
+async function signIn(page, token) {
+  await page.goto(URL + "/");
+  await page.getByLabel("Access token").fill(token);
+  await page.getByRole("button", { name: "Sign in" }).click();
+}
+async function shot(page, name) {
+  await page.screenshot({ path: join(SHOTS, `${name}.png`) });
+}
+async function textOf(locator, timeout = 15000) {
+  try {
+    await locator.first().waitFor({ timeout });
+    return (await locator.first().innerText()).trim();
+  } catch (e) {
+    return `<none: ${e.message.split("\n")[0]}>`;
+  }
+}
+// Waits until the locator's text matches re; returns whether it did.
+async function waitText(locator, re, timeout = 90000) {
+  const end = Date.now() + timeout;
+  while (Date.now() < end) {
+    try {
+      if (re.test(await locator.first().innerText({ timeout: 1000 }))) return true;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return false;
+}
+async function visible(locator, timeout = 10000) {
+  try {
+    await locator.first().waitFor({ state: "visible", timeout });
+    return true;
+  } catch {
+    return false;
+  }
+}
+const go = (page, hash) => page.goto(`${URL}/#${hash}`);
+
+try {
+  // --- 1. the page itself ----------------------------------------------------------------------
+  section("1. served page");
+  {
+    const res = await fetch(URL + "/", { headers: { Accept: "text/html" } });
+    const csp = res.headers.get("content-security-policy") || "";
+    check("/ serves the console's HTML", res.status === 200 && (await res.text()).includes('<div id="app">'));
+    check("CSP allows only the page's own origin", /default-src 'self'/.test(csp) && !/unsafe-inline/.test(csp), csp);
+  }
+
+  // --- 2. bad sign-ins ---------------------------------------------------------------------------
+  section("2. sign-in errors");
+  const anon = await session("anon");
+  await signIn(anon, "not-a-token");
+  check("a malformed token is refused in the server's words",
+    /Unauthorized|token/i.test(await textOf(anon.getByRole("alert"))), await textOf(anon.getByRole("alert")));
+  await shot(anon, "sign-in-error");
+  await signIn(anon, env.EXPIRED_TOKEN);
+  check("an expired token says it expired", await waitText(anon.getByRole("alert"), /expired/i, 10000),
+    await textOf(anon.getByRole("alert")));
+  check("still on the sign-in form", await visible(anon.getByLabel("Access token")));
+
+  // --- 3. a user with no grant -------------------------------------------------------------------
+  section("3. a user without a grant");
+  const bob = await session("bob");
+  await signIn(bob, env.BOB_TOKEN);
+  check("bob is signed in", /bob/.test(await textOf(bob.getByTestId("who"))));
+  check("bob has no projects", await waitText(bob.locator("main"), /You have no projects/, 10000),
+    await textOf(bob.locator("main")));
+  await go(bob, `/p/${NS}/disk-images`);
+  const denied = await textOf(bob.getByRole("alert"));
+  check("bob's view of the project says forbidden, naming him", /forbidden/i.test(denied) && /bob/.test(denied), denied);
+  await bob.getByRole("button", { name: "Create Disk Snapshot" }).click();
+  await bob.getByLabel("Disk Snapshot Name").fill("bobs-snap");
+  await bob.locator("select[name=disk]").evaluate((s) => {
+    s.required = false;  // no disk to pick: submit anyway, the server must refuse
+  });
+  await bob.getByRole("dialog").getByRole("button", { name: "Create" }).click();
+  const bobErr = await textOf(bob.getByRole("dialog").getByRole("alert"));
+  check("bob's create is refused in the dialog", /forbidden/i.test(bobErr), bobErr);
+  check("nothing was created for bob", !(await exists("virtualdisksnapshots", "bobs-snap")));
+
+  // --- 4. disk snapshot, live in a second session --------------------------------------------------
+  section("4. Disk Images: Create Disk Snapshot");
+  const alice = await session("alice");
+  const admin = await session("admin");
+  await signIn(alice, env.ALICE_TOKEN);
+  check("alice is signed in", /alice/.test(await textOf(alice.getByTestId("who"))));
+  const projects = await textOf(alice.locator("ul.projects"));
+  check("alice sees exactly her project", projects === NS, projects);
+  await shot(alice, "projects");
+  await signIn(admin, env.ADMIN_TOKEN);
+  await go(admin, `/p/${NS}/disk-images`);
+  await admin.getByRole("table", { name: "Disk snapshots" }).waitFor();
+
+  await alice.getByRole("link", { name: NS }).click();
+  await alice.getByRole("link", { name: "Disk Images" }).click();
+  await alice.getByRole("button", { name: "Create Disk Snapshot" }).click();
+  await alice.getByLabel("Disk Snapshot Name").fill("Bad_Name");
+  await alice.getByLabel("Disk Name").selectOption("data");
+  await alice.getByRole("dialog").getByRole("button", { name: "Create" }).click();
+  const badName = await textOf(alice.getByRole("dialog").getByRole("alert"));
+  check("an invalid name is refused, naming the field", /metadata\.name/.test(badName), badName);
+  await shot(alice, "create-disk-snapshot-error");
+  const listed = await api("GET", `${G}/namespaces/${NS}/virtualdisksnapshots`);
+  check("nothing was created for the invalid name", listed.json?.items?.length === 0, listed.text.slice(0, 200));
+
+  const diskPath = (await get("virtualdisks", "data")).json.status.path;
+  const before = sha256(diskPath);
+  await alice.getByLabel("Disk Snapshot Name").fill("ui-snap");
+  check("Consistency Guarantee is on by default", await alice.getByRole("switch", { name: "Consistency Guarantee" }).isChecked());
+  await alice.getByRole("dialog").getByRole("button", { name: "Create" }).click();
+  const status = alice.getByTestId("status");
+  check("the new snapshot's page shows Ready under its name", await waitText(status, /Ready/), await textOf(status));
+  check("and consistent", /\bconsistent/.test(await textOf(status)) && !/not consistent/.test(await textOf(status)));
+  await shot(alice, "disk-snapshot");
+  check("the second session's list shows it Ready without a reload",
+    await waitText(admin.locator('tr[data-name="ui-snap"]'), /Ready/, 15000), await textOf(admin.locator("table")));
+  await shot(admin, "disk-images");
+
+  // The disk changes after the snapshot; the restore must bring back the old bytes.
+  const fd = openSync(diskPath, "r+");
+  writeSync(fd, randomBytes(1 << 20), 0, 1 << 20, 0);
+  closeSync(fd);
+  check("the disk was overwritten after the snapshot", sha256(diskPath) !== before);
+
+  // --- 5. restore a disk from the snapshot ----------------------------------------------------------
+  section("5. VM Disks: Create Disk from a snapshot");
+  await alice.getByRole("link", { name: "VM Disks" }).click();
+  await alice.getByRole("button", { name: "Create Disk" }).click();
+  await alice.getByLabel("Disk Name").fill("ui-restored");
+  await alice.getByRole("radio", { name: "Snapshots" }).check();
+  await alice.getByLabel("Disk snapshot").selectOption("ui-snap");
+  check("the size defaults to the original disk's", (await alice.getByLabel("Size").inputValue()) === "64Mi",
+    await alice.getByLabel("Size").inputValue());
+  check("the StorageClass defaults to the original disk's",
+    (await alice.getByLabel("StorageClass Name").inputValue()) === "local-reflink");
+  await alice.getByLabel("Size").fill("32Mi");
+  const small = await textOf(alice.locator(".field-error"));
+  check("a too-small size is explained before submitting", /at least 64Mi/.test(small), small);
+  check("and Create is disabled", await alice.getByRole("dialog").getByRole("button", { name: "Create" }).isDisabled());
+  await shot(alice, "create-disk-too-small");
+  await alice.getByLabel("Size").press("Enter");
+  check("nothing was created for the too-small size", !(await exists("virtualdisks", "ui-restored")));
+  await alice.getByLabel("Size").fill("64Mi");
+  await alice.getByRole("dialog").getByRole("button", { name: "Create" }).click();
+  check("the restored disk's page shows Ready", await waitText(alice.getByTestId("status"), /Ready/), await textOf(alice.getByTestId("status")));
+  const restored = (await get("virtualdisks", "ui-restored")).json;
+  check("the restored disk has the bytes of snapshot time", sha256(restored.status.path) === before);
+
+  // --- 6. the YAML editor saves with resourceVersion ------------------------------------------------
+  section("6. YAML editor and conflicts");
+  await go(alice, `/p/${NS}/disk-images/ui-snap`);
+  await alice.getByRole("tab", { name: "YAML" }).click();
+  await alice.getByRole("button", { name: "Edit" }).click();
+  const yaml = alice.getByLabel("YAML of the object");
+  await yaml.fill((await yaml.inputValue()).replace("metadata:\n", "metadata:\n  labels:\n    team: alice\n"));
+  const patched = await api("PATCH", `${G}/namespaces/${NS}/virtualdisksnapshots/ui-snap`,
+    { metadata: { labels: { owner: "admin" } } }, "application/merge-patch+json");
+  check("someone else changed the object meanwhile", patched.code === 200, patched.text.slice(0, 200));
+  await alice.getByRole("button", { name: "Save" }).click();
+  const conflict = await textOf(alice.locator(".conflict"));
+  check("saving a stale object is a conflict that offers a reload", /changed since you opened it/.test(conflict), conflict);
+  await shot(alice, "yaml-conflict");
+  await alice.getByRole("button", { name: "Reload" }).click();
+  check("the reload shows the other change", /owner: admin/.test(await yaml.inputValue()));
+  await alice.getByRole("button", { name: "Edit" }).click();
+  await yaml.fill((await yaml.inputValue()).replace("owner: admin", "owner: admin\n    team: alice"));
+  await alice.getByRole("button", { name: "Save" }).click();
+  check("a fresh save goes through", await waitText(alice.getByRole("status"), /Saved/, 10000));
+  const labels = (await get("virtualdisksnapshots", "ui-snap")).json?.metadata?.labels || {};
+  check("both labels are stored", labels.team === "alice" && labels.owner === "admin", JSON.stringify(labels));
+
+  // --- 7. VM snapshot, restore, clone ---------------------------------------------------------------
+  section("7. Virtual Machines: snapshot, restore, clone");
+  await alice.getByRole("link", { name: "Virtual Machines" }).click();
+  await alice.getByRole("link", { name: "web", exact: true }).click();
+  await alice.getByRole("tab", { name: "Snapshots" }).click();
+  await alice.getByRole("button", { name: "Create" }).click();
+  await alice.getByLabel("Snapshot name").fill("ui-vmsnap");
+  await alice.getByLabel("IP address conversion policy").selectOption("Never");
+  await alice.getByRole("dialog").getByRole("button", { name: "Create" }).click();
+  const vmsnapRow = alice.locator('tr[data-name="ui-vmsnap"]');
+  check("the VM snapshot turns Ready in the Snapshots tab", await waitText(vmsnapRow, /Ready/), await textOf(vmsnapRow));
+  check("it lists the VM, its disk and its Secret",
+    /VirtualMachine\/web/.test(await textOf(vmsnapRow)) && /VirtualDisk\/web-root/.test(await textOf(vmsnapRow)) &&
+      /Secret\/web-cloud-init/.test(await textOf(vmsnapRow)), await textOf(vmsnapRow));
+  const vmsnap = (await get("virtualmachinesnapshots", "ui-vmsnap")).json;
+  check("keepIPAddress Never was sent", vmsnap?.spec?.keepIPAddress === "Never");
+  await shot(alice, "vm-snapshots");
+
+  // A changed provisioning Secret is a conflict for DryRun and Strict.
+  const sec = await api("PATCH", `/api/v1/namespaces/${NS}/secrets/web-cloud-init`,
+    { stringData: { userData: "#cloud-config\nhostname: changed\n" } }, "application/merge-patch+json");
+  check("the Secret changed after the snapshot", sec.code === 200, sec.text.slice(0, 200));
+  await vmsnapRow.getByRole("button", { name: "Restore" }).click();
+  await alice.getByLabel("DryRun").check();
+  await alice.getByRole("dialog").getByRole("button", { name: "Restore" }).click();
+  const op = alice.getByRole("dialog").locator(".operation");
+  check("the DryRun restore finishes", await waitText(op, /Failed|Completed/), await textOf(op));
+  const conflictRow = alice.getByRole("dialog").locator("tr.conflict");
+  const crow = await textOf(conflictRow);
+  check("the DryRun shows the Secret's conflict in status.resources", /Secret/.test(crow) && /web-cloud-init/.test(crow) && /other data/.test(crow), crow);
+  await shot(alice, "restore-dryrun-conflict");
+  await alice.getByRole("dialog").getByRole("button", { name: "Close", exact: true }).click();
+  await api("PATCH", `/api/v1/namespaces/${NS}/secrets/web-cloud-init`,
+    { stringData: { userData: "#cloud-config\nhostname: web\n" } }, "application/merge-patch+json");
+  const rootUid = (await get("virtualdisks", "web-root")).json.metadata.uid;
+  await vmsnapRow.getByRole("button", { name: "Restore" }).click();
+  await alice.getByLabel("Strict").check();
+  await alice.getByRole("dialog").getByRole("button", { name: "Restore" }).click();
+  check("the Strict restore completes", await waitText(alice.getByRole("dialog").locator(".operation"), /Completed/, 120000),
+    await textOf(alice.getByRole("dialog").locator(".operation")));
+  check("the restore replaced the VM's disk", (await get("virtualdisks", "web-root")).json?.metadata?.uid !== rootUid);
+  await alice.getByRole("dialog").getByRole("button", { name: "Close", exact: true }).click();
+
+  await alice.getByRole("tab", { name: "Overview" }).click();
+  await alice.getByRole("button", { name: "Clone" }).click();
+  await alice.getByLabel("Name prefix").fill("c-");
+  await alice.getByRole("dialog").getByRole("button", { name: "Clone" }).click();
+  check("the clone with a prefix completes", await waitText(alice.getByRole("dialog").locator(".operation"), /Completed/, 120000),
+    await textOf(alice.getByRole("dialog").locator(".operation")));
+  check("the clone exists: c-web with disk c-web-root",
+    (await exists("virtualmachines", "c-web")) && (await exists("virtualdisks", "c-web-root")));
+  await shot(alice, "clone");
+  await alice.getByRole("dialog").getByRole("button", { name: "Close", exact: true }).click();
+
+  // --- 8. USB: an administrator assigns a node's device to the project -------------------------------
+  section("8. USB devices");
+  await go(admin, "/usb");
+  const nodeRow = admin.locator("table[aria-label='Node USB devices'] tbody tr").first();
+  check("the admin sees the node's device", await waitText(nodeRow, /node-1/, 30000), await textOf(nodeRow));
+  const devName = await nodeRow.getAttribute("data-name");
+  await nodeRow.locator("input[name=assignedNamespace]").fill(NS);
+  await nodeRow.getByRole("button", { name: "Assign" }).click();
+  check("the assignment shows in the list", await waitText(nodeRow, new RegExp(NS), 15000), await textOf(nodeRow));
+  await shot(admin, "node-usb-devices");
+  await go(alice, `/p/${NS}/usb`);
+  const usbRow = alice.locator(`tr[data-name="${devName}"]`);
+  check("the project's USBDevice appears for alice", await waitText(usbRow, /Webcam C920/, 30000), await textOf(alice.locator("main")));
+  await shot(alice, "usb-devices");
+
+  // --- 9. sign-out -----------------------------------------------------------------------------------
+  section("9. sign-out");
+  await alice.getByRole("button", { name: "Sign out" }).click();
+  check("sign-out shows the sign-in form", await visible(alice.getByLabel("Access token")));
+  check("and forgets the token", (await alice.evaluate(() => sessionStorage.length)) === 0);
+  await alice.reload();
+  check("a reload stays signed out", await visible(alice.getByLabel("Access token")));
+
+  check("no script errors in any page", pageErrors.length === 0, pageErrors.join("; "));
+} catch (e) {
+  failures++;
+  console.log(`FAIL: the suite stopped: ${e.stack || e}`);
+} finally {
+  await browser.close();
+}
+console.log(`${failures === 0 ? "PASS" : "FAIL"}: console browser suite (${checks} checks, ${failures} failed, ${((Date.now() - T0) / 1000).toFixed(1)} s)`);
+process.exit(failures === 0 ? 0 : 1);
