@@ -308,6 +308,26 @@ try {
   check("the project's USBDevice appears for alice", await waitText(usbRow, /Webcam C920/, 30000), await textOf(alice.locator("main")));
   await shot(alice, "usb-devices");
 
+  // A VM's USB devices: add the project's device to the stopped VM, see its entry, remove it.
+  await go(alice, `/p/${NS}/vms/web/usb`);
+  await alice.locator("select[name=usbDevice]").selectOption(devName);
+  await alice.getByRole("button", { name: "Add", exact: true }).click();
+  const vmUsbRow = alice.locator(`table[aria-label="VM USB devices"] tr[data-name="${devName}"]`);
+  check("the VM lists the added USB device", await visible(vmUsbRow), await textOf(alice.locator("main")));
+  const vmSpec = (await get("virtualmachines", "web")).json?.spec?.usbDevices || [];
+  check("spec.usbDevices holds it", vmSpec.some((d) => d.name === devName), JSON.stringify(vmSpec));
+  check("its status entry shows (Ready/Attached)", await waitText(vmUsbRow, /true|false/, 30000), await textOf(vmUsbRow));
+  await shot(alice, "vm-usb-devices");
+  await vmUsbRow.getByRole("button", { name: "Remove" }).click();
+  check("Remove takes it off the VM", await waitText(alice.locator('table[aria-label="VM USB devices"]'), /No USB devices/, 15000));
+  check("spec.usbDevices is empty again", ((await get("virtualmachines", "web")).json?.spec?.usbDevices || []).length === 0);
+
+  // Events of an object, live on its page.
+  await go(alice, `/p/${NS}/disk-images/ui-snap`);
+  await alice.getByRole("tab", { name: "Events" }).click();
+  check("the snapshot's events are listed", await waitText(alice.locator("section[aria-label=Events]"), /Ready/, 15000),
+    await textOf(alice.locator("section[aria-label=Events]")));
+
   // --- 9. sign-out -----------------------------------------------------------------------------------
   section("9. sign-out");
   await alice.getByRole("button", { name: "Sign out" }).click();
@@ -315,6 +335,18 @@ try {
   check("and forgets the token", (await alice.evaluate(() => sessionStorage.length)) === 0);
   await alice.reload();
   check("a reload stays signed out", await visible(alice.getByLabel("Access token")));
+
+  // --- 10. the browser's client certificate signs in without a token ---------------------------------
+  section("10. client certificate");
+  const certCtx = await browser.newContext({
+    ignoreHTTPSErrors: true,
+    clientCertificates: [{ origin: URL, certPath: `${env.BERTH_CERTS}/admin/tls.crt`, keyPath: `${env.BERTH_CERTS}/admin/tls.key` }],
+  });
+  const certPage = await certCtx.newPage();
+  await certPage.goto(URL + "/");
+  const certWho = await textOf(certPage.getByTestId("who"));
+  check("a client certificate signs in as its CN, a cluster admin", /cluster admin/.test(certWho), certWho);
+  await shot(certPage, "signed-in-by-certificate");
 
   check("no script errors in any page", pageErrors.length === 0, pageErrors.join("; "));
 } catch (e) {
