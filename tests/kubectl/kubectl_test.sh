@@ -288,6 +288,41 @@ out=$(KUBECONFIG=$IT_DIR/carol.kubeconfig kc get vd -n $NS 2>&1) && out="exit 0:
 expect_match "carol is Forbidden in $NS" "$out" \
   "^Error from server \(Forbidden\): virtualdisks\.$G is forbidden: User \"carol\" cannot list resource \"virtualdisks\" in API group \"$G\" in the namespace \"$NS\""
 
+# --- 12. who am I, visible namespaces, the web console -------------------------------------------
+section "12. auth whoami, namespaces per user, the console"
+admin_cn=$(openssl x509 -in "$A/tls.crt" -noout -subject -nameopt RFC2253 | sed -n 's/.*CN=\([^,]*\).*/\1/p')
+expect_eq "auth whoami: the admin" \
+  "$(kc auth whoami -o json | jq -r '.status.userInfo | [.username, .extra["berth.deckhouse.io/admin"][0]] | join(" ")')" \
+  "$admin_cn true"
+expect_eq "auth whoami: carol" "$(KUBECONFIG=$IT_DIR/carol.kubeconfig kc auth whoami -o json | jq -r '.status.userInfo.username')" carol
+berth admin grant carol $NS >/dev/null
+expect_eq "carol sees only her namespace" "$(KUBECONFIG=$IT_DIR/carol.kubeconfig kc get ns -o name 2>&1 | paste -sd' ')" "namespace/$NS"
+out=$(KUBECONFIG=$IT_DIR/carol.kubeconfig kc get ns default 2>&1)
+expect_match "carol cannot get another namespace" "$out" 'Error from server \(Forbidden\): namespaces "default" is forbidden'
+expect_match "the admin sees every named namespace" "$(kc get ns -o name | paste -sd' ')" "namespace/default .*namespace/$NS"
+# page CURL_ARGS...: prints the code; the body (none for a 304) in $IT_DIR/body, the headers in
+# $IT_DIR/headers, read by hdr NAME (lower case).
+page() { rm -f "$IT_DIR/body"; curl -s -o "$IT_DIR/body" -D "$IT_DIR/headers" -w '%{http_code}' --cacert "$A/ca.crt" "$@"; }
+hdr() { tr -d '\r' <"$IT_DIR/headers" | awk -v h="$1" 'tolower($0) ~ "^" h ":" { sub(/^[^:]*: */, ""); print }'; }
+CODE=$(page -H 'Accept: text/html' "$KURL/")
+expect_eq "console: / for a browser without credentials" "$CODE $(hdr content-type)" "200 text/html; charset=utf-8"
+expect_match "console: a Content-Security-Policy" "$(hdr content-security-policy)" "^default-src 'self'; script-src 'self'"
+expect_eq "console: index.html is revalidated" "$(hdr cache-control)" no-cache
+script=$(grep -oE '/console/main-[A-Za-z0-9]+\.js' "$IT_DIR/body" | head -1)
+CODE=$(page "$KURL$script")
+expect_eq "console: $script is immutable" "$CODE $(hdr cache-control)" "200 public, max-age=31536000, immutable"
+etag=$(hdr etag)
+size=$(wc -c <"$IT_DIR/body")
+CODE=$(page -I "$KURL$script")
+expect_eq "console: HEAD has the GET's headers, no body" "$CODE $(hdr content-length) $(hdr etag)" "200 $size $etag"
+CODE=$(page -H "If-None-Match: $etag" "$KURL$script")
+expect_eq "console: If-None-Match gets 304" "$CODE $(cat "$IT_DIR/body" 2>/dev/null | wc -c)" "304 0"
+expect_eq "console: unknown asset" "$(page "$KURL/console/nope-12345678.js")" 404
+CODE=$(page "$KURL/")
+expect_eq "/ for an API client without credentials: 401" "$CODE" 401
+api GET /
+expect_match "/ for an API client: the paths" "$(body '.paths | join(" ")')" "/apis/authentication.k8s.io/v1"
+
 # --- 10. front proxy (and a short watch history) -------------------------------------------------
 section "10. front proxy; watch from a compacted resourceVersion"
 FP=$IT_DIR/front-proxy
