@@ -98,6 +98,9 @@ const initScript = `
   sessionStorage.setItem("berth.token", ${JSON.stringify(env.BENCH_TOKEN)});
   window.__marks = {};
   new MutationObserver(() => {
+    if (window.__marks.first === undefined && document.querySelector("tbody tr[data-name]")) {
+      window.__marks.first = performance.now();
+    }
     const c = document.querySelector(".count");
     if (c && window.__marks.render === undefined && c.textContent.startsWith("${COUNT} ")) {
       window.__marks.render = performance.now();
@@ -121,6 +124,7 @@ const kubectl = `kubectl get vds -n ${NS} --chunk-size=0`;
 
 // --- 1. first render, alternating with the references ---------------------------------------------
 const page = { wall: [], cpu: [] };
+const first = [];  // navigation → the first rows on screen
 const refCurl = { wall: [], cpu: [] };
 const refKubectl = { wall: [], cpu: [] };
 let heapMb = 0;
@@ -134,6 +138,7 @@ for (let i = 0; i < RUNS; i++) {
   await p.waitForFunction(() => window.__marks.render !== undefined, null, { timeout: 60000 });
   const ms = await p.evaluate(() => window.__marks.render);
   page.wall.push(ms / 1000);
+  first.push((await p.evaluate(() => window.__marks.first)) / 1000);
   page.cpu.push(treeCpu() - c0);
   if (i === RUNS - 1) {
     const cdp = await ctx.newCDPSession(p);
@@ -189,7 +194,7 @@ for (let i = 0; i < RUNS; i++) {
   const b = reference(kubectl);
   refKubectl.wall.push(b.wall);
   refKubectl.cpu.push(b.cpu);
-  log(`run ${i + 1}: page ${page.wall.at(-1).toFixed(3)} s (${page.cpu.at(-1).toFixed(2)} CPU), curl ${a.wall.toFixed(3)} s, kubectl ${b.wall.toFixed(3)} s`);
+  log(`run ${i + 1}: first rows ${first.at(-1).toFixed(3)} s, whole list ${page.wall.at(-1).toFixed(3)} s (${page.cpu.at(-1).toFixed(2)} CPU), curl ${a.wall.toFixed(3)} s, kubectl ${b.wall.toFixed(3)} s`);
 }
 await browser.close();
 
@@ -199,11 +204,12 @@ console.log(`### First render of Disk Images with ${COUNT} snapshots (${RUNS} al
 
 | | wall s | CPU-s | console ÷ this |
 |---|---|---|---|
-| console: navigation → table shows all ${COUNT} (first page of 100 rows rendered) | **${f(median(page.wall))}** | ${f(median(page.cpu), 2)} (browser, all processes) | 1.00× |
+| console: navigation → first rows on screen (the list's first page of ${250}) | **${f(median(first))}** | | |
+| console: navigation → every page of the list in, "${COUNT} objects" shown | ${f(median(page.wall))} | ${f(median(page.cpu), 2)} (browser, all processes) | 1.00× |
 | \`curl\` GET of the same list (JSON, discarded) | ${f(median(refCurl.wall))} | ${f(median(refCurl.cpu), 2)} | ${f(median(page.wall) / median(refCurl.wall), 2)}× |
 | \`${kubectl}\` | ${f(median(refKubectl.wall))} | ${f(median(refKubectl.cpu), 2)} | ${f(median(page.wall) / median(refKubectl.wall), 2)}× |
 
-Target ≤ 1 s: ${median(page.wall) <= 1 ? "met" : "**not met**"} (runs: ${page.wall.map((x) => f(x)).join(", ")}).
+Target ≤ 1 s to first render: ${median(first) <= 1 ? "met" : "**not met**"} (runs: ${first.map((x) => f(x)).join(", ")}); the whole list: ${median(page.wall) <= 1 ? "also within 1 s" : "over 1 s"} (runs: ${page.wall.map((x) => f(x)).join(", ")}).
 
 ### A new snapshot's Ready, from the status write's response (${UPDATES} updates)
 

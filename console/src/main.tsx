@@ -10,6 +10,7 @@ import { Disks } from "./pages/disks";
 import { VirtualMachines } from "./pages/vms";
 import { NodeUsbDevices, ProjectUsbDevices } from "./pages/usb";
 import { Detail } from "./detail";
+import { Download } from "./pages/export";
 import { Route, href, parseRoute } from "./route";
 
 function useHash(): Route {
@@ -105,7 +106,19 @@ function Project({ route, id }: { route: Route; id: Identity }) {
   if (route.name && route.section !== "vms") {
     const kind = { disks: "VirtualDisk", "disk-images": "VirtualDiskSnapshot", usb: "USBDevice" }[route.section];
     const plural = { disks: "virtualdisks", "disk-images": "virtualdisksnapshots", usb: "usbdevices" }[route.section];
-    if (kind && plural) return <Detail plural={plural} kind={kind} ns={ns} name={route.name} route={route} />;
+    if (kind && plural) {
+      const download = kind === "VirtualDisk" || kind === "VirtualDiskSnapshot";
+      return (
+        <Detail
+          plural={plural}
+          kind={kind}
+          ns={ns}
+          name={route.name}
+          backHref={href({ ns, section: route.section })}
+          overview={download ? (o) => <Download o={o} kind={kind as "VirtualDisk" | "VirtualDiskSnapshot"} /> : undefined}
+        />
+      );
+    }
   }
   switch (route.section) {
     case "disk-images":

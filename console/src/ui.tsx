@@ -43,12 +43,14 @@ export function ObjectTable({
   href,
   label,
   empty,
+  more = false,
 }: {
   items: Obj[];
   columns: Column[];
   href: (o: Obj) => string;
   label: string;
   empty: string;
+  more?: boolean;  // later pages of the list are still coming
 }) {
   const [filter, setFilter] = useState("");
   const [page, setPage] = useState(0);
@@ -72,6 +74,7 @@ export function ObjectTable({
         </label>
         <span class="count" aria-live="polite">
           {shown.length} {shown.length === 1 ? "object" : "objects"}
+          {more ? ", loading more…" : ""}
         </span>
       </div>
       <table aria-label={label}>

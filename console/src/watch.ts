@@ -5,9 +5,14 @@ import { ApiError, Obj, headers, request } from "./api";
 
 export interface Live {
   items: Obj[];  // sorted by namespace/name
-  loaded: boolean;
+  loaded: boolean;  // the first page is in
+  complete: boolean;  // every page is in
   error: ApiError | null;
 }
+
+// The first page is small so the first rows show at once; the rest come in larger pages.
+const FIRST_PAGE = 250;
+const NEXT_PAGE = 2500;
 
 type Listener = (live: Live) => void;
 
@@ -19,6 +24,7 @@ class Collection {
   private readonly items = new Map<string, Obj>();
   private rv = "";
   private loaded = false;
+  private complete = false;
   private error: ApiError | null = null;
   private readonly abort = new AbortController();
   private sorted: Obj[] | null = null;
@@ -35,9 +41,10 @@ class Collection {
 
   snapshot(): Live {
     if (!this.sorted) {
-      this.sorted = [...this.items.values()].sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : 1));
+      // Map keys are namespace/name already: sort the keys, not the objects.
+      this.sorted = [...this.items.keys()].sort().map((k) => this.items.get(k)!);
     }
-    return { items: this.sorted, loaded: this.loaded, error: this.error };
+    return { items: this.sorted, loaded: this.loaded, complete: this.complete, error: this.error };
   }
 
   // Changes are coalesced into one render per task, so a burst of events renders once.
@@ -81,13 +88,25 @@ class Collection {
     }
   }
 
+  // Lists page by page; the watch then starts from the first page's resourceVersion, so a
+  // change made while later pages were read is replayed, not lost.
   private async list(): Promise<void> {
-    const l = await request("GET", this.path);
+    const sep = this.path.includes("?") ? "&" : "?";
+    let l = await request("GET", `${this.path}${sep}limit=${FIRST_PAGE}`);
     this.items.clear();
+    this.complete = false;
     for (const o of l.items || []) this.items.set(keyOf(o), o);
-    this.rv = l.metadata?.resourceVersion || "";
+    const rv = l.metadata?.resourceVersion || "";
     this.loaded = true;
     this.error = null;
+    this.changed();
+    while (l.metadata?.continue) {
+      l = await request("GET", `${this.path}${sep}limit=${NEXT_PAGE}&continue=${encodeURIComponent(l.metadata.continue)}`);
+      for (const o of l.items || []) this.items.set(keyOf(o), o);
+      this.changed();
+    }
+    this.rv = rv;
+    this.complete = true;
     this.changed();
   }
 
@@ -136,7 +155,7 @@ class Collection {
 const collections = new Map<string, { c: Collection; users: number }>();
 
 export function useLive(path: string | null): Live {
-  const [live, setLive] = useState<Live>({ items: [], loaded: false, error: null });
+  const [live, setLive] = useState<Live>({ items: [], loaded: false, complete: false, error: null });
   useEffect(() => {
     if (!path) return;
     let entry = collections.get(path);

@@ -8,6 +8,7 @@
 #include "absl/strings/str_split.h"
 #include "berth/log.h"
 #include "berth/manifest.h"
+#include "kubeapi/export_proxy.h"
 
 namespace berth::kubeapi {
 
@@ -208,6 +209,20 @@ HttpReply Api::Handle(const HttpRequest& req) {
   if (req.path == "/version" || req.path == "/version/") {
     if (std::optional<HttpResponse> open = Discovery(req)) return *open;  // served to anyone
   }
+  // A browser's download of an export (a plain link, no Authorization header) carries the
+  // export's own token instead, as the agent's stream accepts it.
+  if (req.method == "GET" && !req.Query("token").empty() && req.Header("authorization").empty()) {
+    std::vector<std::string> seg = Segments(req.path);
+    if (seg.size() == 8 && seg[0] == "apis" && seg[3] == "namespaces" && seg[5] == "dataexports" &&
+        seg[7] == "data") {
+      Target t;
+      t.resource = registry_.Find(seg[1], seg[2], seg[5]);
+      t.ns = seg[4];
+      t.name = seg[6];
+      t.subresource = "data";
+      if (t.resource) return ExportData(req, t, /*by_token=*/true);
+    }
+  }
   absl::StatusOr<Caller> caller = Authenticate(req);
   if (!caller.ok()) {
     berth::log::Info("kube-api: unauthenticated request",
@@ -309,7 +324,10 @@ HttpReply Api::Route(const HttpRequest& req, const Caller& caller) {
   }
   if (rest.size() >= 2) t.name = rest[1];
   if (rest.size() == 3) t.subresource = rest[2];
-  if (!t.subresource.empty() && (t.subresource != "status" || !t.resource->status_subresource)) {
+  bool export_data = t.subresource == "data" && t.resource->kind == "DataExport" &&
+                     !t.name.empty() && req.method == "GET";
+  if (!t.subresource.empty() && !export_data &&
+      (t.subresource != "status" || !t.resource->status_subresource)) {
     return ErrorResponse(
         ApiError(404, "NotFound", "the server could not find the requested resource"));
   }
@@ -339,6 +357,7 @@ HttpReply Api::Route(const HttpRequest& req, const Caller& caller) {
     }
     return Namespaces(req, t, n, caller);
   }
+  if (export_data) return ExportData(req, t, /*by_token=*/false);
   if (verb == "get") return Get(req, t, n);
   if (verb == "list") return List(req, t, n);
   if (verb == "watch") return Watch(req, t, n);
@@ -351,6 +370,29 @@ HttpReply Api::Route(const HttpRequest& req, const Caller& caller) {
   if (verb == "patch") return Patch(req, t, caller);
   if (verb == "delete") return Delete(req, t);
   return DeleteCollection(req, t);
+}
+
+HttpReply Api::ExportData(const HttpRequest& req, const Target& t, bool by_token) {
+  auto dex = store_.Get(KeyOf(t, t.name));
+  if (!dex.ok()) {
+    // By token, an unknown export and a wrong token look the same: nothing to probe with.
+    if (by_token) return ErrorResponse(ApiError::Unauthorized("the export token does not match"));
+    return ErrorResponse(ApiError::FromStatus(dex.status(), RefOf(t, t.name)));
+  }
+  if (by_token && !ExportTokenMatches(*dex, req.Query("token"))) {
+    return ErrorResponse(ApiError::Unauthorized("the export token does not match"));
+  }
+  absl::StatusOr<std::unique_ptr<Stream>> relay =
+      OpenExportDownload(*dex, req.Header("range"), options_.tls);
+  if (relay.ok()) return *std::move(relay);
+  const absl::Status& st = relay.status();
+  std::string msg(st.message());
+  if (absl::IsDeadlineExceeded(st)) return ErrorResponse(ApiError::Gone(msg));
+  if (absl::IsFailedPrecondition(st)) return ErrorResponse(ApiError(409, "Conflict", msg));
+  if (absl::IsOutOfRange(st))
+    return ErrorResponse(ApiError(416, "RequestedRangeNotSatisfiable", msg));
+  if (absl::IsNotFound(st)) return ErrorResponse(ApiError(404, "NotFound", msg));
+  return ErrorResponse(ApiError(503, "ServiceUnavailable", msg));
 }
 
 }  // namespace berth::kubeapi

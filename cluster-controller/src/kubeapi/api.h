@@ -74,6 +74,10 @@ class Api {
   HttpResponse Write(const HttpRequest& req, const Target& t, const Json* existing, Json obj,
                      int created_code, bool applied = false);
 
+  // GET .../dataexports/NAME/data: the export's bytes relayed from its node (export_proxy.h);
+  // by_token: authenticated by the export's own token in the query, not a caller.
+  HttpReply ExportData(const HttpRequest& req, const Target& t, bool by_token);
+
   // watch.cc
   HttpReply Watch(const HttpRequest& req, const Target& t, const Negotiated& n);
 

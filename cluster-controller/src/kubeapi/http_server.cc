@@ -206,6 +206,37 @@ class HttpServer::Impl {
 namespace {
 
 // One connection: reads requests one after another (keep-alive) and writes each reply; a
+// The bytes a stream's producer has queued but the client has not yet taken: emit blocks above
+// `limit` (downloads), so a slow client slows the producer instead of filling memory.
+class Flow {
+ public:
+  size_t limit = 0;  // 0: never block
+  // Accounts for n more bytes, first waiting for room; false once the session is closed.
+  bool Take(size_t n) {
+    absl::MutexLock l(&mu_);
+    if (limit > 0) {
+      auto room = [this] { return closed_ || queued_ <= limit; };
+      mu_.Await(absl::Condition(&room));
+    }
+    if (closed_) return false;
+    queued_ += n;
+    return true;
+  }
+  void Give(size_t n) {
+    absl::MutexLock l(&mu_);
+    queued_ -= std::min(n, queued_);
+  }
+  void Close() {
+    absl::MutexLock l(&mu_);
+    closed_ = true;
+  }
+
+ private:
+  absl::Mutex mu_;
+  size_t queued_ ABSL_GUARDED_BY(mu_) = 0;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+};
+
 // Stream reply turns the connection into a chunked stream until it ends.
 template <class AsyncStream>
 class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
@@ -315,10 +346,17 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
   void StartStream(std::unique_ptr<Stream> watch) {
     watch_ = std::move(watch);
     server_.streams_++;
-    header_.emplace(http::status::ok, 11);
+    flow_ = std::make_shared<Flow>();
+    flow_->limit = watch_->block_above_bytes;
+    header_.emplace(static_cast<http::status>(watch_->code), 11);
     header_->set(http::field::content_type, watch_->content_type);
     header_->set(http::field::cache_control, "no-cache, private");
-    header_->chunked(true);
+    for (const auto& [name, value] : watch_->headers) header_->set(name, value);
+    if (watch_->content_length) {
+      header_->content_length(*watch_->content_length);
+    } else {
+      header_->chunked(true);
+    }
     header_->keep_alive(false);
     serializer_.emplace(*header_);
     Tcp().expires_after(std::chrono::seconds(60));
@@ -332,8 +370,10 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
                                self->ArmTimers(self->watch_->heartbeat);
                                std::weak_ptr<Session> weak = self;
                                auto exec = self->stream_.get_executor();
+                               std::shared_ptr<Flow> flow = self->flow_;
                                self->watch_->Start(
-                                   [weak, exec](std::string chunk) {
+                                   [weak, exec, flow](std::string chunk) {
+                                     if (!flow->Take(chunk.size())) return;
                                      asio::post(exec, [weak, chunk = std::move(chunk)]() mutable {
                                        if (auto s = weak.lock()) s->Enqueue(std::move(chunk));
                                      });
@@ -392,6 +432,7 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
     if (writing_ || closed_ || !serializer_) return;
     if (queue_.empty()) {
       if (!ending_) return;
+      if (watch_->content_length) return Close();  // a plain body has no last chunk
       writing_ = true;
       Tcp().expires_after(std::chrono::seconds(30));
       asio::async_write(stream_, http::make_chunk_last(),
@@ -406,18 +447,24 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
     writing_ = true;
     // A client that stops reading for this long is dropped.
     Tcp().expires_after(std::chrono::seconds(60));
-    asio::async_write(stream_, http::make_chunk(asio::buffer(*data)),
-                      [self = this->shared_from_this(), data](beast::error_code ec, size_t) {
-                        self->writing_ = false;
-                        if (ec) return self->Close();
-                        self->Tcp().expires_never();
-                        self->Flush();
-                      });
+    auto done = [self = this->shared_from_this(), data](beast::error_code ec, size_t) {
+      self->writing_ = false;
+      self->flow_->Give(data->size());
+      if (ec) return self->Close();
+      self->Tcp().expires_never();
+      self->Flush();
+    };
+    if (watch_->content_length) {
+      asio::async_write(stream_, asio::buffer(*data), std::move(done));
+    } else {
+      asio::async_write(stream_, http::make_chunk(asio::buffer(*data)), std::move(done));
+    }
   }
 
   void Close() {
     if (closed_) return;
     closed_ = true;
+    if (flow_) flow_->Close();  // a producer blocked in emit returns before the stream goes
     timer_.cancel();
     watch_.reset();  // unsubscribes
     beast::error_code ec;
@@ -434,6 +481,7 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
   std::optional<http::request_parser<http::string_body>> parser_;
   // Streaming state, touched only on the session's strand.
   std::unique_ptr<Stream> watch_;
+  std::shared_ptr<Flow> flow_;
   std::optional<http::response<http::empty_body>> header_;
   std::optional<http::response_serializer<http::empty_body>> serializer_;
   std::deque<std::string> queue_;

@@ -76,6 +76,15 @@ class Stream {
   // Queued chunks past this end the stream: a client that does not read is dropped, as
   // kube-apiserver drops a watcher whose buffer fills.
   size_t max_queued = 10000;
+
+  // A download instead of a watch: the status line and headers to send, and with
+  // content_length a plain body of that many bytes (not chunked), so a browser shows progress.
+  int code = 200;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::optional<uint64_t> content_length;
+  // Flow control for a producer thread: above this many queued bytes, emit blocks until the
+  // client has taken them (or is gone). 0: emit never blocks (watches).
+  size_t block_above_bytes = 0;
 };
 
 using HttpReply = std::variant<HttpResponse, std::unique_ptr<Stream>>;

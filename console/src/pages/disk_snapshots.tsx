@@ -79,6 +79,7 @@ export function DiskImages({ ns }: { ns: string }) {
       <ObjectTable
         label="Disk snapshots"
         items={live.items}
+        more={live.loaded && !live.complete}
         empty={live.loaded ? "No disk snapshots in this project." : "Loading…"}
         href={(o) => href({ ns, section: "disk-images", name: o.metadata.name })}
         columns={[

@@ -160,6 +160,7 @@ export function Disks({ ns }: { ns: string }) {
       <ObjectTable
         label="Disks"
         items={live.items}
+        more={live.loaded && !live.complete}
         empty={live.loaded ? "No disks in this project." : "Loading…"}
         href={(o) => href({ ns, section: "disks", name: o.metadata.name })}
         columns={[

@@ -63,6 +63,7 @@ export function NodeUsbDevices({ route }: { route: Route }) {
       <ObjectTable
         label="Node USB devices"
         items={live.items}
+        more={live.loaded && !live.complete}
         empty={live.loaded ? "No USB devices on any node." : "Loading…"}
         href={(o) => href({ section: "node-usb", name: o.metadata.name })}
         columns={[
@@ -88,6 +89,7 @@ export function ProjectUsbDevices({ ns }: { ns: string }) {
       <ObjectTable
         label="USB devices"
         items={live.items}
+        more={live.loaded && !live.complete}
         empty={live.loaded ? "No USB devices are assigned to this project." : "Loading…"}
         href={(o) => href({ ns, section: "usb", name: o.metadata.name })}
         columns={[

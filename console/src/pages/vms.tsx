@@ -346,6 +346,7 @@ export function VirtualMachines({ ns, route }: { ns: string; route: Route; id: I
       <ObjectTable
         label="Virtual machines"
         items={live.items}
+        more={live.loaded && !live.complete}
         empty={live.loaded ? "No virtual machines in this project." : "Loading…"}
         href={(o) => href({ ns, section: "vms", name: o.metadata.name })}
         columns={[
