@@ -91,7 +91,10 @@ absl::StatusOr<std::unique_ptr<Stream>> OpenExportDownload(const Json& dex,
   auto url = ew::ParseHttpsUrl(JsonString(dex, "/status/url"));
   if (!url.ok()) return absl::InternalError(absl::StrCat("status.url: ", url.status().message()));
   auto ctx = ew::NewClientContext(JsonString(dex, "/status/caCert"));
-  if (!ctx.ok()) return ctx.status();
+  if (!ctx.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("the export's status.caCert: ", ctx.status().message()));
+  }
   if (client) {
     if (absl::Status st = ew::UseCertificate(ctx->get(), client->cert, client->key); !st.ok()) {
       return absl::InternalError(absl::StrCat("the controller's certificate: ", st.message()));
