@@ -2,7 +2,8 @@
 // tokens). Debian's chromium, headless, through playwright-core. Every check is soft: it is
 // reported, counted, and the suite fails at the end if any failed.
 import { createHash, randomBytes } from "node:crypto";
-import { openSync, readFileSync, writeSync, closeSync } from "node:fs";
+import { closeSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 
@@ -244,6 +245,32 @@ try {
     const noAuth = await fetch(dataPath);
     check("without a token or credentials it is 401", noAuth.status === 401, String(noAuth.status));
   }
+
+  // --- 5c. upload an image file as a disk ------------------------------------------------------------
+  section("5c. Upload an image as a disk");
+  const upFile = join(tmpdir(), `berth-console-upload-${process.pid}.img`);
+  const upBytes = Buffer.concat([randomBytes(4 << 20), Buffer.alloc(4 << 20), randomBytes((1 << 20) + 1000)]);
+  writeFileSync(upFile, upBytes);
+  await go(alice, `/p/${NS}/disks`);
+  await alice.getByRole("button", { name: "Upload image" }).click();
+  const upDialog = alice.getByRole("dialog");
+  await upDialog.getByLabel("Name", { exact: true }).fill("ui-upload");
+  await upDialog.getByLabel("Image file").setInputFiles(upFile);
+  await upDialog.getByLabel("Size").fill("1Mi");
+  const upSmall = await textOf(upDialog.locator(".field-error"));
+  check("an upload size below the file's is explained", /at least the file's/.test(upSmall), upSmall);
+  check("and Upload is disabled", await upDialog.getByRole("button", { name: "Upload", exact: true }).isDisabled());
+  check("nothing was created for it", !(await exists("virtualdisks", "ui-upload")));
+  await upDialog.getByLabel("Size").fill("");
+  await upDialog.getByLabel("StorageClass Name").fill("local-reflink");
+  await upDialog.getByRole("button", { name: "Upload", exact: true }).click();
+  check("the uploaded disk's page shows Ready", await waitText(alice.getByTestId("status"), /Ready/, 120000),
+    await textOf(alice.locator("main")));
+  const upDisk = (await get("virtualdisks", "ui-upload")).json;
+  const upStored = upDisk?.status?.path ? readFileSync(upDisk.status.path).subarray(0, upBytes.length) : Buffer.alloc(0);
+  check("the disk holds the file's bytes", createHash("sha256").update(upStored).digest("hex") ===
+    createHash("sha256").update(upBytes).digest("hex"));
+  rmSync(upFile, { force: true });
 
   // --- 6. the YAML editor saves with resourceVersion ------------------------------------------------
   section("6. YAML editor and conflicts");

@@ -326,7 +326,10 @@ HttpReply Api::Route(const HttpRequest& req, const Caller& caller) {
   if (rest.size() == 3) t.subresource = rest[2];
   bool export_data = t.subresource == "data" && t.resource->kind == "DataExport" &&
                      !t.name.empty() && req.method == "GET";
-  if (!t.subresource.empty() && !export_data &&
+  bool upload = t.subresource == "upload" &&
+                (t.resource->kind == "VirtualDisk" || t.resource->kind == "VirtualImage") &&
+                !t.name.empty() && (req.method == "PUT" || req.method == "POST");
+  if (!t.subresource.empty() && !export_data && !upload &&
       (t.subresource != "status" || !t.resource->status_subresource)) {
     return ErrorResponse(
         ApiError(404, "NotFound", "the server could not find the requested resource"));
@@ -341,6 +344,7 @@ HttpReply Api::Route(const HttpRequest& req, const Caller& caller) {
                      : m == "DELETE" ? (t.name.empty() ? "deletecollection" : "delete")
                                      : "";
   if (verb.empty()) return ErrorResponse(ApiError::MethodNotAllowed("method not allowed"));
+  if (upload) verb = "update";  // writing an object's data is writing the object
   if (t.resource->review) {
     if (verb != "create" || !t.name.empty()) {
       return ErrorResponse(ApiError::MethodNotAllowed("selfsubjectreviews are only created"));
@@ -358,6 +362,7 @@ HttpReply Api::Route(const HttpRequest& req, const Caller& caller) {
     return Namespaces(req, t, n, caller);
   }
   if (export_data) return ExportData(req, t, /*by_token=*/false);
+  if (upload) return Upload(req, t);
   if (verb == "get") return Get(req, t, n);
   if (verb == "list") return List(req, t, n);
   if (verb == "watch") return Watch(req, t, n);
@@ -393,6 +398,29 @@ HttpReply Api::ExportData(const HttpRequest& req, const Target& t, bool by_token
     return ErrorResponse(ApiError(416, "RequestedRangeNotSatisfiable", msg));
   if (absl::IsNotFound(st)) return ErrorResponse(ApiError(404, "NotFound", msg));
   return ErrorResponse(ApiError(503, "ServiceUnavailable", msg));
+}
+
+HttpResponse Api::Upload(const HttpRequest& req, const Target& t) {
+  auto obj = store_.Get(KeyOf(t, t.name));
+  if (!obj.ok()) return ErrorResponse(ApiError::FromStatus(obj.status(), RefOf(t, t.name)));
+  absl::StatusOr<ExportAnswer> a =
+      RelayUpload(*obj, req.method, req.Header("content-range"), req.body, options_.tls);
+  if (!a.ok()) {
+    std::string msg(a.status().message());
+    if (absl::IsFailedPrecondition(a.status()))
+      return ErrorResponse(ApiError(409, "Conflict", msg));
+    if (absl::IsInvalidArgument(a.status())) return ErrorResponse(ApiError::BadRequest(msg));
+    return ErrorResponse(ApiError(503, "ServiceUnavailable", msg));
+  }
+  if (a->code >= 200 && a->code < 300) {
+    return HttpResponse{
+        a->code == 204 ? 204 : 200, "application/json", a->code == 204 ? "" : a->body, {}};
+  }
+  std::string msg = absl::StrCat("the node refused the upload (HTTP ", a->code, ")",
+                                 a->body.empty() ? "" : ": ", a->body.substr(0, 500));
+  if (a->code == 416 || a->code == 422) return ErrorResponse(ApiError(422, "Invalid", msg));
+  if (a->code == 410) return ErrorResponse(ApiError::Gone(msg));
+  return ErrorResponse(ApiError(502, "BadGateway", msg));
 }
 
 }  // namespace berth::kubeapi

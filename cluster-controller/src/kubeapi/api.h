@@ -77,6 +77,9 @@ class Api {
   // GET .../dataexports/NAME/data: the export's bytes relayed from its node (export_proxy.h);
   // by_token: authenticated by the export's own token in the query, not a caller.
   HttpReply ExportData(const HttpRequest& req, const Target& t, bool by_token);
+  // PUT/POST .../virtualdisks|virtualimages/NAME/upload: a piece of an upload, or its
+  // completion, relayed to the node (export_proxy.h).
+  HttpResponse Upload(const HttpRequest& req, const Target& t);
 
   // watch.cc
   HttpReply Watch(const HttpRequest& req, const Target& t, const Negotiated& n);

@@ -71,6 +71,68 @@ absl::Status AgentRefusal(int code, const std::string& body) {
   }
 }
 
+// One request to an export endpoint {url, token, caCert} on a node, up to the answer's head.
+struct AgentCall {
+  ew::UniqueSslCtx ctx;
+  std::unique_ptr<ew::TlsConn> conn;
+  ew::HttpHead head;
+  int code = 0;
+  uint64_t length = 0;  // of the answer's body
+};
+
+absl::StatusOr<AgentCall> CallAgent(const Json& endpoint, const std::string& method,
+                                    const std::string& op, const std::string& headers,
+                                    const std::string& body,
+                                    const std::optional<TlsFiles>& client) {
+  auto url = ew::ParseHttpsUrl(JsonString(endpoint, "/url"));
+  if (!url.ok()) return absl::InternalError(absl::StrCat("status url: ", url.status().message()));
+  AgentCall c;
+  auto ctx = ew::NewClientContext(JsonString(endpoint, "/caCert"));
+  if (!ctx.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("the export's status.caCert: ", ctx.status().message()));
+  }
+  c.ctx = *std::move(ctx);
+  if (client) {
+    if (absl::Status st = ew::UseCertificate(c.ctx.get(), client->cert, client->key); !st.ok()) {
+      return absl::InternalError(absl::StrCat("the controller's certificate: ", st.message()));
+    }
+  }
+  ew::ScopedSigpipeBlock no_sigpipe;
+  auto conn = ew::Dial(c.ctx.get(), url->host, url->port);
+  if (!conn.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot reach the node's export stream: ", conn.status().message()));
+  }
+  c.conn = *std::move(conn);
+  std::string path = url->path;
+  if (path.empty() || path.back() != '/') path += '/';
+  std::string req =
+      absl::StrCat(method, " ", path, op, " HTTP/1.1\r\nHost: ", url->host, ":", url->port,
+                   "\r\nAuthorization: Bearer ", JsonString(endpoint, "/token"), "\r\n", headers,
+                   "Content-Length: ", body.size(), "\r\nConnection: close\r\n\r\n");
+  absl::Status st = c.conn->WriteAll(req.data(), req.size());
+  if (st.ok() && !body.empty()) st = c.conn->WriteAll(body.data(), body.size());
+  if (st.ok()) st = c.conn->Flush();
+  if (!st.ok()) return absl::UnavailableError(std::string(st.message()));
+  auto text = c.conn->ReadHead();
+  if (!text.ok()) return absl::UnavailableError(std::string(text.status().message()));
+  auto head = ew::ParseHead(*text);
+  if (!head.ok()) return absl::DataLossError(std::string(head.status().message()));
+  c.head = *std::move(head);
+  if (!absl::SimpleAtoi(c.head.first_line_b, &c.code) ||
+      !absl::SimpleAtoi(c.head.Header("content-length"), &c.length)) {
+    return absl::DataLossError("the node's export stream sent a malformed answer");
+  }
+  return c;
+}
+
+std::string SmallBody(AgentCall& c) {
+  std::string body(std::min<uint64_t>(c.length, 4096), '\0');
+  if (!c.conn->ReadExact(body.data(), body.size()).ok()) body.clear();
+  return body;
+}
+
 }  // namespace
 
 bool ExportTokenMatches(const Json& dex, const std::string& token) {
@@ -88,48 +150,14 @@ absl::StatusOr<std::unique_ptr<Stream>> OpenExportDownload(const Json& dex,
         absl::StrCat("DataExport \"", name, "\" is ", phase.empty() ? "not ready yet" : phase,
                      ": its data can be read only while it is Ready"));
   }
-  auto url = ew::ParseHttpsUrl(JsonString(dex, "/status/url"));
-  if (!url.ok()) return absl::InternalError(absl::StrCat("status.url: ", url.status().message()));
-  auto ctx = ew::NewClientContext(JsonString(dex, "/status/caCert"));
-  if (!ctx.ok()) {
-    return absl::UnavailableError(
-        absl::StrCat("the export's status.caCert: ", ctx.status().message()));
-  }
-  if (client) {
-    if (absl::Status st = ew::UseCertificate(ctx->get(), client->cert, client->key); !st.ok()) {
-      return absl::InternalError(absl::StrCat("the controller's certificate: ", st.message()));
-    }
-  }
-  ew::ScopedSigpipeBlock no_sigpipe;
-  auto conn = ew::Dial(ctx->get(), url->host, url->port);
-  if (!conn.ok()) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot reach the node's export stream: ", conn.status().message()));
-  }
-  std::string path = url->path;
-  if (path.empty() || path.back() != '/') path += '/';
-  std::string req = absl::StrCat(
-      "GET ", path, "data HTTP/1.1\r\nHost: ", url->host, ":", url->port,
-      "\r\nAuthorization: Bearer ", JsonString(dex, "/status/token"), "\r\n",
-      range.empty() ? "" : absl::StrCat("Range: ", range, "\r\n"), "Connection: close\r\n\r\n");
-  if (absl::Status st = (*conn)->WriteAll(req.data(), req.size()); !st.ok()) return st;
-  if (absl::Status st = (*conn)->Flush(); !st.ok()) return st;
-  auto text = (*conn)->ReadHead();
-  if (!text.ok()) return absl::UnavailableError(std::string(text.status().message()));
-  auto head = ew::ParseHead(*text);
-  if (!head.ok()) return absl::DataLossError(std::string(head.status().message()));
-  int code = 0;
-  uint64_t length = 0;
-  if (!absl::SimpleAtoi(head->first_line_b, &code) ||
-      !absl::SimpleAtoi(head->Header("content-length"), &length)) {
-    return absl::DataLossError("the node's export stream sent a malformed answer");
-  }
-  if (code != 200 && code != 206) {
-    std::string body(std::min<uint64_t>(length, 4096), '\0');
-    if (!(*conn)->ReadExact(body.data(), body.size()).ok()) body.clear();
-    return AgentRefusal(code, body);
-  }
-  auto relay = std::make_unique<ExportRelay>(*std::move(ctx), *std::move(conn), length);
+  auto call = CallAgent(dex.value("status", Json::object()), "GET", "data",
+                        range.empty() ? "" : absl::StrCat("Range: ", range, "\r\n"), "", client);
+  if (!call.ok()) return call.status();
+  if (call->code != 200 && call->code != 206) return AgentRefusal(call->code, SmallBody(*call));
+  int code = call->code;
+  uint64_t length = call->length;
+  std::string content_range = call->head.Header("content-range");
+  auto relay = std::make_unique<ExportRelay>(std::move(call->ctx), std::move(call->conn), length);
   relay->code = code;
   relay->content_type = "application/octet-stream";
   relay->content_length = length;
@@ -142,8 +170,35 @@ absl::StatusOr<std::unique_ptr<Stream>> OpenExportDownload(const Json& dex,
       {"Content-Disposition", absl::StrCat("attachment; filename=\"", target, ".img\"")},
       {"Accept-Ranges", "bytes"},
       {"X-Content-Type-Options", "nosniff"}};
-  if (code == 206) relay->headers.emplace_back("Content-Range", head->Header("content-range"));
+  if (code == 206) relay->headers.emplace_back("Content-Range", content_range);
   return relay;
+}
+
+absl::StatusOr<ExportAnswer> RelayUpload(const Json& obj, const std::string& method,
+                                         const std::string& content_range, const std::string& body,
+                                         const std::optional<TlsFiles>& client) {
+  std::string phase = JsonString(obj, "/status/phase");
+  const Json* upload = nullptr;
+  if (auto it = obj.find("status"); it != obj.end() && it->is_object()) {
+    if (auto u = it->find("upload"); u != it->end() && u->is_object()) upload = &*u;
+  }
+  if (phase != "WaitForUserUpload" || upload == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(obj.value("kind", "object"), " \"", JsonString(obj, "/metadata/name"),
+                     "\" is ", phase.empty() ? "not ready for an upload yet" : phase,
+                     ": data can be uploaded only while it is WaitForUserUpload"));
+  }
+  bool put = method == "PUT";
+  if (put && content_range.empty()) {
+    return absl::InvalidArgumentError("an upload PUT needs Content-Range: bytes A-B/SIZE");
+  }
+  auto call = CallAgent(*upload, put ? "PUT" : "POST", put ? "data" : "complete",
+                        put ? absl::StrCat("Content-Range: ", content_range,
+                                           "\r\nContent-Type: application/octet-stream\r\n")
+                            : "Content-Type: application/json\r\n",
+                        body, client);
+  if (!call.ok()) return call.status();
+  return ExportAnswer{call->code, SmallBody(*call)};
 }
 
 }  // namespace berth::kubeapi

@@ -26,6 +26,20 @@ absl::StatusOr<std::unique_ptr<Stream>> OpenExportDownload(const Json& dex,
                                                            const std::string& range,
                                                            const std::optional<TlsFiles>& client);
 
+// What a node's export endpoint answered: its status code and (short) body.
+struct ExportAnswer {
+  int code = 0;
+  std::string body;
+};
+
+// PUT/POST .../virtualdisks|virtualimages/NAME/upload: one piece of an upload (PUT, with
+// `content_range` "bytes A-B/SIZE") or its completion (POST, body {"size","digest"}), relayed
+// to the upload endpoint in the object's status.upload. FailedPrecondition unless the object is
+// WaitForUserUpload; the agent's answer is returned as it is (204, 200, 416, 422, ...).
+absl::StatusOr<ExportAnswer> RelayUpload(const Json& obj, const std::string& method,
+                                         const std::string& content_range, const std::string& body,
+                                         const std::optional<TlsFiles>& client);
+
 // Whether `token` is the export's own (status.token), compared in constant time.
 bool ExportTokenMatches(const Json& dex, const std::string& token);
 

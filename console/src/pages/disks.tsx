@@ -5,6 +5,7 @@ import { API_VERSION, ApiError, Obj, age, parseQuantity, pathOf, request } from 
 import { href } from "../route";
 import { Dialog, ErrorBox, Field, ObjectTable, Phase } from "../ui";
 import { useLive } from "../watch";
+import { Upload } from "./upload";
 
 function human(bytes: number): string {
   const units = ["B", "Ki", "Mi", "Gi", "Ti"];
@@ -148,12 +149,16 @@ export function CreateDisk({ ns, onClose }: { ns: string; onClose: () => void })
 export function Disks({ ns }: { ns: string }) {
   const live = useLive(pathOf("virtualdisks", ns));
   const [creating, setCreating] = useState(false);
+  const [uploading, setUploading] = useState(false);
   return (
     <section>
       <header class="list-head">
         <h1>VM Disks</h1>
         <button type="button" onClick={() => setCreating(true)}>
           Create Disk
+        </button>
+        <button type="button" onClick={() => setUploading(true)}>
+          Upload image
         </button>
       </header>
       <ErrorBox error={live.error} />
@@ -172,6 +177,7 @@ export function Disks({ ns }: { ns: string }) {
         ]}
       />
       {creating && <CreateDisk ns={ns} onClose={() => setCreating(false)} />}
+      {uploading && <Upload ns={ns} onClose={() => setUploading(false)} />}
     </section>
   );
 }

@@ -85,3 +85,42 @@ TEST_CASE("export data: callers need get on dataexports of the namespace; only G
 
 }  // namespace
 }  // namespace berth::kubeapi::testing
+
+namespace berth::kubeapi::testing {
+namespace {
+
+constexpr char kVd[] = "/apis/virtualization.deckhouse.io/v1alpha2/namespaces/p/virtualdisks";
+
+TEST_CASE("upload: only while WaitForUserUpload, only with update rights, PUT needs a range") {
+  ApiFixture f;
+  Json vd = {
+      {"apiVersion", "virtualization.deckhouse.io/v1alpha2"},
+      {"kind", "VirtualDisk"},
+      {"metadata", {{"name", "up"}, {"namespace", "p"}}},
+      {"spec",
+       {{"dataSource", {{"type", "Upload"}}}, {"persistentVolumeClaim", {{"size", "1Mi"}}}}}};
+  REQUIRE(f.Send(WithJson(AsAdmin("POST", kVd), vd)).code == 201);
+  HttpRequest put = AsAdmin("PUT", std::string(kVd) + "/up/upload");
+  put.headers.emplace("content-range", "bytes 0-3/4");
+  put.body = "abcd";
+  HttpResponse early = f.Send(put);
+  CHECK(early.code == 409);
+  CHECK_THAT(MessageOf(early), Catch::Contains("only while it is WaitForUserUpload"));
+
+  Json live = Json::parse(f.Send(AsAdmin("GET", std::string(kVd) + "/up")).body);
+  live["status"] = {{"phase", "WaitForUserUpload"},
+                    {"upload", {{"url", "https://127.0.0.1:1/exports/x"}, {"token", "t"}}}};
+  REQUIRE(f.Send(WithJson(AsAdmin("PUT", std::string(kVd) + "/up/status"), live)).code == 200);
+  HttpRequest no_range = AsAdmin("PUT", std::string(kVd) + "/up/upload");
+  no_range.body = "abcd";
+  HttpResponse bad = f.Send(no_range);
+  CHECK(bad.code == 400);
+  CHECK_THAT(MessageOf(bad), Catch::Contains("Content-Range"));
+  HttpRequest theirs = As("mallory", {}, "PUT", std::string(kVd) + "/up/upload");
+  theirs.headers.emplace("content-range", "bytes 0-3/4");
+  CHECK(f.Send(theirs).code == 403);
+  CHECK(f.Send(AsAdmin("GET", std::string(kVd) + "/up/upload")).code == 404);
+}
+
+}  // namespace
+}  // namespace berth::kubeapi::testing
