@@ -72,10 +72,12 @@ async function session(name) {
     pageErrors.push(`${name}: console: ${m.text()}`));
   return page;
 }
-async function signIn(page, token) {
+// Signs in with token; unless `refused`, waits until the console says who is signed in.
+async function signIn(page, token, refused = false) {
   await page.goto(URL + "/");
   await page.getByLabel("Access token").fill(token);
   await page.getByRole("button", { name: "Sign in" }).click();
+  if (!refused) await page.getByTestId("who").waitFor({ timeout: 15000 }).catch(() => {});
 }
 async function shot(page, name) {
   await page.screenshot({ path: join(SHOTS, `${name}.png`) });
@@ -122,11 +124,11 @@ try {
   // --- 2. bad sign-ins ---------------------------------------------------------------------------
   section("2. sign-in errors");
   const anon = await session("anon");
-  await signIn(anon, "not-a-token");
+  await signIn(anon, "not-a-token", true);
   check("a malformed token is refused in the server's words",
     /Unauthorized|token/i.test(await textOf(anon.getByRole("alert"))), await textOf(anon.getByRole("alert")));
   await shot(anon, "sign-in-error");
-  await signIn(anon, env.EXPIRED_TOKEN);
+  await signIn(anon, env.EXPIRED_TOKEN, true);
   check("an expired token says it expired", await waitText(anon.getByRole("alert"), /expired/i, 10000),
     await textOf(anon.getByRole("alert")));
   check("still on the sign-in form", await visible(anon.getByLabel("Access token")));
@@ -391,6 +393,32 @@ try {
   check("and forgets the token", (await alice.evaluate(() => sessionStorage.length)) === 0);
   await alice.reload();
   check("a reload stays signed out", await visible(alice.getByLabel("Access token")));
+
+  // --- 9b. keyboard only, and 200% zoom ------------------------------------------------------------
+  section("9b. keyboard and zoom");
+  // 200% zoom of a 1280x800 window is a 640x400 CSS-pixel viewport at device scale 2.
+  const kctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 640, height: 400 }, deviceScaleFactor: 2 });
+  const kb = await kctx.newPage();
+  await kb.goto(URL + "/");
+  await kb.getByLabel("Access token").waitFor();
+  await kb.keyboard.press("Tab");  // the first focusable element is the token field
+  check("Tab reaches the token field first", await kb.evaluate(() => document.activeElement?.getAttribute("name") === "token"));
+  await kb.keyboard.type(env.ALICE_TOKEN);
+  await kb.keyboard.press("Enter");
+  check("Enter signs in", /alice/.test(await textOf(kb.getByTestId("who"))));
+  await kb.goto(`${URL}/#/p/${NS}/disk-images`);
+  await kb.getByRole("table", { name: "Disk snapshots" }).waitFor();
+  const overflow = await kb.evaluate(() => document.scrollingElement.scrollWidth - window.innerWidth);
+  check("at 200% zoom the list reflows without sideways scrolling", overflow <= 0, `${overflow}px wider`);
+  // Keyboard: focus the create button, open the form with Enter, close it with Escape.
+  await kb.getByRole("button", { name: "Create Disk Snapshot" }).focus();
+  await kb.keyboard.press("Enter");
+  check("Enter opens the form", await visible(kb.getByRole("dialog")));
+  await kb.getByLabel("Disk Snapshot Name").focus();
+  await kb.keyboard.press("Escape");
+  check("Escape closes it", await kb.getByRole("dialog").count() === 0);
+  await shot(kb, "zoom-200");
+  await kctx.close();
 
   // --- 10. the browser's client certificate signs in without a token ---------------------------------
   section("10. client certificate");
