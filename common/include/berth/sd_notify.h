@@ -11,9 +11,9 @@
 
 namespace berth {
 
-// Tells the service manager about the daemon's state (systemd's sd_notify protocol, through
-// libsystemd). Outside systemd ($NOTIFY_SOCKET unset) every call is a no-op, so daemons call
-// these unconditionally.
+// Tells the service manager about the daemon's state (systemd's sd_notify protocol; sent
+// non-blocking, waiting at most 2 s for room in the receiver's queue). Outside systemd
+// ($NOTIFY_SOCKET unset) every call is a no-op, so daemons call these unconditionally.
 //
 // Returns true when a message was sent.
 bool NotifyReady(const std::string& status = "");

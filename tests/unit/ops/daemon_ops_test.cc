@@ -16,6 +16,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdio>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -26,6 +27,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "nlohmann/json.hpp"
@@ -36,7 +38,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A unix datagram socket standing in for systemd's notify socket.
+// A unix datagram socket standing in for systemd's notify socket. A thread drains it as
+// systemd would, so the daemon's queue (net.unix.max_dgram_qlen, often 10) never fills while
+// the test is busy elsewhere; Receive takes the messages in order.
 class NotifySocket {
  public:
   explicit NotifySocket(const std::string& path) : path_(path) {
@@ -46,23 +50,45 @@ class NotifySocket {
     addr.sun_family = AF_UNIX;
     std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
     REQUIRE(bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+    reader_ = std::thread([this] {
+      while (true) {
+        pollfd p{fd_, POLLIN, 0};
+        if (poll(&p, 1, 100) < 0) return;
+        absl::MutexLock l(&mu_);
+        if (stop_) return;
+        if (!(p.revents & POLLIN)) continue;
+        char buf[1024] = {};
+        ssize_t n = recv(fd_, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+        if (n > 0) messages_.emplace_back(buf, static_cast<size_t>(n));
+      }
+    });
   }
   ~NotifySocket() {
+    {
+      absl::MutexLock l(&mu_);
+      stop_ = true;
+    }
+    reader_.join();
     close(fd_);
     unlink(path_.c_str());
   }
   // Returns the next message, or "" after `timeout_ms`.
   std::string Receive(int timeout_ms = 20000) {
-    pollfd p{fd_, POLLIN, 0};
-    if (poll(&p, 1, timeout_ms) <= 0) return "";
-    char buf[1024] = {};
-    ssize_t n = recv(fd_, buf, sizeof(buf) - 1, 0);
-    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+    absl::MutexLock l(&mu_);
+    auto any = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !messages_.empty(); };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&any), absl::Milliseconds(timeout_ms))) return "";
+    std::string m = std::move(messages_.front());
+    messages_.pop_front();
+    return m;
   }
 
  private:
   std::string path_;
   int fd_;
+  absl::Mutex mu_;
+  std::deque<std::string> messages_ ABSL_GUARDED_BY(mu_);
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread reader_;
 };
 
 int FreePort() {
