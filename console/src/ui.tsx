@@ -3,6 +3,7 @@
 import { ComponentChildren } from "preact";
 import { useState } from "preact/hooks";
 import { ApiError, Obj } from "./api";
+import { Live } from "./watch";
 
 export function ErrorBox({ error }: { error: ApiError | Error | string | null }) {
   if (!error) return null;
@@ -195,5 +196,63 @@ export function Dialog({ title, children, onClose }: { title: string; children: 
         {children}
       </section>
     </div>
+  );
+}
+
+// The end of every form: the server's error, then submit and cancel.
+export function FormActions({
+  error,
+  submit,
+  cancel = "Cancel",
+  disabled = false,
+  onCancel,
+}: {
+  error: ApiError | Error | string | null;
+  submit: string;
+  cancel?: string;
+  disabled?: boolean;
+  onCancel: () => void;
+}) {
+  return (
+    <>
+      <ErrorBox error={error} />
+      <div class="actions">
+        <button type="submit" disabled={disabled}>
+          {submit}
+        </button>
+        <button type="button" onClick={onCancel}>
+          {cancel}
+        </button>
+      </div>
+    </>
+  );
+}
+
+// A live list: its error, if any, above the table; "Loading…" until the first page is in.
+export function LiveTable({
+  live,
+  empty,
+  label,
+  columns,
+  href,
+}: {
+  live: Live;
+  empty: string;
+  label: string;
+  columns: Column[];
+  href: (o: Obj) => string;
+}) {
+  return (
+    <>
+      <ErrorBox error={live.error} />
+      <ObjectTable
+        label={label}
+        items={live.items}
+        more={live.loaded && !live.complete}
+        empty={live.loaded ? empty : "Loading…"}
+        href={href}
+        columns={columns}
+      />
+    </>
   );
 }

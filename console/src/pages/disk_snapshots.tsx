@@ -3,7 +3,7 @@
 import { useState } from "preact/hooks";
 import { API_VERSION, ApiError, age, pathOf, request } from "../api";
 import { href } from "../route";
-import { Dialog, ErrorBox, Field, ObjectTable, Phase, Switch } from "../ui";
+import { Dialog, FormActions, Field, LiveTable, Phase, Switch } from "../ui";
 import { useLive } from "../watch";
 
 export function CreateDiskSnapshot({ ns, disk, onClose }: { ns: string; disk?: string; onClose: () => void }) {
@@ -50,15 +50,7 @@ export function CreateDiskSnapshot({ ns, disk, onClose }: { ns: string; disk?: s
           </Field>
           <Switch label="Consistency Guarantee" checked={consistent} onChange={setConsistent} />
         </fieldset>
-        <ErrorBox error={error} />
-        <div class="actions">
-          <button type="submit" disabled={busy}>
-            Create
-          </button>
-          <button type="button" onClick={onClose}>
-            Cancel
-          </button>
-        </div>
+        <FormActions error={error} submit="Create" disabled={busy} onCancel={onClose} />
       </form>
     </Dialog>
   );
@@ -75,12 +67,10 @@ export function DiskImages({ ns }: { ns: string }) {
           Create Disk Snapshot
         </button>
       </header>
-      <ErrorBox error={live.error} />
-      <ObjectTable
+      <LiveTable
         label="Disk snapshots"
-        items={live.items}
-        more={live.loaded && !live.complete}
-        empty={live.loaded ? "No disk snapshots in this project." : "Loading…"}
+        live={live}
+        empty="No disk snapshots in this project."
         href={(o) => href({ ns, section: "disk-images", name: o.metadata.name })}
         columns={[
           { title: "Phase", cell: (o) => <Phase o={o} /> },

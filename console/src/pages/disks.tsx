@@ -3,7 +3,7 @@
 import { useState } from "preact/hooks";
 import { API_VERSION, ApiError, Obj, age, parseQuantity, pathOf, request } from "../api";
 import { href } from "../route";
-import { Dialog, ErrorBox, Field, ObjectTable, Phase } from "../ui";
+import { Dialog, FormActions, Field, LiveTable, Phase } from "../ui";
 import { useLive } from "../watch";
 import { Upload } from "./upload";
 
@@ -132,15 +132,7 @@ export function CreateDisk({ ns, onClose }: { ns: string; onClose: () => void })
             ))}
           </datalist>
         </Field>
-        <ErrorBox error={error} />
-        <div class="actions">
-          <button type="submit" disabled={busy || !!sizeProblem}>
-            Create
-          </button>
-          <button type="button" onClick={onClose}>
-            Cancel
-          </button>
-        </div>
+        <FormActions error={error} submit="Create" disabled={busy || !!sizeProblem} onCancel={onClose} />
       </form>
     </Dialog>
   );
@@ -161,12 +153,10 @@ export function Disks({ ns }: { ns: string }) {
           Upload image
         </button>
       </header>
-      <ErrorBox error={live.error} />
-      <ObjectTable
+      <LiveTable
         label="Disks"
-        items={live.items}
-        more={live.loaded && !live.complete}
-        empty={live.loaded ? "No disks in this project." : "Loading…"}
+        live={live}
+        empty="No disks in this project."
         href={(o) => href({ ns, section: "disks", name: o.metadata.name })}
         columns={[
           { title: "Phase", cell: (o) => <Phase o={o} /> },

@@ -6,7 +6,7 @@
 import { useState } from "preact/hooks";
 import { API_VERSION, ApiError, Obj, headers, parseQuantity, pathOf, request } from "../api";
 import { href } from "../route";
-import { Dialog, ErrorBox, Field } from "../ui";
+import { Dialog, FormActions, Field } from "../ui";
 
 const CHUNK = 4 << 20;  // the digest's chunk
 const LEAF = 64 << 10;  // the digest's leaf
@@ -172,15 +172,7 @@ export function Upload({ ns, onClose }: { ns: string; onClose: () => void }) {
             )}
           </p>
         )}
-        <ErrorBox error={error} />
-        <div class="actions">
-          <button type="submit" disabled={!!phase && phase !== "Ready" || !!sizeProblem}>
-            Upload
-          </button>
-          <button type="button" onClick={onClose}>
-            Close
-          </button>
-        </div>
+        <FormActions error={error} submit="Upload" cancel="Close" disabled={!!phase && phase !== "Ready" || !!sizeProblem} onCancel={onClose} />
       </form>
     </Dialog>
   );

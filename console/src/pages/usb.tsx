@@ -4,7 +4,7 @@ import { useState } from "preact/hooks";
 import { ApiError, Obj, age, condition, pathOf, request } from "../api";
 import { Route, href } from "../route";
 import { Detail } from "../detail";
-import { ErrorBox, ObjectTable } from "../ui";
+import { ErrorBox, LiveTable } from "../ui";
 import { useLive } from "../watch";
 
 const MERGE = "application/merge-patch+json";
@@ -59,12 +59,10 @@ export function NodeUsbDevices({ route }: { route: Route }) {
   return (
     <section>
       <h1>USB devices of every node</h1>
-      <ErrorBox error={live.error} />
-      <ObjectTable
+      <LiveTable
         label="Node USB devices"
-        items={live.items}
-        more={live.loaded && !live.complete}
-        empty={live.loaded ? "No USB devices on any node." : "Loading…"}
+        live={live}
+        empty="No USB devices on any node."
         href={(o) => href({ section: "node-usb", name: o.metadata.name })}
         columns={[
           { title: "Node", cell: (o) => o.status?.nodeName },
@@ -85,12 +83,10 @@ export function ProjectUsbDevices({ ns }: { ns: string }) {
   return (
     <section>
       <h1>USB Devices</h1>
-      <ErrorBox error={live.error} />
-      <ObjectTable
+      <LiveTable
         label="USB devices"
-        items={live.items}
-        more={live.loaded && !live.complete}
-        empty={live.loaded ? "No USB devices are assigned to this project." : "Loading…"}
+        live={live}
+        empty="No USB devices are assigned to this project."
         href={(o) => href({ ns, section: "usb", name: o.metadata.name })}
         columns={[
           { title: "Node", cell: (o) => o.status?.nodeName },

@@ -5,7 +5,7 @@ import { useState } from "preact/hooks";
 import { API_VERSION, ApiError, Identity, Obj, age, pathOf, request } from "../api";
 import { Detail } from "../detail";
 import { Route, href } from "../route";
-import { Dialog, ErrorBox, Field, ObjectTable, Phase, Switch } from "../ui";
+import { Dialog, ErrorBox, FormActions, Field, LiveTable, ObjectTable, Phase, Switch } from "../ui";
 import { useLive } from "../watch";
 import { VmUsbDevices } from "./usb";
 
@@ -68,13 +68,7 @@ function CreateVmSnapshot({ ns, vm, onClose }: { ns: string; vm: Obj; onClose: (
             </select>
           </Field>
         </fieldset>
-        <ErrorBox error={error} />
-        <div class="actions">
-          <button type="submit">Create</button>
-          <button type="button" onClick={onClose}>
-            Cancel
-          </button>
-        </div>
+        <FormActions error={error} submit="Create" onCancel={onClose} />
       </form>
     </Dialog>
   );
@@ -153,13 +147,7 @@ function Restore({ ns, vm, snapshot, onClose }: { ns: string; vm: string; snapsh
     <Dialog title={`Restore ${vm} from ${snapshot}`} onClose={onClose}>
       <form onSubmit={submit}>
         <ModeField mode={mode} setMode={setMode} />
-        <ErrorBox error={error} />
-        <div class="actions">
-          <button type="submit">Restore</button>
-          <button type="button" onClick={onClose}>
-            Close
-          </button>
-        </div>
+        <FormActions error={error} submit="Restore" cancel="Close" onCancel={onClose} />
       </form>
       {op && <OperationResult ns={ns} plural="virtualmachineoperations" name={op} />}
     </Dialog>
@@ -235,13 +223,7 @@ function Clone({ ns, vm, snapshot, onClose }: { ns: string; vm: string; snapshot
             Add replacement
           </button>
         </fieldset>
-        <ErrorBox error={error} />
-        <div class="actions">
-          <button type="submit">Clone</button>
-          <button type="button" onClick={onClose}>
-            Close
-          </button>
-        </div>
+        <FormActions error={error} submit="Clone" cancel="Close" onCancel={onClose} />
       </form>
       {op && <OperationResult ns={ns} plural={plural} name={op} />}
     </Dialog>
@@ -342,12 +324,10 @@ export function VirtualMachines({ ns, route }: { ns: string; route: Route; id: I
       <header class="list-head">
         <h1>Virtual Machines</h1>
       </header>
-      <ErrorBox error={live.error} />
-      <ObjectTable
+      <LiveTable
         label="Virtual machines"
-        items={live.items}
-        more={live.loaded && !live.complete}
-        empty={live.loaded ? "No virtual machines in this project." : "Loading…"}
+        live={live}
+        empty="No virtual machines in this project."
         href={(o) => href({ ns, section: "vms", name: o.metadata.name })}
         columns={[
           { title: "Phase", cell: (o) => <Phase o={o} /> },
