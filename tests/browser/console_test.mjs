@@ -351,6 +351,17 @@ try {
   await shot(alice, "clone");
   await alice.getByRole("dialog").getByRole("button", { name: "Close", exact: true }).click();
 
+  // Clone from the snapshot (a VirtualMachineSnapshotOperation) with a suffix.
+  await go(alice, `/p/${NS}/vms/web/snapshots`);
+  await alice.locator('tr[data-name="ui-vmsnap"]').getByRole("button", { name: "Clone" }).click();
+  await alice.getByLabel("Name suffix").fill("-from-snap");
+  await alice.getByRole("dialog").getByRole("button", { name: "Clone", exact: true }).click();
+  check("the clone from the snapshot completes",
+    await waitText(alice.getByRole("dialog").locator(".operation"), /Completed/, 120000),
+    await textOf(alice.getByRole("dialog").locator(".operation")));
+  check("it made web-from-snap", await exists("virtualmachines", "web-from-snap"));
+  await alice.getByRole("dialog").getByRole("button", { name: "Close", exact: true }).click();
+
   // --- 8. USB: an administrator assigns a node's device to the project -------------------------------
   section("8. USB devices");
   await go(admin, "/usb");
