@@ -88,15 +88,15 @@ int main(int argc, char** argv) {
   auto transport = berth::TransportFromFlags("berth-controller", absl::GetFlag(FLAGS_tls_dir),
                                              absl::GetFlag(FLAGS_insecure));
   if (!transport.ok()) {
-    std::cerr << "berth-controller: " << transport.status().message() << "\n";
+    berth::log::Error(berth::log::Str(transport.status().message()));
     return 2;
   }
   bc::ControllerConfig config;
   for (const std::string& entry : absl::GetFlag(FLAGS_storage_classes)) {
     std::vector<std::string> kv = absl::StrSplit(entry, absl::MaxSplits('=', 1));
     if (kv.size() != 2 || kv[0].empty() || kv[1].empty()) {
-      std::cerr << "berth-controller: --storage_classes: bad entry \"" << entry
-                << "\" (want NAME=POOL)\n";
+      berth::log::Error(
+          berth::log::Str("--storage_classes: bad entry \"", entry, "\" (want NAME=POOL)"));
       return 2;
     }
     config.storage_classes[kv[0]] = kv[1];
@@ -110,7 +110,7 @@ int main(int argc, char** argv) {
   auto store = bc::OpenSqliteStore(absl::GetFlag(FLAGS_data_dir), clock,
                                    std::max(1, absl::GetFlag(FLAGS_watch_history)));
   if (!store.ok()) {
-    std::cerr << "berth-controller: " << store.status() << "\n";
+    berth::log::Error(berth::log::Str(store.status()));
     return 1;
   }
   bc::AgentChannels channels(**store, transport->ChannelCredentials());
@@ -176,13 +176,14 @@ int main(int argc, char** argv) {
                                  ":" + (std::getenv("KUBERNETES_SERVICE_PORT") ?: "443");
   }
   if (kube_options.authorization != "berth" && kube_options.authorization != "kubernetes") {
-    std::cerr << "berth-controller: --authorization: want berth or kubernetes, got \""
-              << kube_options.authorization << "\"\n";
+    berth::log::Error(berth::log::Str("--authorization: want berth or kubernetes, got \"",
+                                      kube_options.authorization, "\""));
     return 2;
   }
   if (kube_options.authorization == "kubernetes" && kube_options.review_server.empty()) {
-    std::cerr << "berth-controller: --authorization=kubernetes needs --authorization_server (or "
-                 "KUBERNETES_SERVICE_HOST in a pod)\n";
+    berth::log::Error(
+        "--authorization=kubernetes needs --authorization_server (or KUBERNETES_SERVICE_HOST in a "
+        "pod)");
     return 2;
   }
   if (!kube_options.listen.empty()) {
@@ -195,7 +196,7 @@ int main(int argc, char** argv) {
     if (absl::Status s = berth::net::ApplyLimitOverrides(absl::GetFlag(FLAGS_listener_limits), name,
                                                          listeners, limits);
         !s.ok()) {
-      std::cerr << "berth-controller: " << s.message() << "\n";
+      berth::log::Error(berth::log::Str(s.message()));
       return 2;
     }
   }
@@ -206,12 +207,12 @@ int main(int argc, char** argv) {
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   absl::Status listening = server ? grpc_port->Start() : absl::InternalError("gRPC did not start");
   if (!listening.ok()) {
-    std::cerr << "berth-controller: cannot listen on " << absl::GetFlag(FLAGS_listen) << ": "
-              << listening.message() << "\n";
+    berth::log::Error(berth::log::Str("cannot listen on ", absl::GetFlag(FLAGS_listen), ": ",
+                                      listening.message()));
     return 1;
   }
   if (absl::Status s = manager.Start(); !s.ok()) {
-    std::cerr << "berth-controller: " << s << "\n";
+    berth::log::Error(berth::log::Str(s));
     return 1;
   }
   std::unique_ptr<berth::metrics::MetricsServer> metrics_server;
@@ -219,7 +220,7 @@ int main(int argc, char** argv) {
     auto started =
         berth::metrics::MetricsServer::Start(l, metrics, nullptr, metrics_limits, &metrics);
     if (!started.ok()) {
-      std::cerr << "berth-controller: " << started.status() << "\n";
+      berth::log::Error(berth::log::Str(started.status()));
       return 1;
     }
     metrics_server = *std::move(started);
@@ -229,8 +230,8 @@ int main(int argc, char** argv) {
   if (!kube_options.listen.empty()) {
     auto started = bc::KubeApiServer::Start(kube_options, **store, access, clock);
     if (!started.ok()) {
-      std::cerr << "berth-controller: Kubernetes API on " << kube_options.listen << ": "
-                << started.status().message() << "\n";
+      berth::log::Error(berth::log::Str("Kubernetes API on ", kube_options.listen, ": ",
+                                        started.status().message()));
       return 1;
     }
     kube_api = *std::move(started);
@@ -238,8 +239,8 @@ int main(int argc, char** argv) {
                      {{"url", std::string(transport->insecure ? "http" : "https") + "://" +
                                   kube_api->address()}});
   }
-  std::cerr << "berth-controller: listening on " << absl::GetFlag(FLAGS_listen) << ", store "
-            << absl::GetFlag(FLAGS_data_dir) << "\n";
+  berth::log::Info(berth::log::Str("listening on ", absl::GetFlag(FLAGS_listen), ", store ",
+                                   absl::GetFlag(FLAGS_data_dir)));
   berth::NotifyReady("listening on " + absl::GetFlag(FLAGS_listen));
   // CurrentVersion takes the store's lock: a wedged store blocks the pings and systemd
   // restarts the unit.
@@ -250,7 +251,7 @@ int main(int argc, char** argv) {
   int sig = 0;
   sigwait(&signals, &sig);
   berth::NotifyStopping();
-  std::cerr << "berth-controller: signal " << sig << ", shutting down\n";
+  berth::log::Info(berth::log::Str("signal ", sig, ", shutting down"));
   kube_api.reset();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   manager.Stop();

@@ -98,12 +98,13 @@ bool OpenPools(ba::PoolMap& pools, berth::metrics::Registry& metrics) {
   for (const std::string& entry : absl::GetFlag(FLAGS_pools)) {
     std::vector<std::string> parts = absl::StrSplit(entry, absl::MaxSplits(':', 2));
     if (parts.size() != 3 || parts[0].empty()) {
-      std::cerr << "berth-agent: --pools: bad entry \"" << entry << "\" (want NAME:TYPE:PATH)\n";
+      berth::log::Error(
+          berth::log::Str("--pools: bad entry \"", entry, "\" (want NAME:TYPE:PATH)"));
       return false;
     }
     auto backend = ba::OpenStorageBackend(parts[1], parts[2]);
     if (!backend.ok()) {
-      std::cerr << "berth-agent: pool " << parts[0] << ": " << backend.status() << "\n";
+      berth::log::Error(berth::log::Str("pool ", parts[0], ": ", backend.status()));
       return false;
     }
     pools[parts[0]] = ba::InstrumentStorage(*std::move(backend), parts[0], metrics);
@@ -129,12 +130,12 @@ bool StartGuests(const berth::Clock& clock, Guests& g, berth::metrics::Registry&
   auto hv = ba::NewLibvirtHypervisor(uri, absl::GetFlag(FLAGS_accelerator),
                                      absl::GetFlag(FLAGS_kvm_probe_kernel));
   if (absl::IsInvalidArgument(hv.status())) {
-    std::cerr << "berth-agent: " << hv.status() << "\n";
+    berth::log::Error(berth::log::Str(hv.status()));
     return false;
   }
   if (!hv.ok()) {
     g.services.unavailable_reason = std::string(hv.status().message());
-    std::cerr << "berth-agent: WARNING: running without VM support: " << hv.status() << "\n";
+    berth::log::Warning(berth::log::Str("running without VM support: ", hv.status()));
     return true;
   }
   g.hypervisor = *std::move(hv);
@@ -146,15 +147,16 @@ bool StartGuests(const berth::Clock& clock, Guests& g, berth::metrics::Registry&
   // Before serving: a guest left frozen by a crashed agent is thawed first.
   absl::Status recovered = g.freezer->Recover();
   if (!recovered.ok()) {
-    std::cerr << "berth-agent: WARNING: freeze recovery incomplete (retrying in the "
-              << "background): " << recovered << "\n";
+    berth::log::Warning(
+        berth::log::Str("freeze recovery incomplete (retrying in the background): ", recovered));
   }
   g.services.hypervisor = g.hypervisor.get();
   g.services.agent = g.agent.get();
   g.measured_freezer = ba::InstrumentFreezer(*g.freezer, metrics);
   g.services.freezer = g.measured_freezer.get();
-  std::cerr << "berth-agent: guests via " << uri << ", accelerator " << g.hypervisor->Accelerator()
-            << ", auto-thaw after " << absl::GetFlag(FLAGS_auto_thaw_seconds) << "s\n";
+  berth::log::Info(berth::log::Str("guests via ", uri, ", accelerator ",
+                                   g.hypervisor->Accelerator(), ", auto-thaw after ",
+                                   absl::GetFlag(FLAGS_auto_thaw_seconds), "s"));
   return true;
 }
 
@@ -309,8 +311,8 @@ bool StartUsb(const std::string& node, const std::string& advertise,
     auto server_ctx = Ctx::Create(Ctx::Role::kServer, transport.files);
     auto client_ctx = Ctx::Create(Ctx::Role::kClient, transport.files);
     if (!server_ctx.ok() || !client_ctx.ok()) {
-      std::cerr << "berth-agent: USB/IP TLS: "
-                << (server_ctx.ok() ? client_ctx.status() : server_ctx.status()) << "\n";
+      berth::log::Error(berth::log::Str(
+          "USB/IP TLS: ", (server_ctx.ok() ? client_ctx.status() : server_ctx.status())));
       return false;
     }
     tls_server = *std::move(server_ctx);
@@ -318,7 +320,7 @@ bool StartUsb(const std::string& node, const std::string& advertise,
   }
   auto inventory = ba::NewUdevUsbInventory();
   if (!inventory.ok()) {
-    std::cerr << "berth-agent: WARNING: USB disabled: " << inventory.status() << "\n";
+    berth::log::Warning(berth::log::Str("USB disabled: ", inventory.status()));
     return true;
   }
   u.inventory = *std::move(inventory);
@@ -326,15 +328,15 @@ bool StartUsb(const std::string& node, const std::string& advertise,
   if (vhci.ok()) {
     u.vhci = *std::move(vhci);
   } else {
-    std::cerr << "berth-agent: WARNING: cannot import USB/IP devices: " << vhci.status() << "\n";
+    berth::log::Warning(berth::log::Str("cannot import USB/IP devices: ", vhci.status()));
   }
   std::string mode = absl::GetFlag(FLAGS_usb_guest_attach);
   if (mode == "libvirt") {
     auto g = ba::NewLibvirtUsbAttacher(absl::GetFlag(FLAGS_libvirt_uri));
     if (g.ok()) u.guests = *std::move(g);
-    if (!g.ok()) std::cerr << "berth-agent: WARNING: no USB hot-plug: " << g.status() << "\n";
+    if (!g.ok()) berth::log::Warning(berth::log::Str("no USB hot-plug: ", g.status()));
   } else if (mode != "none") {
-    std::cerr << "berth-agent: --usb_guest_attach must be libvirt or none\n";
+    berth::log::Error("--usb_guest_attach must be libvirt or none");
     return false;
   }
   ba::UsbNodeOptions options;
@@ -359,22 +361,23 @@ bool StartUsb(const std::string& node, const std::string& advertise,
   peers.limits = LimitsFor("usbip", peers.limits);
   auto server = ba::UsbIpServer::Create(peers, exported, opener);
   if (!server.ok()) {
-    std::cerr << "berth-agent: " << server.status() << "\n";
+    berth::log::Error(berth::log::Str(server.status()));
     return false;
   }
   u.server = *std::move(server);
   u.node->SetServer(u.server.get());
   if (std::string l = absl::GetFlag(FLAGS_usbip_linux_listen); !l.empty()) {
     if (ba::usbsock::IsWildcardListen(l) && !absl::GetFlag(FLAGS_usbip_linux_allow_any)) {
-      std::cerr << "berth-agent: --usbip_linux_listen=" << l
-                << " binds every interface; give a specific address, or add "
-                   "--usbip_linux_allow_any to really serve unauthenticated USB/IP on all of "
-                   "them\n";
+      berth::log::Error(berth::log::Str(
+          "--usbip_linux_listen=", l,
+          " binds every interface; give a specific address, or add --usbip_linux_allow_any to "
+          "really serve unauthenticated USB/IP on all of them"));
       return false;
     }
-    std::cerr << "berth-agent: WARNING: --usbip_linux_listen: the Linux USB/IP port has no "
-                 "authentication and no encryption: anyone who can reach "
-              << l << " can import the exported USB devices\n";
+    berth::log::Warning(
+        berth::log::Str("--usbip_linux_listen: the Linux USB/IP port has no authentication and no "
+                        "encryption: anyone who can reach ",
+                        l, " can import the exported USB devices"));
     ba::UsbIpServerConfig linux_config;
     linux_config.listen = l;
     linux_config.kernel_handoff = ba::platform::UsbIpHostHandoff;
@@ -386,18 +389,19 @@ bool StartUsb(const std::string& node, const std::string& advertise,
     linux_config.limits = LimitsFor("usbip-linux", linux_config.limits);
     auto linux_server = ba::UsbIpServer::Create(linux_config, exported, opener);
     if (!linux_server.ok()) {
-      std::cerr << "berth-agent: " << linux_server.status() << "\n";
+      berth::log::Error(berth::log::Str(linux_server.status()));
       return false;
     }
     u.linux_server = *std::move(linux_server);
-    std::cerr << "berth-agent: Linux USB/IP protocol (no authentication) on "
-              << u.linux_server->ListenAddress() << "\n";
+    berth::log::Info(berth::log::Str("Linux USB/IP protocol (no authentication) on ",
+                                     u.linux_server->ListenAddress()));
   }
   std::string address = HostOf(advertise) + ":" + std::to_string(u.server->Port());
   u.service = ba::NewNodeUsbService(node, *u.node, address);
-  std::cerr << "berth-agent: USB: " << u.inventory->List().size() << " device(s), USB/IP on "
-            << u.server->ListenAddress() << ", vhci " << (u.vhci ? "ready" : "absent")
-            << ", guest hot-plug " << (u.guests ? "libvirt" : "off") << "\n";
+  berth::log::Info(berth::log::Str("USB: ", u.inventory->List().size(), " device(s), USB/IP on ",
+                                   u.server->ListenAddress(), ", vhci ",
+                                   (u.vhci ? "ready" : "absent"), ", guest hot-plug ",
+                                   (u.guests ? "libvirt" : "off")));
   return true;
 }
 
@@ -418,7 +422,7 @@ int main(int argc, char** argv) {
     if (absl::Status s = berth::net::ApplyLimitOverrides(absl::GetFlag(FLAGS_listener_limits), "",
                                                          kListeners, &scratch);
         !s.ok()) {
-      std::cerr << "berth-agent: " << s.message() << "\n";
+      berth::log::Error(berth::log::Str(s.message()));
       return 2;
     }
   }
@@ -437,7 +441,7 @@ int main(int argc, char** argv) {
   auto transport = berth::TransportFromFlags("berth-agent", absl::GetFlag(FLAGS_tls_dir),
                                              absl::GetFlag(FLAGS_insecure));
   if (!transport.ok()) {
-    std::cerr << "berth-agent: " << transport.status().message() << "\n";
+    berth::log::Error(berth::log::Str(transport.status().message()));
     return 2;
   }
   std::string node = absl::GetFlag(FLAGS_node_name);
@@ -482,7 +486,7 @@ int main(int argc, char** argv) {
   export_config.limits = LimitsFor("export", export_config.limits);
   auto export_server = ba::NewExportServer(export_config, pools, export_clock);
   if (!export_server.ok()) {
-    std::cerr << "berth-agent: " << export_server.status() << "\n";
+    berth::log::Error(berth::log::Str(export_server.status()));
     return 1;
   }
   std::unique_ptr<grpc::Service> export_service = ba::NewNodeExportService(**export_server);
@@ -497,34 +501,34 @@ int main(int argc, char** argv) {
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   absl::Status listening = server ? grpc_port->Start() : absl::InternalError("gRPC did not start");
   if (!listening.ok()) {
-    std::cerr << "berth-agent: cannot listen on " << absl::GetFlag(FLAGS_listen) << ": "
-              << listening.message() << "\n";
+    berth::log::Error(berth::log::Str("cannot listen on ", absl::GetFlag(FLAGS_listen), ": ",
+                                      listening.message()));
     return 1;
   }
   ba::Registration registration(absl::GetFlag(FLAGS_controller), node, advertise,
                                 transport->ChannelCredentials());
   registration.Start();
-  std::cerr << "berth-agent: exports on https://" << (*export_server)->ListenAddress() << "\n";
-  std::cerr << "berth-agent: node " << node << " listening on " << absl::GetFlag(FLAGS_listen)
-            << " with " << pools.size() << " pool(s)\n";
+  berth::log::Info(berth::log::Str("exports on https://", (*export_server)->ListenAddress()));
+  berth::log::Info(berth::log::Str("node ", node, " listening on ", absl::GetFlag(FLAGS_listen),
+                                   " with ", pools.size(), " pool(s)"));
   std::unique_ptr<berth::metrics::MetricsServer> metrics_server;
   if (std::string l = absl::GetFlag(FLAGS_metrics_listen); !l.empty()) {
     auto started = berth::metrics::MetricsServer::Start(
         l, metrics, nullptr, LimitsFor("metrics", berth::metrics::MetricsServer::DefaultLimits()),
         &metrics);
     if (!started.ok()) {
-      std::cerr << "berth-agent: " << started.status() << "\n";
+      berth::log::Error(berth::log::Str(started.status()));
       return 1;
     }
     metrics_server = *std::move(started);
-    std::cerr << "berth-agent: metrics on http://" << metrics_server->address() << "/metrics\n";
+    berth::log::Info(berth::log::Str("metrics on http://", metrics_server->address(), "/metrics"));
   }
   berth::NotifyReady("node " + node + " listening on " + absl::GetFlag(FLAGS_listen));
   berth::WatchdogPinger watchdog;
   int sig = 0;
   sigwait(&signals, &sig);
   berth::NotifyStopping();
-  std::cerr << "berth-agent: signal " << sig << ", shutting down\n";
+  berth::log::Info(berth::log::Str("signal ", sig, ", shutting down"));
   registration.Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   return 0;

@@ -161,7 +161,7 @@ out=$(usbip --tcp-port "$LINUX_PORT" list -r 127.0.0.1 2>&1 || true)
 check "usbip list before assignment: nothing exported ($out)" grep -q "no exportable devices" <<<"$out"
 DEV_LOG=$IT_DIR/cluster/logs/$DEV_NODE.log
 check "the opt-in Linux port logs that it is unauthenticated" \
-  grep -q "WARNING: --usbip_linux_listen: .*no authentication and no encryption" "$DEV_LOG"
+  grep -q " W agent: --usbip_linux_listen: .*no authentication and no encryption" "$DEV_LOG"
 if [ -n "${BERTH_TLS_DIR:-}" ]; then
   # The agents' own USB/IP port is mutual TLS: the plain Linux client gets nothing from it.
   PEER_PORT=$(grep -o 'USB/IP on [^,]*' "$DEV_LOG" | tail -n 1 | sed 's/.*://')

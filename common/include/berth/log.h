@@ -10,6 +10,7 @@
 // to std::cerr are captured too and emitted as records with level=info, so a JSON log stays
 // parseable line by line. Thread-safe.
 
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -43,6 +44,15 @@ void Warning(const std::string& msg, const Fields& fields = {});
 void Error(const std::string& msg, const Fields& fields = {});
 // Logs at debug level when `level` <= the configured verbosity.
 void V(int level, const std::string& msg, const Fields& fields = {});
+
+// Joins values as `std::ostream <<` prints them (absl::Status, numbers, strings) into one
+// message: log::Error(log::Str("pool ", name, ": ", status)).
+template <typename... T>
+std::string Str(const T&... parts) {
+  std::ostringstream out;
+  (out << ... << parts);
+  return out.str();
+}
 
 // Returns kind/namespace/name fields for an object key "Kind/ns/name".
 Fields ObjectFields(const std::string& key);
