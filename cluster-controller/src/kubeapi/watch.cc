@@ -122,7 +122,12 @@ class WatchStream : public Stream {
     const char* type = controller::EventTypeName(e.type);
     if (filter_.Selective()) {
       std::string key = KeyOf(obj);
-      bool was = selected_.count(key) > 0;
+      // A deleted object whose last state matches was selected, even when this watch resumed
+      // after it had gone from the current state (kubectl delete --wait lists, then watches
+      // from the list's resourceVersion: the object may be deleted in between). For a live
+      // watch this changes nothing: the last state arrived as an event before.
+      bool was = selected_.count(key) > 0 ||
+                 (e.type == controller::StoreEvent::Type::kDeleted && filter_.Selects(obj));
       bool now = e.type != controller::StoreEvent::Type::kDeleted && filter_.Selects(obj);
       if (!was && !now) return;
       if (now) {

@@ -41,6 +41,7 @@ class ApiFixture {
 
   controller::ObjectStore& store() { return *store_; }
   controller::AccessControl& access() { return *access_; }
+  Api& api() { return *api_; }
 
   // Sends req and returns the (non-streamed) response.
   HttpResponse Send(const HttpRequest& req) {
