@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "berth/json.h"
 #include "berth/schema.h"
 
 namespace berth::kubeapi {
@@ -51,6 +52,12 @@ OpenApiDocs BuildOpenApi(const std::vector<schema::KindSchema>& kinds);
 // latter cluster-scoped, with a status subresource), with small structural schemas in the
 // shape of a CRD's openAPIV3Schema. `crd` is left null.
 std::vector<schema::KindSchema> CoreV1Kinds();
+
+// Internal to the builder (openapi_meta.cc, openapi_v2_proto.cc):
+// the meta/v1 definitions as kube publishes them (JSON text);
+extern const char* const kMetaDefinitions;
+// the v2 document compiled to gnostic's protobuf.
+std::string ToProtoBinary(const Json& doc);
 
 }  // namespace berth::kubeapi
 
