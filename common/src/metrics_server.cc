@@ -112,6 +112,9 @@ net::ListenerLimits MetricsServer::DefaultLimits() {
   l.max_connections = 32;
   l.max_unserved = 32;
   l.max_unserved_per_peer = 8;
+  // A peer that opens connections and sends half a request holds a serving thread each until
+  // the read timeout: without this cap one address could take all 32 and starve the scraper.
+  l.max_served_per_peer = 16;
   l.first_byte_timeout = absl::Seconds(2);
   l.idle_timeout = absl::Seconds(kReadTimeoutMs / 1000);
   return l;
