@@ -78,7 +78,9 @@ export function headers(extra: Record<string, string> = {}): Record<string, stri
   return h;
 }
 
-async function errorOf(res: Response): Promise<ApiError> {
+// The error of a failed response: kube's Status (message, reason, causes) when the server sent
+// one, else the body or the status line.
+export async function errorOf(res: Response): Promise<ApiError> {
   const text = await res.text();
   try {
     const s = JSON.parse(text);

@@ -1,7 +1,7 @@
 // Live collections: list once, then watch from the list's resourceVersion; a 410 (history
 // compacted) or a broken stream lists again. Every change reaches the page without a reload.
 import { useEffect, useState } from "preact/hooks";
-import { ApiError, Obj, headers, request } from "./api";
+import { ApiError, Obj, errorOf, headers, request } from "./api";
 
 export interface Live {
   items: Obj[];  // sorted by namespace/name
@@ -114,15 +114,8 @@ class Collection {
     const sep = this.path.includes("?") ? "&" : "?";
     const url = `${this.path}${sep}watch=1&allowWatchBookmarks=true&resourceVersion=${encodeURIComponent(this.rv)}`;
     const res = await fetch(url, { headers: headers(), signal: this.abort.signal });
-    if (!res.ok || !res.body) {
-      let message = `${res.status} ${res.statusText}`;
-      try {
-        message = (await res.json()).message || message;
-      } catch {
-        // keep the status line
-      }
-      throw new ApiError(res.status, message);
-    }
+    if (!res.ok) throw await errorOf(res);
+    if (!res.body) throw new ApiError(res.status, "the watch answered without a body");
     const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
     let buf = "";
     for (;;) {

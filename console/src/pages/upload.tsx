@@ -4,7 +4,7 @@
 // sha256-tree-4MiB-64KiB digest, which the node checks against what it stored. Any failure
 // after the object was created deletes it again: nothing is left half-made.
 import { useState } from "preact/hooks";
-import { API_VERSION, ApiError, Obj, headers, parseQuantity, pathOf, request } from "../api";
+import { API_VERSION, ApiError, Obj, errorOf, headers, parseQuantity, pathOf, request } from "../api";
 import { href } from "../route";
 import { Dialog, FormActions, Field } from "../ui";
 
@@ -34,15 +34,7 @@ function isZero(buf: ArrayBuffer): boolean {
 
 async function send(method: string, path: string, body: BodyInit, extra: Record<string, string>) {
   const res = await fetch(path, { method, headers: headers(extra), body });
-  if (!res.ok) {
-    let message = `${res.status} ${res.statusText}`;
-    try {
-      message = (await res.json()).message || message;
-    } catch {
-      // keep the status line
-    }
-    throw new ApiError(res.status, message);
-  }
+  if (!res.ok) throw await errorOf(res);
 }
 
 async function waitPhase(path: string, want: string, timeoutMs: number): Promise<Obj> {
