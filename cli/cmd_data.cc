@@ -14,6 +14,8 @@
 #include "berth/exportwire/export_wire.h"
 #include "berth/kinds.h"
 #include "berth/quantity.h"
+#include "berth/time_util.h"
+#include "cmd_data_incremental.h"
 #include "cmd_data_transfer.h"
 
 namespace berth::cli {
@@ -30,6 +32,8 @@ struct DataOptions {
   std::string size;
   std::string timeout = "5m";
   int connections = 2;
+  std::string since;  // download: vds/A; upload: --since-snapshot vds/A
+  std::string base;
 };
 
 struct Named {
@@ -120,6 +124,25 @@ absl::Status RunExportDownload(const DataOptions& o, CommandContext& ctx) {
   if (!ttl.ok()) return ttl.status();
   auto timeout = ParseDurationFlag("--timeout", o.timeout);
   if (!timeout.ok()) return timeout.status();
+  if (!o.since.empty() && o.base.empty()) {
+    return absl::InvalidArgumentError(
+        "--since needs --base FILE: a local copy of the since snapshot (from an earlier "
+        "download of it)");
+  }
+  if (o.since.empty() && !o.base.empty()) {
+    return absl::InvalidArgumentError(
+        "--base needs --since vds/NAME: the snapshot it is a copy of");
+  }
+  absl::StatusOr<Named> since = Named{};
+  absl::StatusOr<uint64_t> base_size = uint64_t{0};
+  if (!o.since.empty()) {
+    since = ParseTarget(o.since, {"VirtualDiskSnapshot"});
+    if (!since.ok())
+      return absl::InvalidArgumentError(absl::StrCat("--since: ", since.status().message()));
+    base_size = LocalFileSize(o.base);
+    if (!base_size.ok())
+      return absl::NotFoundError(absl::StrCat("--base ", base_size.status().message()));
+  }
   auto client = ctx.Client();
   if (!client.ok()) return client.status();
   const KindInfo* kind = ResolveKind(target->kind);
@@ -128,6 +151,30 @@ absl::Status RunExportDownload(const DataOptions& o, CommandContext& ctx) {
   if (!source.ok()) return source.status();
   std::string identity = absl::StrCat(target->kind, " ", ns, "/", target->name,
                                       " uid=", JsonString(*source, "/metadata/uid"));
+  if (!o.since.empty()) {
+    auto a = (*client)->Get("VirtualDiskSnapshot", ns, since->name);
+    if (absl::IsNotFound(a.status())) {
+      return absl::NotFoundError(absl::StrCat("--since: VirtualDiskSnapshot \"", since->name,
+                                              "\" not found in namespace \"", ns,
+                                              "\" (an incremental export compares snapshots of "
+                                              "one namespace)"));
+    }
+    if (!a.ok()) return a.status();
+    const Json& a_size = JsonAt(*a, "/status/sizeBytes");
+    if (a_size.is_number_unsigned() && a_size.get<uint64_t>() != *base_size) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--base ", o.base, " has ", *base_size, " bytes but VirtualDiskSnapshot \"", since->name,
+          "\" has ", a_size.get<uint64_t>(), " bytes: the base must be a download of it"));
+    }
+    if (target->kind == "VirtualDiskSnapshot" &&
+        ParseRfc3339(JsonString(*a, "/metadata/creationTimestamp")) >
+            ParseRfc3339(JsonString(*source, "/metadata/creationTimestamp"))) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--since: VirtualDiskSnapshot \"", since->name, "\" was taken after \"", target->name,
+          "\"; an incremental export goes from an older snapshot to a newer one"));
+    }
+    absl::StrAppend(&identity, " since ", since->name, " uid=", JsonString(*a, "/metadata/uid"));
+  }
   Named ex{"DataExport", o.resume ? PreviousExportName(o.file, identity) : ""};
   absl::StatusOr<Json> existing = absl::NotFoundError("");
   if (!ex.name.empty()) existing = (*client)->Get("DataExport", ns, ex.name);
@@ -143,6 +190,9 @@ absl::Status RunExportDownload(const DataOptions& o, CommandContext& ctx) {
               {{"targetRef", {{"kind", target->kind}, {"name", target->name}}},
                {"ttl", o.ttl},
                {"publish", o.publish}}}};
+    if (!o.since.empty()) {
+      obj["spec"]["since"] = Json{{"kind", "VirtualDiskSnapshot"}, {"name", since->name}};
+    }
     auto created = ApplyNew(**client, obj);
     if (!created.ok()) return created.status();
   }
@@ -164,6 +214,21 @@ absl::Status RunExportDownload(const DataOptions& o, CommandContext& ctx) {
   ExportEndpoint ep{JsonString(*ready, o.publish ? "/status/publicURL" : "/status/url"),
                     JsonString(*ready, "/status/token"), JsonString(*ready, "/status/caCert"),
                     ctx.tls_dir()};
+  if (!o.since.empty()) {
+    IncrementalOptions io{o.file,     o.base,   o.connections, ProgressStream(ctx),
+                          &ctx.err(), o.resume, identity};
+    auto inc = IncrementalDownload(ep, io, ex.name);
+    cleanup();
+    if (!inc.ok()) return inc.status();
+    if (!inc->fell_back.empty()) ctx.err() << "note: digest method: " << inc->fell_back << "\n";
+    const TransferStats& s = inc->transfer;
+    ctx.out() << kind->singular << "/" << target->name << " exported to " << o.file << ": "
+              << s.size << " bytes (" << s.transferred << " transferred, " << s.reused
+              << " resumed), incremental since virtualdisksnapshot/" << since->name << " by "
+              << inc->method << " (" << inc->changed << " bytes changed), "
+              << exportwire::kDigestAlgorithm << " " << s.digest << "\n";
+    return absl::OkStatus();
+  }
   TransferOptions t{o.file, o.connections, ProgressStream(ctx), o.resume, identity};
   auto stats = DownloadExport(ep, t, DownloadHooks{ex.name});
   cleanup();
@@ -214,10 +279,45 @@ absl::Status RunImportUpload(const DataOptions& o, CommandContext& ctx) {
   }
   auto timeout = ParseDurationFlag("--timeout", o.timeout);
   if (!timeout.ok()) return timeout.status();
+  absl::StatusOr<Named> since = Named{};
+  if (!o.since.empty()) {
+    if (target->kind != "VirtualDisk") {
+      return absl::InvalidArgumentError("--since-snapshot applies to vd/NAME only");
+    }
+    since = ParseTarget(o.since, {"VirtualDiskSnapshot"});
+    if (!since.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--since-snapshot: ", since.status().message()));
+    }
+  }
   auto client = ctx.Client();
   if (!client.ok()) return client.status();
   std::string ns = ctx.NamespaceFor(*ResolveKind(target->kind));
-  auto created = ApplyNew(**client, UploadObject(*target, ns, o.storage_class, size));
+  Json upload_obj = UploadObject(*target, ns, o.storage_class, size);
+  if (!o.since.empty()) {
+    auto a = (*client)->Get("VirtualDiskSnapshot", ns, since->name);
+    if (absl::IsNotFound(a.status())) {
+      return absl::NotFoundError(absl::StrCat("--since-snapshot: VirtualDiskSnapshot \"",
+                                              since->name, "\" not found in namespace \"", ns,
+                                              "\""));
+    }
+    if (!a.ok()) return a.status();
+    const Json& a_size = JsonAt(*a, "/status/sizeBytes");
+    if (a_size.is_number_unsigned() && a_size.get<uint64_t>() > size) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(o.file, " has ", size, " bytes, less than VirtualDiskSnapshot \"",
+                       since->name, "\" (", a_size.get<uint64_t>(),
+                       " bytes); a disk made from it cannot shrink; nothing was created"));
+    }
+    upload_obj["spec"]["dataSource"]["upload"] =
+        Json{{"since", {{"kind", "VirtualDiskSnapshot"}, {"name", since->name}}}};
+    if (!o.storage_class.empty()) {
+      return absl::InvalidArgumentError(
+          "--storage-class does not apply with --since-snapshot: the disk is made in the "
+          "snapshot's pool");
+    }
+  }
+  auto created = ApplyNew(**client, upload_obj);
   if (!created.ok()) return created.status();
   // From here on a failure removes the object again: nothing is left half-made.
   auto fail = [&](absl::Status st) {
@@ -241,13 +341,14 @@ absl::Status RunImportUpload(const DataOptions& o, CommandContext& ctx) {
       JsonString(*waiting, "/status/upload/token"), JsonString(*waiting, "/status/upload/caCert"),
       ctx.tls_dir()};
   TransferOptions t{o.file, o.connections, ProgressStream(ctx), false, ""};
-  auto stats = UploadToExport(ep, t);
+  auto stats = o.since.empty() ? UploadToExport(ep, t) : IncrementalUpload(ep, t);
   if (!stats.ok()) return fail(stats.status());
   auto ready = wait_phase("Ready");
   if (!ready.ok()) return fail(ready.status());
   ctx.out() << ResolveKind(target->kind)->singular << "/" << target->name << " uploaded from "
-            << o.file << ": " << stats->size << " bytes (" << stats->transferred
-            << " transferred), " << exportwire::kDigestAlgorithm << " " << stats->digest
+            << o.file << ": " << stats->size << " bytes (" << stats->transferred << " transferred)"
+            << (o.since.empty() ? "" : absl::StrCat(" since virtualdisksnapshot/", since->name))
+            << ", " << exportwire::kDigestAlgorithm << " " << stats->digest
             << " verified by the agent\n";
   return absl::OkStatus();
 }
@@ -272,9 +373,17 @@ void AddDataCommands(CLI::App& app, CommandContext& ctx) {
   down->add_flag("--keep", d->keep, "Keep the DataExport object afterwards");
   down->add_option("--timeout", d->timeout, "How long to wait for the export to be Ready");
   down->add_option("--connections", d->connections, "Parallel HTTPS connections (default 2)");
+  down->add_option("--since", d->since,
+                   "Incremental: vds/A, an earlier snapshot of which --base is a local copy; "
+                   "only what changed since A is transferred");
+  down->add_option("--base", d->base,
+                   "Incremental: the local copy of the --since snapshot (may equal -o: updated "
+                   "in place)");
   down->footer(
       "Examples:\n  berth data export download -n prod vd/root -o root.img\n"
-      "  berth data export download vds/root-snap -o root.img --resume");
+      "  berth data export download vds/root-snap -o root.img --resume\n"
+      "  berth data export download vds/tuesday --since vds/monday --base monday.img -o "
+      "tuesday.img");
   down->callback([d, &ctx] { RunGuarded(ctx, [&] { return RunExportDownload(*d, ctx); }); });
 
   CLI::App* im = data->add_subcommand("import", "Import a file as a disk or image");
@@ -288,6 +397,9 @@ void AddDataCommands(CLI::App& app, CommandContext& ctx) {
   up->add_flag("--publish", u->publish, "Use the upload endpoint's public address");
   up->add_option("--timeout", u->timeout, "How long to wait for each phase (default 5m)");
   up->add_option("--connections", u->connections, "Parallel HTTPS connections (default 2)");
+  up->add_option("--since-snapshot", u->since,
+                 "Incremental: vds/A; the disk starts as A's data and only the 64 KiB leaves of "
+                 "the file that differ are sent");
   up->footer(
       "Examples:\n  berth data import upload vd/restored -f root.img --storage-class "
       "local-reflink\n  berth data import upload vi/base -f root.img");

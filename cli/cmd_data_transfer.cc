@@ -20,62 +20,12 @@
 #include "absl/synchronization/mutex.h"
 #include "berth/json.h"
 #include "cmd_data_http.h"
+#include "cmd_data_io.h"
 
 namespace berth::cli {
 namespace {
 
 namespace ew = exportwire;
-
-// Draws "[####....] 42%  1.2 GiB/2.9 GiB  850.1 MiB/s  ETA 0:02" on a terminal while a transfer
-// runs; owns its thread (joined by Stop or the destructor).
-class ProgressBar {
- public:
-  ProgressBar(std::ostream* out, uint64_t total, const std::atomic<uint64_t>& done)
-      : out_(out), total_(total), done_(done) {
-    if (out_ != nullptr) thread_ = std::thread([this] { Run(); });
-  }
-  ~ProgressBar() { Stop(); }
-  void Stop() {
-    if (!thread_.joinable()) return;
-    stop_ = true;
-    thread_.join();
-    Draw();
-    *out_ << "\n" << std::flush;
-  }
-
- private:
-  static std::string Bytes(double b) {
-    const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    int u = 0;
-    while (b >= 1024 && u < 4) b /= 1024, ++u;
-    return absl::StrFormat("%.1f %s", b, units[u]);
-  }
-  void Run() {
-    while (!stop_) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      Draw();
-    }
-  }
-  void Draw() {
-    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    uint64_t done = done_.load();
-    double frac = total_ == 0 ? 1.0 : static_cast<double>(done) / total_;
-    double rate = secs > 0 ? done / secs : 0;
-    int eta = rate > 0 ? static_cast<int>((total_ - done) / rate) : 0;
-    int filled = static_cast<int>(frac * 30);
-    *out_ << "\r[" << std::string(filled, '#') << std::string(30 - filled, '.') << "] "
-          << absl::StrFormat("%3d%%  %s/%s  %s/s  ETA %d:%02d ", static_cast<int>(frac * 100),
-                             Bytes(done), Bytes(total_), Bytes(rate), eta / 60, eta % 60)
-          << std::flush;
-  }
-
-  std::ostream* out_;
-  const uint64_t total_;
-  const std::atomic<uint64_t>& done_;
-  std::atomic<bool> stop_{false};
-  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
-  std::thread thread_;
-};
 
 // The resumable record of finished chunks: a header line, then one chunk index per line.
 class Sidecar {
@@ -130,38 +80,6 @@ absl::StatusOr<std::pair<uint64_t, std::vector<ew::Extent>>> FetchExtents(
   return ew::ExtentsFromJson(r->body);
 }
 
-absl::StatusOr<std::string> FetchDigest(ExportSession::Connection& conn) {
-  auto r = conn.Call("GET", "digest", "", "");
-  if (!r.ok()) return r.status();
-  if (r->code != 200) return ExportSession::HttpError(*r, "GET digest");
-  Json j = Json::parse(r->body, nullptr, false);
-  if (j.is_discarded() || JsonString(j, "/algorithm") != ew::kDigestAlgorithm) {
-    return absl::DataLossError("the agent's digest answer is not " +
-                               std::string(ew::kDigestAlgorithm));
-  }
-  return JsonString(j, "/digest");
-}
-
-absl::Status PwriteAll(int fd, const char* p, uint64_t n, uint64_t off) {
-  while (n > 0) {
-    ssize_t w = pwrite(fd, p, n, off);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return absl::InternalError(absl::StrCat("writing: ", strerror(errno)));
-    p += w, n -= w, off += w;
-  }
-  return absl::OkStatus();
-}
-
-absl::Status PreadAll(int fd, char* p, uint64_t n, uint64_t off) {
-  while (n > 0) {
-    ssize_t r = pread(fd, p, n, off);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return absl::InternalError(absl::StrCat("reading: ", strerror(errno)));
-    p += r, n -= r, off += r;
-  }
-  return absl::OkStatus();
-}
-
 // Shared state of one download. Workers take chunk indexes from `next`.
 struct DownloadJob {
   const ExportSession* session;
@@ -171,6 +89,7 @@ struct DownloadJob {
   std::vector<uint64_t> chunks;  // data chunks, in order
   std::set<uint64_t> reused;     // finished by an earlier run: hash locally only
   std::vector<ew::Sha256Bytes> hashes;
+  ew::LeafTree tree;  // leaf digests, kept as FILE.berth-tree for incremental exports
   Sidecar* sidecar;
   std::atomic<size_t> next{0};
   std::atomic<uint64_t> progress{0};
@@ -203,7 +122,8 @@ absl::Status FetchChunk(DownloadJob& job, ExportSession::Connection& conn, uint6
 // (milliseconds for 4 MiB), so the connections take turns writing and hash meanwhile instead.
 absl::Status FinishChunk(DownloadJob& job, uint64_t i, const std::vector<char>& buf) {
   uint64_t len = ew::ChunkLength(i, job.size), start = i * ew::kChunkSize;
-  job.hashes[i] = ew::ChunkDigest(buf.data(), len);
+  ew::ChunkLeafDigests(buf.data(), len, job.tree.leaves.data() + i * (ew::kChunkSize / ew::kDigestLeaf));
+  job.hashes[i] = job.tree.ChunkDigestAt(i);
   if (job.reused.count(i) > 0) {
     job.progress += len;
     return absl::OkStatus();
@@ -221,29 +141,70 @@ absl::Status FinishChunk(DownloadJob& job, uint64_t i, const std::vector<char>& 
 
 // One connection. Two buffers: while one chunk is written and hashed on a helper thread, the
 // next one is already on the wire, so neither the agent nor this connection waits for the hash.
+// The helper lives as long as the connection (a thread per chunk cost a clone, a fresh stack and
+// an exit every 4 MiB) and takes one chunk at a time.
 void DownloadWorker(DownloadJob& job) {
   ExportSession::Connection conn(*job.session);
   std::vector<char> bufs[2] = {std::vector<char>(ew::kChunkSize),
                                std::vector<char>(ew::kChunkSize)};
-  std::thread finishing;
-  absl::Status finished = absl::OkStatus();  // of the chunk `finishing` worked on
+  struct Handoff {
+    absl::Mutex mu;
+    bool busy ABSL_GUARDED_BY(mu) = false;  // `chunk` in `buf` is being finished
+    bool closed ABSL_GUARDED_BY(mu) = false;
+    uint64_t chunk ABSL_GUARDED_BY(mu) = 0;
+    const std::vector<char>* buf ABSL_GUARDED_BY(mu) = nullptr;
+    absl::Status finished ABSL_GUARDED_BY(mu);  // the first failure of a finished chunk
+  } h;
+  std::thread finisher([&job, &h] {
+    h.mu.Lock();
+    while (true) {
+      h.mu.Await(absl::Condition(
+          +[](Handoff* x) ABSL_EXCLUSIVE_LOCKS_REQUIRED(x->mu) { return x->busy || x->closed; },
+          &h));
+      if (!h.busy) break;
+      uint64_t i = h.chunk;
+      const std::vector<char>& buf = *h.buf;
+      h.mu.Unlock();
+      absl::Status st = FinishChunk(job, i, buf);
+      h.mu.Lock();
+      if (h.finished.ok()) h.finished = st;
+      h.busy = false;
+    }
+    h.mu.Unlock();
+  });
+  // Waits until the helper is idle (the other buffer is free again); its first failure, if any.
+  auto idle = [&h] {
+    absl::MutexLock l(&h.mu);
+    h.mu.Await(absl::Condition(
+        +[](Handoff* x) ABSL_EXCLUSIVE_LOCKS_REQUIRED(x->mu) { return !x->busy; }, &h));
+    return h.finished;
+  };
   auto fail = [&job](const absl::Status& st) {
     absl::MutexLock l(&job.mu);
     if (job.error.ok()) job.error = st;
     job.next = job.chunks.size();
   };
   int turn = 0;
+  absl::Status st;
   for (size_t k = job.next++; k < job.chunks.size(); k = job.next++, turn ^= 1) {
     uint64_t i = job.chunks[k];
-    absl::Status st = FetchChunk(job, conn, i, bufs[turn]);
-    if (finishing.joinable()) finishing.join();
-    if (!finished.ok()) return fail(finished);
-    if (!st.ok()) return fail(st);
-    finishing = std::thread(
-        [&job, &finished, i, &buf = bufs[turn]] { finished = FinishChunk(job, i, buf); });
+    st = FetchChunk(job, conn, i, bufs[turn]);
+    absl::Status finished = idle();
+    if (!finished.ok()) st = finished;
+    if (!st.ok()) break;
+    absl::MutexLock l(&h.mu);
+    h.chunk = i;
+    h.buf = &bufs[turn];
+    h.busy = true;
   }
-  if (finishing.joinable()) finishing.join();
-  if (!finished.ok()) fail(finished);
+  absl::Status finished = idle();
+  {
+    absl::MutexLock l(&h.mu);
+    h.closed = true;
+  }
+  finisher.join();
+  if (st.ok()) st = finished;
+  if (!st.ok()) fail(st);
 }
 
 }  // namespace
@@ -303,6 +264,7 @@ absl::StatusOr<TransferStats> DownloadExport(const ExportEndpoint& ep, const Tra
   if (!st.ok()) return st;
   job.fd = fd.get();
   job.sidecar = &sidecar;
+  job.tree.Resize(job.size);  // zero leaves until chunks arrive
   job.hashes.assign(ew::ChunkCount(job.size), ew::ZeroChunkDigest(ew::kChunkSize));
   for (uint64_t i = 0; i < job.hashes.size(); ++i) {
     if (ew::ChunkLength(i, job.size) != ew::kChunkSize) {
@@ -338,6 +300,7 @@ absl::StatusOr<TransferStats> DownloadExport(const ExportEndpoint& ep, const Tra
                                             "; download again without --resume"));
   }
   unlink(sidecar_path.c_str());
+  RecordTree(o.file, job.tree).IgnoreError();  // a cache: incremental exports verify anyway
   return stats;
 }
 

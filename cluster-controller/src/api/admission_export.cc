@@ -10,7 +10,7 @@ void ValidateDataExport(Obj& top) {
   top.Allow({"apiVersion", "kind", "metadata", "spec"});
   std::optional<Obj> spec = top.Sub("spec", Need::kRequired);
   if (!spec) return;
-  spec->Allow({"targetRef", "ttl", "publish"});
+  spec->Allow({"targetRef", "ttl", "publish", "since"});
   if (std::optional<Obj> ref = spec->Sub("targetRef", Need::kRequired)) {
     ref->Allow({"kind", "name"});
     const std::string* kind =
@@ -18,6 +18,19 @@ void ValidateDataExport(Obj& top) {
     NameRule rule =
         kind != nullptr && *kind == "VirtualDisk" ? NameRule::kLabel : NameRule::kSubdomain;
     ref->Name("name", rule, Need::kRequired);
+  }
+  // Incremental export: a snapshot of the same namespace the client holds a copy of.
+  if (std::optional<Obj> since = spec->Sub("since", Need::kOptional)) {
+    since->Allow({"kind", "name", "namespace"});
+    since->Enum("kind", {"VirtualDiskSnapshot"}, Need::kRequired);
+    since->Name("name", NameRule::kSubdomain, Need::kRequired);
+    const std::string* ns = since->Str("namespace", Need::kOptional);
+    const Json& meta_ns = top.json()["metadata"].value("namespace", Json(""));
+    if (ns != nullptr && meta_ns.is_string() && *ns != meta_ns.get<std::string>()) {
+      since->Error("namespace", InvalidValue(*ns,
+                                             "must be the export's own namespace (an export "
+                                             "reads only its namespace's snapshots)"));
+    }
   }
   if (!spec->Has("ttl")) spec->json()["ttl"] = "2m";
   if (const std::string* ttl = spec->Str("ttl", Need::kRequired)) {

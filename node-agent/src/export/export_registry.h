@@ -21,7 +21,11 @@ namespace berth::agent {
 struct OpenImage {
   exportwire::UniqueFd fd;
   std::string path;
+  uint64_t size = 0;  // when opened
 };
+
+// Name of the leaf tree file in a snapshot's cache directory.
+inline constexpr char kLeafTreeFile[] = "leaf-tree";
 
 // One export. Fields other than the immutable ones are guarded by the registry's mutex.
 struct ExportEntry {
@@ -43,6 +47,23 @@ struct ExportEntry {
   // does not read them again. Its own mutex: a digest being computed must not stall sending.
   absl::Mutex served_mu;
   std::map<uint64_t, exportwire::Sha256Bytes> served_chunks ABSL_GUARDED_BY(served_mu);
+  // Leaf digests of whole chunks hashed as they were served (snapshots only), so building the
+  // snapshot's leaf tree does not read them again.
+  std::map<uint64_t, std::vector<exportwire::Sha256Bytes>> served_leaves ABSL_GUARDED_BY(served_mu);
+
+  // Snapshots only: where the snapshot's leaf tree is kept (empty: not a snapshot).
+  std::string tree_file;
+  // The image's leaf tree once known (read from tree_file, built, or derived from the since
+  // snapshot's). For an upload: the tree of the volume as created, until the first write.
+  std::optional<exportwire::LeafTree> tree ABSL_GUARDED_BY(digest_mu);
+  // Set by the first write of an upload: `tree` no longer describes the volume.
+  std::atomic<bool> written{false};
+  // Incremental export: the snapshot B is compared with (ExportSource::since_snapshot_id), open
+  // for as long as the export is; and whether the extent maps of the two can be compared.
+  std::shared_ptr<OpenImage> since_image;
+  uint64_t since_size = 0;
+  std::string since_tree_file;
+  bool extent_map = false;
 };
 
 // Outcome of looking an export up for a request.

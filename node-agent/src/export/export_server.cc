@@ -94,17 +94,17 @@ class ExportServerImpl : public ExportServer {
     auto entry = std::make_shared<ExportEntry>();
     entry->id = id;
     entry->source = source;
-    auto path = ResolvePath(id, source);
-    if (!path.ok()) return path.status();
-    auto image = std::make_shared<OpenImage>();
-    image->path = *path;
-    image->fd.reset(open(path->c_str(), (source.upload ? O_RDWR : O_RDONLY) | O_CLOEXEC));
-    struct stat st {};
-    if (!image->fd.valid() || fstat(image->fd.get(), &st) != 0) {
-      return absl::NotFoundError(absl::StrCat("opening ", *path, ": ", strerror(errno)));
+    auto resolved = Resolve(id, source.pool, source.volume_id, source.snapshot_id);
+    if (!resolved.ok()) return resolved.status();
+    auto image = OpenImageFile(resolved->path, source.upload);
+    if (!image.ok()) return image.status();
+    entry->image = *image;
+    entry->size = (*image)->size;
+    entry->tree_file = resolved->tree_file;
+    if (!source.since_snapshot_id.empty()) {
+      absl::Status st = AttachSince(*entry, *resolved);
+      if (!st.ok()) return st;
     }
-    entry->image = image;
-    entry->size = static_cast<uint64_t>(st.st_size);
     auto token = ew::RandomHex(32);
     if (!token.ok()) return token.status();
     entry->token = *token;
@@ -112,8 +112,13 @@ class ExportServerImpl : public ExportServer {
     auto added = registry_.Add(entry);
     if (!added.ok()) return added.status();
     entry = *std::move(added);
-    log::Info(absl::StrCat("export ", id, ": serving ", *path, " (",
-                           source.upload ? "upload" : "download", ")"));
+    log::Info(absl::StrCat("export ", id, ": serving ", resolved->path, " (",
+                           source.upload ? "upload" : "download",
+                           source.since_snapshot_id.empty()
+                               ? ""
+                               : absl::StrCat(", since snapshot ", source.since_snapshot_id,
+                                              entry->extent_map ? " by extent maps" : ""),
+                           ")"));
     return State(*entry);
   }
 
@@ -140,23 +145,79 @@ class ExportServerImpl : public ExportServer {
     return s;
   }
 
-  absl::StatusOr<std::string> ResolvePath(const std::string& id, const ExportSource& s) {
+  // A volume or snapshot, found in its pool.
+  struct Resolved {
+    std::string path;
+    std::string pool_type;
+    std::string volume_id;  // the volume itself, or the one a snapshot was taken of
+    std::string tree_file;  // snapshots only
+    int64_t created_unix_nanos = 0;
+  };
+
+  absl::StatusOr<Resolved> Resolve(const std::string& id, const std::string& pool_name,
+                                   const std::string& volume_id, const std::string& snapshot_id) {
     if (id.empty() || id.size() > 128 ||
         id.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") != std::string::npos) {
       return absl::InvalidArgumentError(absl::StrCat("bad export id \"", id, "\""));
     }
-    auto pool = pools_.find(s.pool);
+    auto pool = pools_.find(pool_name);
     if (pool == pools_.end()) {
-      return absl::NotFoundError(absl::StrCat("no pool \"", s.pool, "\" on this node"));
+      return absl::NotFoundError(absl::StrCat("no pool \"", pool_name, "\" on this node"));
     }
-    if (!s.snapshot_id.empty()) {
-      auto snap = pool->second->GetSnapshot(s.snapshot_id);
+    Resolved r;
+    r.pool_type = pool->second->Type();
+    if (!snapshot_id.empty()) {
+      auto snap = pool->second->GetSnapshot(snapshot_id);
       if (!snap.ok()) return snap.status();
-      return snap->path;
+      r.path = snap->path;
+      r.volume_id = snap->volume_id;
+      r.tree_file = absl::StrCat(snap->cache_dir, "/", kLeafTreeFile);
+      r.created_unix_nanos = snap->created_unix_nanos;
+      return r;
     }
-    auto vol = pool->second->GetVolume(s.volume_id);
+    auto vol = pool->second->GetVolume(volume_id);
     if (!vol.ok()) return vol.status();
-    return vol->path;
+    r.path = vol->path;
+    r.volume_id = volume_id;
+    return r;
+  }
+
+  static absl::StatusOr<std::shared_ptr<OpenImage>> OpenImageFile(const std::string& path,
+                                                                  bool writable) {
+    auto image = std::make_shared<OpenImage>();
+    image->path = path;
+    image->fd.reset(open(path.c_str(), (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC));
+    struct stat st {};
+    if (!image->fd.valid() || fstat(image->fd.get(), &st) != 0) {
+      return absl::NotFoundError(absl::StrCat("opening ", path, ": ", strerror(errno)));
+    }
+    image->size = static_cast<uint64_t>(st.st_size);
+    return image;
+  }
+
+  // Opens the snapshot an incremental export is compared with (same pool) and decides whether
+  // the two extent maps can be compared. InvalidArgument when it was taken after the export's
+  // snapshot.
+  absl::Status AttachSince(ExportEntry& e, const Resolved& target) {
+    const ExportSource& s = e.source;
+    auto since = Resolve(e.id, s.pool, "", s.since_snapshot_id);
+    if (!since.ok()) {
+      return absl::Status(since.status().code(), absl::StrCat("since: ", since.status().message()));
+    }
+    if (!s.snapshot_id.empty() && since->created_unix_nanos != 0 &&
+        target.created_unix_nanos != 0 && since->created_unix_nanos > target.created_unix_nanos) {
+      return absl::InvalidArgumentError(
+          "the since snapshot was taken after the exported snapshot; an incremental export "
+          "goes from an older snapshot to a newer one");
+    }
+    auto image = OpenImageFile(since->path, false);
+    if (!image.ok()) return image.status();
+    e.since_image = *image;
+    e.since_size = (*image)->size;
+    e.since_tree_file = since->tree_file;
+    e.extent_map = !s.upload && since->volume_id == target.volume_id &&
+                   (target.pool_type == "reflink" || target.pool_type == "btrfs");
+    return absl::OkStatus();
   }
 
   // Expires exports past their TTL twice a second until the server stops.

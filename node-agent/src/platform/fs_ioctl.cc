@@ -148,10 +148,25 @@ bool IsSubvolumeRoot(const std::string& path, const struct stat& st) {
 }
 
 absl::StatusOr<ExtentSummary> SummarizeExtents(int fd, const std::string& what) {
+  absl::StatusOr<std::vector<MappedExtent>> map = MapExtents(fd, what);
+  if (!map.ok()) return map.status();
+  ExtentSummary summary;
+  for (const MappedExtent& extent : *map) {
+    ++summary.extents;
+    summary.bytes += extent.length;
+    if (extent.flags & FIEMAP_EXTENT_SHARED) {
+      ++summary.shared_extents;
+      summary.shared_bytes += extent.length;
+    }
+  }
+  return summary;
+}
+
+absl::StatusOr<std::vector<MappedExtent>> MapExtents(int fd, const std::string& what) {
   constexpr size_t kBatch = 256;
   std::vector<char> buffer(sizeof(struct fiemap) + kBatch * sizeof(struct fiemap_extent));
   auto* map = reinterpret_cast<struct fiemap*>(buffer.data());
-  ExtentSummary summary;
+  std::vector<MappedExtent> out;
   uint64_t start = 0;
   for (;;) {
     std::memset(buffer.data(), 0, buffer.size());
@@ -166,18 +181,13 @@ absl::StatusOr<ExtentSummary> SummarizeExtents(int fd, const std::string& what) 
     bool last = false;
     for (uint32_t i = 0; i < map->fm_mapped_extents; ++i) {
       const struct fiemap_extent& extent = map->fm_extents[i];
-      ++summary.extents;
-      summary.bytes += extent.fe_length;
-      if (extent.fe_flags & FIEMAP_EXTENT_SHARED) {
-        ++summary.shared_extents;
-        summary.shared_bytes += extent.fe_length;
-      }
+      out.push_back({extent.fe_logical, extent.fe_physical, extent.fe_length, extent.fe_flags});
       last = last || (extent.fe_flags & FIEMAP_EXTENT_LAST);
       start = extent.fe_logical + extent.fe_length;
     }
     if (last) break;
   }
-  return summary;
+  return out;
 }
 
 }  // namespace berth::agent::platform

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -49,6 +50,17 @@ struct ExtentSummary {
   uint64_t shared_bytes = 0;
 };
 absl::StatusOr<ExtentSummary> SummarizeExtents(int fd, const std::string& what);
+
+// One FIEMAP extent: `length` bytes at file offset `logical` stored at `physical` on the device.
+struct MappedExtent {
+  uint64_t logical = 0;
+  uint64_t physical = 0;
+  uint64_t length = 0;
+  uint32_t flags = 0;  // FIEMAP_EXTENT_*
+};
+// Returns the file's extents in logical order (FIEMAP with FIEMAP_FLAG_SYNC, so delayed
+// allocations are flushed first).
+absl::StatusOr<std::vector<MappedExtent>> MapExtents(int fd, const std::string& what);
 
 }  // namespace berth::agent::platform
 

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "berth/status_macros.h"
 #include "platform/files.h"
 #include "platform/fs_ioctl.h"
@@ -105,7 +106,8 @@ absl::StatusOr<SnapshotInfo> PoolBackend::ReadSnapshot(const std::string& id) co
   std::string image = layout_->SnapshotImage(dir);
   st = platform::StatPath(image);
   if (!st.ok()) return absl::DataLossError(absl::StrCat(context, ": ", st.status().message()));
-  return SnapshotInfo{id, metadata->volume_id, metadata->size_bytes, image};
+  return SnapshotInfo{id,  metadata->volume_id,         metadata->size_bytes, image,
+                      dir, metadata->created_unix_nanos};
 }
 
 absl::StatusOr<VolumeInfo> PoolBackend::ExistingVolume(const std::string& id,
@@ -254,7 +256,9 @@ absl::StatusOr<SnapshotInfo> PoolBackend::CreateSnapshot(const std::string& volu
   // too, and elsewhere the final directory fsync does.
   TempTree tmp(TempPath(snapshots_, snapshot_id));
   absl::Status status = platform::MakeDir(tmp.path(), 0755, /*exist_ok=*/false);
-  if (status.ok()) status = WriteSnapshotMetadata(tmp.path(), {volume_id, volume->size_bytes});
+  if (status.ok())
+    status = WriteSnapshotMetadata(tmp.path(),
+                                   {volume_id, volume->size_bytes, absl::ToUnixNanos(absl::Now())});
   if (status.ok()) status = layout_->Snapshot(VolumeDir(volume_id), tmp.path());
   if (status.ok()) status = platform::RenameNoReplace(tmp.path(), SnapshotDir(snapshot_id));
   if (status.ok()) status = platform::SyncDir(snapshots_);

@@ -71,7 +71,9 @@ absl::Status RemoveTemporaries(const std::string& dir) {
 }
 
 absl::Status WriteSnapshotMetadata(const std::string& dir, const SnapshotMetadata& metadata) {
-  Json json = {{"volume_id", metadata.volume_id}, {"size_bytes", metadata.size_bytes}};
+  Json json = {{"volume_id", metadata.volume_id},
+               {"size_bytes", metadata.size_bytes},
+               {"created_unix_nanos", metadata.created_unix_nanos}};
   return platform::MakeSymlink(json.dump(), absl::StrCat(dir, "/", kSnapshotMetadataName));
 }
 
@@ -88,6 +90,9 @@ absl::StatusOr<SnapshotMetadata> ReadSnapshotMetadata(const std::string& dir) {
   SnapshotMetadata metadata;
   metadata.volume_id = json["volume_id"].get<std::string>();
   metadata.size_bytes = json["size_bytes"].get<uint64_t>();
+  if (json.contains("created_unix_nanos") && json["created_unix_nanos"].is_number_integer()) {
+    metadata.created_unix_nanos = json["created_unix_nanos"].get<int64_t>();
+  }
   return metadata;
 }
 

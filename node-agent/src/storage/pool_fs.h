@@ -51,6 +51,7 @@ class TempTree {
 struct SnapshotMetadata {
   std::string volume_id;
   uint64_t size_bytes = 0;
+  int64_t created_unix_nanos = 0;  // 0 when unknown (snapshots from before it was recorded)
 };
 
 // Records `metadata` as `dir`/snapshot.json: a symbolic link whose target is the JSON text.

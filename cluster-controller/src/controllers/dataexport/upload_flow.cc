@@ -34,6 +34,10 @@ absl::StatusOr<ReconcileResult> DriveUpload(ObjectStore& store, AgentDirectory& 
     req.set_pool(pool);
     req.set_id(uid);
     req.set_size_bytes(volume.size_bytes);
+    if (!volume.since_snapshot_id.empty()) {
+      req.set_source_snapshot_pool(pool);
+      req.set_source_snapshot_id(volume.since_snapshot_id);
+    }
     auto vol = agent->CreateVolume(req);
     if (absl::IsInvalidArgument(vol.status()) || absl::IsFailedPrecondition(vol.status())) {
       return Write(store, clock, obj, status, "Failed", false, "ProvisioningFailed",
@@ -51,6 +55,7 @@ absl::StatusOr<ReconcileResult> DriveUpload(ObjectStore& store, AgentDirectory& 
   req.set_volume_id(uid);
   req.set_upload(true);
   req.set_resizable(volume.resizable);
+  req.set_since_snapshot_id(volume.since_snapshot_id);
   req.set_ttl_seconds(std::max<int64_t>(1, absl::ToInt64Seconds(volume.ttl)));
   auto info = exports.StartExport(node, req);
   if (!info.ok()) return info.status();

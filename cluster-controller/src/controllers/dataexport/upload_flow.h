@@ -14,6 +14,9 @@ struct UploadVolume {
   uint64_t size_bytes = 0;  // the volume's size (resizable: a placeholder)
   bool resizable = false;   // the upload sets the final size (images)
   absl::Duration ttl = absl::Minutes(10);
+  // An incremental upload (spec.dataSource.upload.since): the volume starts as this snapshot
+  // (in the object's pool) and the client sends only the leaves that differ.
+  std::string since_snapshot_id;
 };
 
 // Drives `obj` (status.node and status.pool already recorded) through WaitForUserUpload to

@@ -195,7 +195,7 @@ class VirtualDiskReconciler : public Reconciler {
 
   // dataSource type Upload: a blank volume of spec size, filled by `berth data import upload`
   // through an upload export on the node (controllers/dataexport/upload_flow.cc).
-  absl::StatusOr<ReconcileResult> ProvisionUpload(const Json& obj, const std::string& pool) {
+  absl::StatusOr<ReconcileResult> ProvisionUpload(const Json& obj, std::string pool) {
     std::string size_text = JsonString(obj, "/spec/persistentVolumeClaim/size");
     auto size = ParseQuantity(size_text);
     if (config_.export_agents == nullptr || !size.ok() || *size == 0) {
@@ -204,8 +204,41 @@ class VirtualDiskReconciler : public Reconciler {
                           ? "uploads are not enabled on this controller"
                           : "dataSource Upload needs spec.persistentVolumeClaim.size");
     }
+    UploadVolume volume{*size, /*resizable=*/false, config_.upload_ttl};
+    std::string since = JsonString(obj, "/spec/dataSource/upload/since/name");
+    std::string since_node, since_pool;
+    if (!since.empty()) {
+      // The volume starts as the snapshot's data, so it lives where the snapshot does.
+      auto snap = store_.Get(
+          ObjectKey{"VirtualDiskSnapshot", JsonString(obj, "/metadata/namespace"), since});
+      if (absl::IsNotFound(snap.status())) {
+        return SetPhase(obj, "Failed", false, "ProvisioningFailed",
+                        absl::StrCat("spec.dataSource.upload.since: VirtualDiskSnapshot \"", since,
+                                     "\" not found"));
+      }
+      if (!snap.ok()) return snap.status();
+      if (JsonString(*snap, "/status/phase") != "Ready") {
+        return SetPhase(obj, "Pending", false, "WaitingForDataSource",
+                        absl::StrCat("waiting for VirtualDiskSnapshot \"", since, "\" to be Ready"),
+                        kPendingPoll);
+      }
+      uint64_t snap_size = JsonAt(*snap, "/status/sizeBytes").is_number_unsigned()
+                               ? (*snap)["status"]["sizeBytes"].get<uint64_t>()
+                               : 0;
+      if (*size < snap_size) {
+        return SetPhase(obj, "Failed", false, "ProvisioningFailed",
+                        absl::StrCat("spec.persistentVolumeClaim.size ", *size,
+                                     " is smaller than VirtualDiskSnapshot \"", since, "\" (",
+                                     snap_size, " bytes)"));
+      }
+      since_node = JsonString(*snap, "/status/node");
+      since_pool = JsonString(*snap, "/status/pool");
+      volume.since_snapshot_id = JsonString(*snap, "/metadata/uid");
+    }
     if (JsonString(obj, "/status/node").empty()) {
-      auto picked = PickNode(pool, ObjectKey::Of(obj));
+      if (!since_pool.empty()) pool = since_pool;
+      auto picked = since.empty() ? PickNode(pool, ObjectKey::Of(obj))
+                                  : absl::StatusOr<std::string>(since_node);
       if (!picked.ok()) {
         return SetPhase(obj, "Pending", false, "WaitingForNode",
                         std::string(picked.status().message()), kPendingPoll);
@@ -223,7 +256,6 @@ class VirtualDiskReconciler : public Reconciler {
       BERTH_RETURN_IF_ERROR(written);
       return ReconcileResult{};  // the write queues the next pass
     }
-    UploadVolume volume{*size, /*resizable=*/false, config_.upload_ttl};
     return DriveUpload(store_, agents_, *config_.export_agents, clock_, obj, volume);
   }
 

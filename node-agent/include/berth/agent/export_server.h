@@ -99,6 +99,11 @@ struct ExportSource {
   bool upload = false;     // writable: PUT ranges, then POST complete
   bool resizable = false;  // an upload may set the final size (images)
   absl::Duration ttl = absl::Minutes(2);
+  // Incremental export (docs/export.md): a snapshot in the same pool the client holds a copy
+  // of. For a download, GET /changes lists where the image differs from it (by extent maps
+  // when both are of one volume in a reflink or btrfs pool); for an upload, the volume was just
+  // created from this snapshot. Empty: none (POST /changes with leaf digests still works).
+  std::string since_snapshot_id;
 };
 
 struct ExportState {

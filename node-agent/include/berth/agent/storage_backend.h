@@ -24,6 +24,10 @@ struct SnapshotInfo {
   std::string volume_id;
   uint64_t size_bytes = 0;
   std::string path;  // absolute path of the raw image on this node
+  // A writable directory that lives and dies with the snapshot, for facts derived from its
+  // immutable data (the export's leaf tree, docs/export.md).
+  std::string cache_dir;
+  int64_t created_unix_nanos = 0;  // when it was taken; 0 when unknown
 };
 
 struct PoolUsage {

@@ -110,6 +110,48 @@ absl::StatusOr<std::string> FileDigest(int fd, uint64_t size, const std::vector<
                                        int threads,
                                        const std::map<uint64_t, Sha256Bytes>& known = {});
 
+// ---- leaf trees (incremental export) ----
+// The 64 KiB leaf digests of an image, in order: what its digest is made of, kept so that the
+// digest of a copy with a few changed leaves costs hashing those leaves only. The agent keeps
+// one per snapshot, the CLI one per downloaded file (FILE.berth-tree).
+inline uint64_t LeafCount(uint64_t size) { return (size + kDigestLeaf - 1) / kDigestLeaf; }
+inline uint64_t LeafLength(uint64_t index, uint64_t size) {
+  uint64_t start = index * kDigestLeaf;
+  return start + kDigestLeaf <= size ? kDigestLeaf : size - start;
+}
+// Returns the digest of a leaf of `length` zero bytes (memoized for a full leaf).
+Sha256Bytes ZeroLeafDigest(uint64_t length);
+// Writes the digests of the leaves of one chunk of `length` (<= kChunkSize) bytes to `out`.
+void ChunkLeafDigests(const void* data, size_t length, Sha256Bytes* out);
+
+struct LeafTree {
+  uint64_t size = 0;
+  std::vector<Sha256Bytes> leaves;  // LeafCount(size) of them
+  // The image's digest (the same as FileDigest's), from the leaves alone.
+  std::string Digest() const;
+  // The digest of chunk `index`.
+  Sha256Bytes ChunkDigestAt(uint64_t index) const;
+  // Changes the size: leaves past the end are dropped, new ones are zero leaves, and a leaf that
+  // changes length is marked by returning its index (its digest must be recomputed), else -1.
+  int64_t Resize(uint64_t new_size);
+};
+// Reads the data chunks of `fd` (`threads` in parallel) and returns its leaf tree; holes are
+// zero leaves, not read.
+absl::StatusOr<LeafTree> FileLeafTree(int fd, uint64_t size, const std::vector<Extent>& extents,
+                                      int threads);
+// Recomputes, from `fd`, the leaves of `tree` listed in `leaves` (indexes, any order).
+absl::Status RehashLeaves(int fd, const std::vector<uint64_t>& leaves, LeafTree& tree);
+// Returns the indexes of the leaves that overlap any of `ranges` (sorted, unique).
+std::vector<uint64_t> LeavesTouching(const std::vector<Extent>& ranges, uint64_t size);
+// The stored form: "berth-tree v1 ALGORITHM size=N digest=HEX\n" then 32 bytes per leaf.
+std::string LeafTreeToBytes(const LeafTree& tree);
+absl::StatusOr<LeafTree> LeafTreeFromBytes(const std::string& bytes);
+// Writes `tree` to `path` atomically (temporary file, fsync, rename); reads it back.
+absl::Status WriteLeafTreeFile(const std::string& path, const LeafTree& tree);
+absl::StatusOr<LeafTree> ReadLeafTreeFile(const std::string& path);
+// Merges sorted ranges that touch or overlap; drops empty ones.
+std::vector<Extent> MergeRanges(std::vector<Extent> ranges);
+
 // ---- TLS connection ----
 // One TLS connection over a connected socket: buffered head reading, exact body reads, whole
 // writes. Owns the fd and the SSL. Not thread-safe (one user at a time).

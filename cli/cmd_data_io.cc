@@ -1,0 +1,114 @@
+#include "cmd_data_io.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "berth/json.h"
+
+namespace berth::cli {
+
+namespace ew = exportwire;
+
+absl::StatusOr<std::string> FetchDigest(ExportSession::Connection& conn) {
+  auto r = conn.Call("GET", "digest", "", "");
+  if (!r.ok()) return r.status();
+  if (r->code != 200) return ExportSession::HttpError(*r, "GET digest");
+  Json j = Json::parse(r->body, nullptr, false);
+  if (j.is_discarded() || JsonString(j, "/algorithm") != ew::kDigestAlgorithm) {
+    return absl::DataLossError("the agent's digest answer is not " +
+                               std::string(ew::kDigestAlgorithm));
+  }
+  return JsonString(j, "/digest");
+}
+
+absl::Status PwriteAll(int fd, const char* p, uint64_t n, uint64_t off) {
+  while (n > 0) {
+    ssize_t w = pwrite(fd, p, n, off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return absl::InternalError(absl::StrCat("writing: ", strerror(errno)));
+    p += w, n -= w, off += w;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PreadAll(int fd, char* p, uint64_t n, uint64_t off) {
+  while (n > 0) {
+    ssize_t r = pread(fd, p, n, off);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return absl::InternalError(absl::StrCat("reading: ", strerror(errno)));
+    p += r, n -= r, off += r;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace berth::cli
+
+namespace berth::cli {
+namespace {
+
+int fsync_file(const std::string& file) {
+  int fd = open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  int rc = fsync(fd);
+  close(fd);
+  return rc;
+}
+
+// The identity line of a file: what changes when anything writes to it.
+absl::StatusOr<std::string> FileIdentity(const std::string& file) {
+  struct stat st {};
+  if (stat(file.c_str(), &st) != 0) {
+    return absl::NotFoundError(absl::StrCat(file, ": ", strerror(errno)));
+  }
+  return absl::StrCat("berth-file dev=", st.st_dev, " ino=", st.st_ino, " size=", st.st_size,
+                      " mtime=", st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec,
+                      " ctime=", st.st_ctim.tv_sec, ".", st.st_ctim.tv_nsec, "\n");
+}
+
+}  // namespace
+
+std::string TreeFile(const std::string& file) { return file + ".berth-tree"; }
+
+absl::Status RecordTree(const std::string& file, const ew::LeafTree& tree) {
+  if (fsync_file(file) != 0) return absl::InternalError(absl::StrCat("fsync ", file));
+  auto id = FileIdentity(file);
+  if (!id.ok()) return id.status();
+  std::string path = TreeFile(file), tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << *id << ew::LeafTreeToBytes(tree);
+    if (!out) return absl::InternalError(absl::StrCat("writing ", tmp));
+  }
+  if (rename(tmp.c_str(), path.c_str()) != 0) {
+    return absl::InternalError(absl::StrCat("renaming ", tmp, ": ", strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+std::optional<ew::LeafTree> TrustedTree(const std::string& file) {
+  auto id = FileIdentity(file);
+  std::ifstream in(TreeFile(file), std::ios::binary);
+  if (!id.ok() || !in) return std::nullopt;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string bytes = ss.str();
+  if (bytes.rfind(*id, 0) != 0) return std::nullopt;
+  auto tree = ew::LeafTreeFromBytes(bytes.substr(id->size()));
+  struct stat st {};
+  if (!tree.ok() || stat(file.c_str(), &st) != 0 ||
+      tree->size != static_cast<uint64_t>(st.st_size)) {
+    return std::nullopt;
+  }
+  return *std::move(tree);
+}
+
+void ForgetTree(const std::string& file) { unlink(TreeFile(file).c_str()); }
+
+}  // namespace berth::cli
