@@ -279,7 +279,7 @@ absl::Status ServeDigest(Conn& c, Request& r, Admission& a) {
 absl::Status SendChanges(Conn& c, Request& r, const Changes& changes, const std::string& json) {
   Log(r, 200,
       absl::StrCat("method=", changes.method, " ranges=", changes.data.size(),
-                   " zeros=", changes.zeros.size(), " bytes=", changes.DataBytes()));
+                   " bytes=", changes.DataBytes(), " zeros=", changes.zeros.size()));
   return SendText(c, 200, json, "application/json");
 }
 
