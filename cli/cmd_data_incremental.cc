@@ -140,10 +140,8 @@ absl::Status CopyBase(const std::string& base, const std::string& out) {
   return status;
 }
 
-// Up to 4 MiB of changed ranges fetched together (one worker, one buffer).
-struct Batch {
-  std::vector<ew::Extent> ranges;
-};
+// Up to 4 MiB of changed ranges moved together (one worker, one buffer).
+using Batch = std::vector<ew::Extent>;
 
 std::vector<Batch> Batches(const std::vector<ew::Extent>& data) {
   std::vector<Batch> out;
@@ -152,7 +150,7 @@ std::vector<Batch> Batches(const std::vector<ew::Extent>& data) {
     while (e.length > 0) {
       if (filled == ew::kChunkSize) out.emplace_back(), filled = 0;
       uint64_t n = std::min(e.length, ew::kChunkSize - filled);
-      out.back().ranges.push_back({e.offset, n});
+      out.back().push_back({e.offset, n});
       filled += n;
       e.offset += n;
       e.length -= n;
@@ -231,7 +229,7 @@ absl::Status FetchBatches(const ExportSession& session, int fd, const std::vecto
   uint64_t total = 0;
   for (size_t k = 0; k < batches.size(); ++k) {
     if (progress != nullptr && progress->done.count(k) > 0) continue;
-    for (const ew::Extent& e : batches[k].ranges) total += e.length;
+    for (const ew::Extent& e : batches[k]) total += e.length;
   }
   auto work = [&] {
     ExportSession::Connection conn(session);
@@ -240,12 +238,12 @@ absl::Status FetchBatches(const ExportSession& session, int fd, const std::vecto
       if (progress != nullptr && progress->done.count(k) > 0) continue;
       absl::Status st = absl::OkStatus();
       uint64_t at = 0;
-      for (const ew::Extent& e : batches[k].ranges) {
+      for (const ew::Extent& e : batches[k]) {
         if (st.ok()) st = conn.GetRange(e.offset, e.length, buf.data() + at);
         at += e.length;
       }
       at = 0;
-      for (const ew::Extent& e : batches[k].ranges) {
+      for (const ew::Extent& e : batches[k]) {
         if (st.ok()) st = PwriteAll(fd, buf.data() + at, e.length, e.offset);
         at += e.length;
         if (st.ok()) moved += e.length;
@@ -345,6 +343,10 @@ absl::StatusOr<IncrementalStats> IncrementalDownload(const ExportEndpoint& ep,
     return absl::InternalError(absl::StrCat("sizing ", o.file, ": ", strerror(errno)));
   }
 
+  // The leaves of the file as it is now, when known without reading it: a fresh copy of a
+  // trusted base that the extent map will not be used for.
+  std::optional<ew::LeafTree> fresh_copy_tree;
+  if (!resumed && !extent && base_tree) fresh_copy_tree = base_tree;
   // One pass: find the changes, apply them, recompute the leaves they touched.
   auto pass = [&](bool by_extent, ew::LeafTree& tree) -> absl::Status {
     ChangeList changes;
@@ -356,9 +358,21 @@ absl::StatusOr<IncrementalStats> IncrementalDownload(const ExportEndpoint& ep,
         if (!st.ok()) return st;
       }
     } else {
-      auto local = LocalTree(fd.get(), size);
-      if (!local.ok()) return local.status();
-      tree = *std::move(local);
+      if (fresh_copy_tree) {
+        // The file is still an unchanged copy of a base whose leaves are known: no need to
+        // read it.
+        tree = *std::move(fresh_copy_tree);
+        fresh_copy_tree.reset();
+        int64_t boundary = tree.Resize(size);
+        absl::Status st = boundary < 0
+                              ? absl::OkStatus()
+                              : ew::RehashLeaves(fd.get(), {static_cast<uint64_t>(boundary)}, tree);
+        if (!st.ok()) return st;
+      } else {
+        auto local = LocalTree(fd.get(), size);
+        if (!local.ok()) return local.status();
+        tree = *std::move(local);
+      }
       auto compared = CompareByDigest(control, tree);
       if (!compared.ok()) return compared.status();
       changes = *std::move(compared);
@@ -374,7 +388,7 @@ absl::StatusOr<IncrementalStats> IncrementalDownload(const ExportEndpoint& ep,
     std::vector<Batch> batches = Batches(changes.data);
     uint64_t skipped = 0;
     for (uint64_t k : progress.done) {
-      for (const ew::Extent& e : k < batches.size() ? batches[k].ranges : std::vector<ew::Extent>{})
+      for (const ew::Extent& e : k < batches.size() ? batches[k] : std::vector<ew::Extent>{})
         skipped += e.length;
     }
     stats.transfer.reused += by_extent ? skipped : 0;
@@ -449,43 +463,12 @@ absl::StatusOr<TransferStats> IncrementalUpload(const ExportEndpoint& ep,
     if (!r.ok()) return r.status();
     if (r->code != 204) return ExportSession::HttpError(*r, "zeroing ranges");
   }
-  std::vector<Batch> batches = Batches(send);
-  std::atomic<size_t> next{0};
-  std::atomic<uint64_t> moved{0};
-  absl::Mutex mu;
-  absl::Status error;
-  auto work = [&] {
-    ExportSession::Connection c(**session);
-    std::vector<char> buf(ew::kChunkSize);
-    for (size_t k = next++; k < batches.size(); k = next++) {
-      for (const ew::Extent& e : batches[k].ranges) {
-        absl::Status st = PreadAll(fd.get(), buf.data(), e.length, e.offset);
-        if (st.ok()) st = c.PutRange(e.offset, e.length, *size, buf.data());
-        if (!st.ok()) {
-          absl::MutexLock l(&mu);
-          if (error.ok()) error = st;
-          next = batches.size();
-          return;
-        }
-        moved += e.length;
-      }
-    }
-  };
-  uint64_t total = 0;
-  for (const ew::Extent& e : send) total += e.length;
-  {
-    ProgressBar bar(o.progress, total, moved);
-    std::vector<std::thread> workers;
-    for (int t = 0; t < std::max(1, o.connections); ++t) workers.emplace_back(work);
-    for (std::thread& t : workers) t.join();
-  }
-  if (!error.ok()) return error;
+  auto sent = PutBatches(**session, fd.get(), *size, Batches(send), o.connections, o.progress);
+  if (!sent.ok()) return sent.status();
   std::string digest = tree->Digest();
-  auto r = conn.Call("POST", "complete", "Content-Type: application/json\r\n",
-                     Json{{"size", *size}, {"digest", digest}}.dump());
-  if (!r.ok()) return r.status();
-  if (r->code != 200) return ExportSession::HttpError(*r, "completing the upload");
-  return TransferStats{*size, moved.load(), 0, digest};
+  absl::Status done = CompleteUpload(conn, *size, digest);
+  if (!done.ok()) return done;
+  return TransferStats{*size, *sent, 0, digest};
 }
 
 }  // namespace berth::cli

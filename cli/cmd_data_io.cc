@@ -4,12 +4,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "berth/json.h"
 
 namespace berth::cli {
@@ -110,5 +112,52 @@ std::optional<ew::LeafTree> TrustedTree(const std::string& file) {
 }
 
 void ForgetTree(const std::string& file) { unlink(TreeFile(file).c_str()); }
+
+absl::StatusOr<uint64_t> PutBatches(const ExportSession& session, int fd, uint64_t size,
+                                    const std::vector<std::vector<ew::Extent>>& batches,
+                                    int connections, std::ostream* bar_out) {
+  std::atomic<size_t> next{0};
+  std::atomic<uint64_t> moved{0};
+  absl::Mutex mu;
+  absl::Status error;
+  uint64_t total = 0;
+  for (const auto& b : batches) {
+    for (const ew::Extent& e : b) total += e.length;
+  }
+  auto work = [&] {
+    ExportSession::Connection conn(session);
+    std::vector<char> buf(ew::kChunkSize);
+    for (size_t k = next++; k < batches.size(); k = next++) {
+      for (const ew::Extent& p : batches[k]) {
+        absl::Status st = PreadAll(fd, buf.data(), p.length, p.offset);
+        if (st.ok()) st = conn.PutRange(p.offset, p.length, size, buf.data());
+        if (!st.ok()) {
+          absl::MutexLock l(&mu);
+          if (error.ok()) error = st;
+          next = batches.size();
+          return;
+        }
+        moved += p.length;
+      }
+    }
+  };
+  {
+    ProgressBar bar(bar_out, total, moved);
+    std::vector<std::thread> workers;
+    for (int t = 0; t < std::max(1, connections); ++t) workers.emplace_back(work);
+    for (std::thread& t : workers) t.join();
+  }
+  if (!error.ok()) return error;
+  return moved.load();
+}
+
+absl::Status CompleteUpload(ExportSession::Connection& conn, uint64_t size,
+                            const std::string& digest) {
+  auto r = conn.Call("POST", "complete", "Content-Type: application/json\r\n",
+                     Json{{"size", size}, {"digest", digest}}.dump());
+  if (!r.ok()) return r.status();
+  if (r->code != 200) return ExportSession::HttpError(*r, "completing the upload");
+  return absl::OkStatus();
+}
 
 }  // namespace berth::cli

@@ -11,6 +11,7 @@
 #include <ostream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_format.h"
@@ -31,6 +32,15 @@ std::string TreeFile(const std::string& file);
 absl::Status RecordTree(const std::string& file, const exportwire::LeafTree& tree);
 std::optional<exportwire::LeafTree> TrustedTree(const std::string& file);
 void ForgetTree(const std::string& file);
+
+// PUTs every batch (ranges of `fd`, at most 4 MiB per batch) over `connections` kept-alive
+// connections, drawing a progress bar on `bar_out` (may be null); returns the bytes sent.
+absl::StatusOr<uint64_t> PutBatches(const ExportSession& session, int fd, uint64_t size,
+                                    const std::vector<std::vector<exportwire::Extent>>& batches,
+                                    int connections, std::ostream* bar_out);
+// POST complete {"size","digest"}: the agent checks the volume's digest.
+absl::Status CompleteUpload(ExportSession::Connection& conn, uint64_t size,
+                            const std::string& digest);
 
 // Draws "[####....] 42%  1.2 GiB/2.9 GiB  850.1 MiB/s  ETA 0:02" on a terminal while a transfer
 // runs; owns its thread (joined by Stop or the destructor).

@@ -122,7 +122,8 @@ absl::Status FetchChunk(DownloadJob& job, ExportSession::Connection& conn, uint6
 // (milliseconds for 4 MiB), so the connections take turns writing and hash meanwhile instead.
 absl::Status FinishChunk(DownloadJob& job, uint64_t i, const std::vector<char>& buf) {
   uint64_t len = ew::ChunkLength(i, job.size), start = i * ew::kChunkSize;
-  ew::ChunkLeafDigests(buf.data(), len, job.tree.leaves.data() + i * (ew::kChunkSize / ew::kDigestLeaf));
+  ew::ChunkLeafDigests(buf.data(), len,
+                       job.tree.leaves.data() + i * (ew::kChunkSize / ew::kDigestLeaf));
   job.hashes[i] = job.tree.ChunkDigestAt(i);
   if (job.reused.count(i) > 0) {
     job.progress += len;
@@ -316,45 +317,18 @@ absl::StatusOr<TransferStats> UploadToExport(const ExportEndpoint& ep, const Tra
   if (!extents.ok()) return extents.status();
   absl::StatusOr<std::string> digest = absl::UnknownError("not computed");
   std::thread hasher([&] { digest = ew::FileDigest(fd.get(), *size, *extents, 1); });
-  std::vector<uint64_t> chunks = ew::DataChunks(*extents, *size);
-  uint64_t data_bytes = 0;
-  for (const ew::Extent& e : *extents) data_bytes += e.length;
-  std::atomic<size_t> next{0};
-  std::atomic<uint64_t> progress{0};
-  absl::Mutex mu;
-  absl::Status error;
-  auto work = [&] {
-    ExportSession::Connection conn(**session);
-    std::vector<char> buf(ew::kChunkSize);
-    for (size_t k = next++; k < chunks.size(); k = next++) {
-      for (const ew::Extent& p : ew::ExtentsInChunk(*extents, chunks[k], *size)) {
-        absl::Status st = PreadAll(fd.get(), buf.data(), p.length, p.offset);
-        if (st.ok()) st = conn.PutRange(p.offset, p.length, *size, buf.data());
-        if (!st.ok()) {
-          absl::MutexLock l(&mu);
-          if (error.ok()) error = st;
-          next = chunks.size();
-          return;
-        }
-        progress += p.length;
-      }
-    }
-  };
-  {
-    ProgressBar bar(o.progress, data_bytes, progress);
-    std::vector<std::thread> workers;
-    for (int t = 0; t < std::max(1, o.connections); ++t) workers.emplace_back(work);
-    for (std::thread& t : workers) t.join();
+  std::vector<std::vector<ew::Extent>> batches;  // a chunk's data extents each
+  for (uint64_t i : ew::DataChunks(*extents, *size)) {
+    batches.push_back(ew::ExtentsInChunk(*extents, i, *size));
   }
+  auto sent = PutBatches(**session, fd.get(), *size, batches, o.connections, o.progress);
   hasher.join();
-  if (!error.ok()) return error;
+  if (!sent.ok()) return sent.status();
   if (!digest.ok()) return digest.status();
   ExportSession::Connection conn(**session);
-  auto r = conn.Call("POST", "complete", "Content-Type: application/json\r\n",
-                     Json{{"size", *size}, {"digest", *digest}}.dump());
-  if (!r.ok()) return r.status();
-  if (r->code != 200) return ExportSession::HttpError(*r, "completing the upload");
-  return TransferStats{*size, progress.load(), 0, *digest};
+  absl::Status done = CompleteUpload(conn, *size, *digest);
+  if (!done.ok()) return done;
+  return TransferStats{*size, *sent, 0, *digest};
 }
 
 }  // namespace berth::cli

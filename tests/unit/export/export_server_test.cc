@@ -13,6 +13,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "cmd_data_http.h"
+#include "cmd_data_incremental.h"
+#include "cmd_data_io.h"
 #include "cmd_data_transfer.h"
 
 namespace ba = berth::agent;
@@ -245,4 +247,75 @@ TEST_CASE("with mutual TLS the export needs a client certificate of the cluster 
   ep.tls_dir = certs + "/admin";
   ep.token[0] = ep.token[0] == 'a' ? 'b' : 'a';
   CHECK(absl::IsPermissionDenied(bc::DownloadExport(ep, o, {}).status()));  // still 401
+}
+
+TEST_CASE("incremental download and upload by leaf digests (copy pool)") {
+  Fixture f;
+  constexpr uint64_t M = 1 << 20;
+  std::string vol = f.Volume("v", 32 * M, {0, 5, 20});
+  REQUIRE(f.pools["p"]->CreateSnapshot("v", "a").ok());
+  ba::ExportSource full{"p", "", "a", false, false, absl::Minutes(2)};
+  auto sa = f.server->StartExport("full-a", full);
+  REQUIRE(sa.ok());
+  std::string a_img = f.dir + "/a.img", b_img = f.dir + "/b.img";
+  REQUIRE(bc::DownloadExport(f.Endpoint(*sa), {a_img, 2, nullptr, false, "a"}, {"x"}).ok());
+  CHECK(bc::TrustedTree(a_img).has_value());  // the download left its leaf tree
+
+  // B: 1 MiB rewritten at 5 MiB, the data at 20 MiB punched to zeros, grown to 40 MiB.
+  int fd = open(vol.c_str(), O_WRONLY);
+  std::vector<char> buf(M, 'x');
+  REQUIRE(pwrite(fd, buf.data(), M, 5 * M) == static_cast<ssize_t>(M));
+  REQUIRE(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 20 * M, M) == 0);
+  REQUIRE(ftruncate(fd, 40 * M) == 0);
+  close(fd);
+  REQUIRE(f.pools["p"]->CreateSnapshot("v", "b").ok());
+  std::string want = Slurp(f.pools["p"]->GetSnapshot("b")->path);
+
+  ba::ExportSource inc{"p", "", "b", false, false, absl::Minutes(2), "a"};
+  auto sb = f.server->StartExport("inc-b", inc);
+  REQUIRE(sb.ok());
+  bc::IncrementalOptions o{b_img, a_img, 2, nullptr, nullptr, false, "b since a"};
+  auto got = bc::IncrementalDownload(f.Endpoint(*sb), o, "inc-b");
+  REQUIRE(got.ok());
+  CHECK(got->method == "digest");  // a copy pool shares no extents
+  CHECK(got->transfer.transferred == M);
+  CHECK(got->changed == 2 * M);  // 1 MiB fetched, 1 MiB zeroed
+  CHECK(Slurp(b_img) == want);
+  CHECK(Slurp(a_img).size() == 32 * M);  // the base is untouched
+  CHECK(bc::TrustedTree(b_img).has_value());
+
+  // A base that was changed after its download is not trusted, and the result is still B.
+  fd = open(a_img.c_str(), O_WRONLY);
+  REQUIRE(pwrite(fd, "zz", 2, 7 * M) == 2);
+  close(fd);
+  CHECK(!bc::TrustedTree(a_img).has_value());
+  got = bc::IncrementalDownload(f.Endpoint(*sb), o, "inc-b");
+  REQUIRE(got.ok());
+  CHECK(got->transfer.transferred == M);  // B is zeros where the base was damaged:
+  CHECK(got->changed == 2 * M + 65536);   // that leaf is zeroed, not fetched
+  CHECK(Slurp(b_img) == want);
+
+  // In place: the base becomes B.
+  o.file = a_img;
+  REQUIRE(bc::IncrementalDownload(f.Endpoint(*sb), o, "inc-b").ok());
+  CHECK(Slurp(a_img) == want);
+
+  // A wrong number of leaf digests is a 400 naming both counts.
+  auto session = bc::ExportSession::Create(f.Endpoint(*sb));
+  REQUIRE(session.ok());
+  bc::ExportSession::Connection conn(**session);
+  auto r = conn.Call("POST", "changes", "", std::string(64, 'a'));
+  REQUIRE(r.ok());
+  CHECK(r->code == 400);
+  CHECK(r->body.find("leaf digests") != std::string::npos);
+
+  // Upload into a volume made from A: only the differing leaves travel.
+  REQUIRE(f.pools["p"]->CreateVolumeFromSnapshot("u", "a", 40 * M).ok());
+  ba::ExportSource up{"p", "u", "", true, false, absl::Minutes(2), "a"};
+  auto su = f.server->StartExport("up-u", up);
+  REQUIRE(su.ok());
+  auto sent = bc::IncrementalUpload(f.Endpoint(*su), {a_img, 2, nullptr, false, ""});
+  REQUIRE(sent.ok());
+  CHECK(sent->transferred == M);
+  CHECK(Slurp(f.pools["p"]->GetVolume("u")->path) == want);
 }
