@@ -15,7 +15,9 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "berth/json.h"
 #include "cmd_data_http.h"
@@ -196,14 +198,27 @@ struct Progress {
     if (!fd.valid()) return absl::PermissionDeniedError(absl::StrCat("cannot open ", path));
     return absl::OkStatus();
   }
-  // Reads an earlier run's record when its header is `header`.
-  bool Load(const std::string& header) {
+  // What identifies a run regardless of its export (a new export replaces an expired one)
+  // and method: the header without its export= and method= words.
+  static std::string Identity(const std::string& header) {
+    std::string out;
+    for (absl::string_view w : absl::StrSplit(header, ' ')) {
+      if (absl::StartsWith(w, "export=") || absl::StartsWith(w, "method=")) continue;
+      absl::StrAppend(&out, out.empty() ? "" : " ", w);
+    }
+    return out;
+  }
+  // Reads an earlier run's record when it is of the same run as `header`; returns its method.
+  std::optional<std::string> Load(const std::string& header) {
     std::ifstream in(path);
     std::string line;
-    if (!std::getline(in, line) || line != header) return false;
+    if (!std::getline(in, line) || Identity(line) != Identity(header)) return std::nullopt;
+    size_t at = line.find(" method=");
+    if (at == std::string::npos) return std::nullopt;
+    std::string method = line.substr(at + 8, line.find(' ', at + 8) - at - 8);
     uint64_t i;
     while (in >> i) done.insert(i);
-    return true;
+    return method;
   }
   void Record(uint64_t batch) {
     std::string line = absl::StrCat(batch, "\n");
@@ -300,18 +315,24 @@ absl::StatusOr<IncrementalStats> IncrementalDownload(const ExportEndpoint& ep,
 
   // The base's leaf tree: an earlier run's (resume), the base's trusted sidecar, or none.
   std::optional<ew::LeafTree> base_tree;
+  // A resumed run keeps the file as the earlier run left it: an extent-map run continues with
+  // the batches it did not record; a digest run compares the half-updated file's leaves again,
+  // which finds exactly what is still missing.
   bool resumed = false;
   if (o.resume) {
-    std::string header = Progress::Header(export_name, kMethodExtentMapName, size, o.identity);
-    if (progress.Load(header)) {
+    std::optional<std::string> method =
+        progress.Load(Progress::Header(export_name, "", size, o.identity));
+    if (method == kMethodExtentMapName) {
       auto saved = ew::ReadLeafTreeFile(progress.tree_path);
       if (saved.ok()) base_tree = *std::move(saved), resumed = true;
+    } else if (method == "digest") {
+      resumed = true;
     }
-    if (!resumed) progress.done.clear();
+    if (!resumed || !base_tree) progress.done.clear();
   }
   if (!resumed) base_tree = TrustedTree(o.base);
   bool extent = offered->method == kMethodExtentMapName && base_tree.has_value();
-  if (offered->method == kMethodExtentMapName && !extent) {
+  if (offered->method == kMethodExtentMapName && !extent && !resumed) {
     stats.fell_back =
         "the base is not known to be the since snapshot (no " + TreeFile(o.base) + " matching it)";
   } else if (extent && (base_tree->Digest() != offered->base_digest ||
@@ -440,7 +461,26 @@ absl::StatusOr<TransferStats> IncrementalUpload(const ExportEndpoint& ep,
   absl::StatusOr<ew::LeafTree> tree =
       trusted ? absl::StatusOr<ew::LeafTree>(*trusted) : LocalTree(fd.get(), *size);
   if (!tree.ok()) return tree.status();
+  // The volume may be larger than the file (--size): compare the file as padded with zeros.
   ExportSession::Connection conn(**session);
+  auto offered_r = conn.Call("GET", "changes", "", "");
+  if (!offered_r.ok()) return offered_r.status();
+  auto offered = ParseChanges(*offered_r, "GET changes");
+  if (!offered.ok()) return offered.status();
+  const uint64_t volume_size = offered->size;
+  if (volume_size < *size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(o.file, " has ", *size, " bytes, more than the volume's ", volume_size));
+  }
+  int64_t boundary = tree->Resize(volume_size);
+  if (boundary >= 0) {  // the file's last partial leaf, then zeros
+    uint64_t i = static_cast<uint64_t>(boundary);
+    std::vector<char> leaf(ew::LeafLength(i, volume_size), 0);
+    absl::Status st =
+        PreadAll(fd.get(), leaf.data(), *size - i * ew::kDigestLeaf, i * ew::kDigestLeaf);
+    if (!st.ok()) return st;
+    tree->leaves[i] = ew::Sha256(leaf.data(), leaf.size());
+  }
   auto changes = CompareByDigest(conn, *tree);
   if (!changes.ok()) return changes.status();
   // The agent lists the leaves where the volume differs; what to send depends on this side's
@@ -448,10 +488,13 @@ absl::StatusOr<TransferStats> IncrementalUpload(const ExportEndpoint& ep,
   std::vector<ew::Extent> differ = changes->data;
   differ.insert(differ.end(), changes->zeros.begin(), changes->zeros.end());
   std::vector<ew::Extent> send, zeros;
-  for (uint64_t i : ew::LeavesTouching(differ, *size)) {
-    uint64_t len = ew::LeafLength(i, *size);
-    bool zero = tree->leaves[i] == ew::ZeroLeafDigest(len);
-    (zero ? zeros : send).push_back({i * ew::kDigestLeaf, len});
+  for (uint64_t i : ew::LeavesTouching(differ, volume_size)) {
+    uint64_t start = i * ew::kDigestLeaf, len = ew::LeafLength(i, volume_size);
+    if (tree->leaves[i] == ew::ZeroLeafDigest(len)) {
+      zeros.push_back({start, len});
+    } else {  // past the file's end the volume reads zeros already (it is at least A's size)
+      send.push_back({start, std::min(len, *size - start)});
+    }
   }
   send = ew::MergeRanges(send);
   zeros = ew::MergeRanges(zeros);
@@ -463,12 +506,13 @@ absl::StatusOr<TransferStats> IncrementalUpload(const ExportEndpoint& ep,
     if (!r.ok()) return r.status();
     if (r->code != 204) return ExportSession::HttpError(*r, "zeroing ranges");
   }
-  auto sent = PutBatches(**session, fd.get(), *size, Batches(send), o.connections, o.progress);
+  auto sent =
+      PutBatches(**session, fd.get(), volume_size, Batches(send), o.connections, o.progress);
   if (!sent.ok()) return sent.status();
   std::string digest = tree->Digest();
-  absl::Status done = CompleteUpload(conn, *size, digest);
+  absl::Status done = CompleteUpload(conn, volume_size, digest);
   if (!done.ok()) return done;
-  return TransferStats{*size, *sent, 0, digest};
+  return TransferStats{volume_size, *sent, 0, digest};
 }
 
 }  // namespace berth::cli

@@ -318,4 +318,14 @@ TEST_CASE("incremental download and upload by leaf digests (copy pool)") {
   REQUIRE(sent.ok());
   CHECK(sent->transferred == M);
   CHECK(Slurp(f.pools["p"]->GetVolume("u")->path) == want);
+
+  // A volume larger than the file (--size): the file is compared as padded with zeros.
+  REQUIRE(f.pools["p"]->CreateVolumeFromSnapshot("u2", "a", 48 * M + 4096).ok());
+  ba::ExportSource up2{"p", "u2", "", true, false, absl::Minutes(2), "a"};
+  auto su2 = f.server->StartExport("up-u2", up2);
+  REQUIRE(su2.ok());
+  sent = bc::IncrementalUpload(f.Endpoint(*su2), {a_img, 2, nullptr, false, ""});
+  REQUIRE(sent.ok());
+  CHECK(sent->size == 48 * M + 4096);
+  CHECK(Slurp(f.pools["p"]->GetVolume("u2")->path) == want + std::string(8 * M + 4096, '\0'));
 }
