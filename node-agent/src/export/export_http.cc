@@ -157,13 +157,20 @@ absl::Status ServeData(Conn& c, Request& r, ExportRegistry& reg, Admission& a) {
     reg.Touch(*a.entry, got, 0);
   }
   if (st.ok()) st = c.tls.Flush();
-  static const bool kTmpNoHash = getenv("BERTH_TMP_NO_SERVED_HASH") != nullptr;  // TMP-SPEED
-  if (st.ok() && whole_chunk && sent == length && !kTmpNoHash) {
+  if (st.ok() && whole_chunk && sent == length && !a.entry->tree_known) {
     // The client is receiving this chunk now; hash it meanwhile so the digest request need not
-    // read it again.
-    ew::Sha256Bytes digest = ew::ChunkDigest(c.buf.data(), length);
-    absl::MutexLock l(&a.entry->served_mu);
-    a.entry->served_chunks[range.first / ew::kChunkSize] = digest;
+    // read it again. A snapshot whose leaf tree is stored is not hashed at all.
+    uint64_t chunk = range.first / ew::kChunkSize;
+    if (!a.entry->tree_file.empty()) {  // a snapshot: its leaves build the tree kept with it
+      std::vector<ew::Sha256Bytes> leaves(ew::LeafCount(length));
+      ew::ChunkLeafDigests(c.buf.data(), length, leaves.data());
+      absl::MutexLock l(&a.entry->served_mu);
+      a.entry->served_leaves[chunk] = std::move(leaves);
+    } else {
+      ew::Sha256Bytes digest = ew::ChunkDigest(c.buf.data(), length);
+      absl::MutexLock l(&a.entry->served_mu);
+      a.entry->served_chunks[chunk] = digest;
+    }
   }
   Log(r, code, absl::StrCat("bytes=", range.first, "-", range.first + length - 1, " sent=", sent));
   return st;
@@ -222,11 +229,15 @@ absl::StatusOr<ew::LeafTree> ImageTree(ExportEntry& e, const OpenImage& image)
     auto since = StoredTree(e.since_tree_file, e.since_size);
     if (since && since->size == e.size) return *(e.tree = *std::move(since));
   }
-  if (auto stored = StoredTree(e.tree_file, e.size)) return *(e.tree = *std::move(stored));
+  if (auto stored = StoredTree(e.tree_file, e.size)) {
+    e.tree_known = !e.source.upload;
+    return *(e.tree = *std::move(stored));
+  }
   auto built = BuildTree(e, image.fd.get(), e.size);
   if (!built.ok()) return built.status();
   if (e.source.upload) return built;  // the content may still change
   StoreTree(e.tree_file, *built);
+  e.tree_known = true;
   return *(e.tree = *std::move(built));
 }
 
@@ -309,6 +320,7 @@ absl::Status ServeChanges(Conn& c, Request& r, Admission& a) {
       if (!derived.ok()) return SendText(c, 500, std::string(derived.status().message()));
       if (!stored) StoreTree(e.tree_file, *derived);
       e.tree = *std::move(derived);
+      e.tree_known = true;
     }
   }
   Json extra{{"baseSize", e.since_size}, {"baseDigest", since_tree->Digest()}};
@@ -468,7 +480,7 @@ absl::Status Dispatch(Conn& c, Request& r, ExportRegistry& reg) {
   if (r.method == "HEAD" && data) return ServeData(c, r, reg, a);
   if (r.method == "GET" && r.op == "extents") return ServeExtents(c, r, a);
   if (r.method == "GET" && r.op == "digest") return ServeDigest(c, r, a);
-  if (r.method == "GET" && r.op == "changes" && !upload) return ServeChanges(c, r, a);
+  if (r.method == "GET" && r.op == "changes") return ServeChanges(c, r, a);
   if (r.method == "POST" && r.op == "changes" && !(upload && a.entry->state == "Completed")) {
     return CompareClientLeaves(c, r, a);
   }

@@ -56,6 +56,9 @@ struct ExportEntry {
   // The image's leaf tree once known (read from tree_file, built, or derived from the since
   // snapshot's). For an upload: the tree of the volume as created, until the first write.
   std::optional<exportwire::LeafTree> tree ABSL_GUARDED_BY(digest_mu);
+  // Whether a download's leaf tree is known (stored with the snapshot, derived or built): then
+  // served chunks are not hashed. Set without digest_mu, read by every data request.
+  std::atomic<bool> tree_known{false};
   // Set by the first write of an upload: `tree` no longer describes the volume.
   std::atomic<bool> written{false};
   // Incremental export: the snapshot B is compared with (ExportSource::since_snapshot_id), open

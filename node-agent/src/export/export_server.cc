@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
@@ -101,6 +102,9 @@ class ExportServerImpl : public ExportServer {
     entry->image = *image;
     entry->size = (*image)->size;
     entry->tree_file = resolved->tree_file;
+    // A snapshot hashed before: served chunks need no hashing (the digest reads the tree).
+    entry->tree_known =
+        !source.upload && !entry->tree_file.empty() && access(entry->tree_file.c_str(), R_OK) == 0;
     if (!source.since_snapshot_id.empty()) {
       absl::Status st = AttachSince(*entry, *resolved);
       if (!st.ok()) return st;
