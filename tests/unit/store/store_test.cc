@@ -10,6 +10,7 @@
 #include "absl/time/time.h"
 #include "berth/controller/object_store.h"
 #include "berth/time_util.h"
+#include "store_env.h"
 #include "store_test_util.h"
 
 namespace berth::controller {
@@ -21,9 +22,10 @@ using testing::TempDir;
 
 absl::Time Start() { return absl::FromUnixSeconds(1728027905); }  // 2024-10-04T07:45:05Z
 
-std::unique_ptr<ObjectStore> MustOpen(const TempDir& dir, const Clock& clock,
+// Versions below are env->V(n) / env->Rv(n): the nth write of the test case (see StoreEnv).
+std::unique_ptr<ObjectStore> MustOpen(testing::StoreEnv& env, const Clock& clock,
                                       size_t history = 100000) {
-  auto store = OpenSqliteStore(dir.path(), clock, history);
+  auto store = env.Open(clock, history);
   INFO(store.status().ToString());
   REQUIRE(store.ok());
   return std::move(store).value();
@@ -52,15 +54,15 @@ bool Exists(ObjectStore& store, const Json& obj) {
 }
 
 TEST_CASE("Create fills store-owned metadata; Get and List read it back") {
-  TempDir dir;
+  auto env = testing::NewStoreEnv();
   SimulatedClock clock(Start());
-  auto store = MustOpen(dir, clock);
+  auto store = MustOpen(*env, clock);
   Json in = MakeObject("VirtualDisk", "b", "d2");
   in["metadata"]["uid"] = "caller-uid";
   in["metadata"]["resourceVersion"] = "999";
   in["status"] = {{"phase", "Pending"}};
   Json d2 = MustCreate(*store, in);
-  CHECK(Rv(d2) == "1");
+  CHECK(Rv(d2) == env->Rv(1));
   CHECK(d2["metadata"]["generation"] == 1);
   CHECK(d2["metadata"]["creationTimestamp"] == "2024-10-04T07:45:05Z");
   CHECK(d2["status"]["phase"] == "Pending");
@@ -72,7 +74,7 @@ TEST_CASE("Create fills store-owned metadata; Get and List read it back") {
   MustCreate(*store, MakeObject("VirtualImage", "b", "img"));
   Json cvi = MustCreate(*store, MakeObject("ClusterVirtualImage", "", "ubuntu"));
   CHECK_FALSE(cvi["metadata"].contains("namespace"));
-  CHECK(Rv(cvi) == "5");
+  CHECK(Rv(cvi) == env->Rv(5));
 
   auto got = store->Get(ObjectKey{"VirtualDisk", "b", "d2"});
   REQUIRE(got.ok());
@@ -86,7 +88,7 @@ TEST_CASE("Create fills store-owned metadata; Get and List read it back") {
   uint64_t rv = 0;
   auto all = store->List("VirtualDisk", "", &rv);
   REQUIRE(all.ok());
-  CHECK(rv == 5);
+  CHECK(rv == env->V(5));
   std::vector<std::string> names;
   for (const Json& o : *all)
     names.push_back(o["metadata"]["namespace"].get<std::string>() + "/" +
@@ -98,13 +100,13 @@ TEST_CASE("Create fills store-owned metadata; Get and List read it back") {
   CHECK((*in_b)[0]["metadata"]["name"] == "d1");
   CHECK(store->List("ClusterVirtualImage", "")->size() == 1);
   CHECK(store->List("VirtualDisk", "nope")->empty());
-  CHECK(store->CurrentVersion() == 5);
+  CHECK(store->CurrentVersion() == env->V(5));
 }
 
 TEST_CASE("Create rejects a taken key and malformed objects") {
-  TempDir dir;
+  auto env = testing::NewStoreEnv();
   SimulatedClock clock(Start());
-  auto store = MustOpen(dir, clock);
+  auto store = MustOpen(*env, clock);
   MustCreate(*store, MakeObject("VirtualDisk", "default", "d1"));
   auto again = store->Create(MakeObject("VirtualDisk", "default", "d1"));
   CHECK(absl::IsAlreadyExists(again.status()));
@@ -122,26 +124,27 @@ TEST_CASE("Create rejects a taken key and malformed objects") {
   Json bad_utf8 = MakeObject("VirtualDisk", "default", "y");
   bad_utf8["spec"]["note"] = std::string("\xff\xfe");
   CHECK(absl::IsInvalidArgument(store->Create(bad_utf8).status()));
-  CHECK(store->CurrentVersion() == 3);
+  CHECK(store->CurrentVersion() == env->V(3));
   CHECK(absl::IsNotFound(store->Get(ObjectKey{"VirtualDisk", "default", "y"}).status()));
 }
 
 TEST_CASE("Update rejects a stale or missing resourceVersion with a conflict") {
-  TempDir dir;
+  auto env = testing::NewStoreEnv();
   SimulatedClock clock(Start());
-  auto store = MustOpen(dir, clock);
+  auto store = MustOpen(*env, clock);
   Json d1 = MustCreate(*store, MakeObject("VirtualDisk", "default", "d1"));
   Json fresh = d1;
   fresh["status"]["phase"] = "Ready";
   Json updated = MustUpdate(*store, fresh);
-  CHECK(Rv(updated) == "2");
+  CHECK(Rv(updated) == env->Rv(2));
 
   Json stale = d1;
   stale["status"]["phase"] = "Failed";
   auto conflict = store->Update(stale);
   REQUIRE(absl::IsAborted(conflict.status()));
   CHECK(std::string(conflict.status().message()) ==
-        "conflict: VirtualDisk \"default/d1\" was modified (have 1, stored 2); re-read and retry");
+        "conflict: VirtualDisk \"default/d1\" was modified (have " + env->Rv(1) + ", stored " +
+            env->Rv(2) + "); re-read and retry");
   stale["metadata"].erase("resourceVersion");
   auto missing = store->Update(stale);
   REQUIRE(absl::IsAborted(missing.status()));
@@ -153,9 +156,9 @@ TEST_CASE("Update rejects a stale or missing resourceVersion with a conflict") {
 }
 
 TEST_CASE("generation bumps only when spec changes; store-owned fields are kept") {
-  TempDir dir;
+  auto env = testing::NewStoreEnv();
   SimulatedClock clock(Start());
-  auto store = MustOpen(dir, clock);
+  auto store = MustOpen(*env, clock);
   Json d1 = MustCreate(*store, MakeObject("VirtualDisk", "default", "d1"));
   clock.Advance(absl::Hours(1));
 
@@ -164,7 +167,7 @@ TEST_CASE("generation bumps only when spec changes; store-owned fields are kept"
   status_only["metadata"]["labels"] = {{"tier", "gold"}};
   Json s = MustUpdate(*store, status_only);
   CHECK(s["metadata"]["generation"] == 1);
-  CHECK(Rv(s) == "2");
+  CHECK(Rv(s) == env->Rv(2));
 
   Json spec_change = s;
   spec_change["spec"]["size"] = "2Gi";
@@ -180,7 +183,7 @@ TEST_CASE("generation bumps only when spec changes; store-owned fields are kept"
   // Writing back exactly what is stored is not a change: no new version.
   Json same = MustUpdate(*store, g);
   CHECK(same == g);
-  CHECK(store->CurrentVersion() == 3);
+  CHECK(store->CurrentVersion() == env->V(3));
 
   Json sneaky = g;
   sneaky["metadata"]["deletionTimestamp"] = "2024-10-04T09:00:00Z";
@@ -188,9 +191,9 @@ TEST_CASE("generation bumps only when spec changes; store-owned fields are kept"
 }
 
 TEST_CASE("Delete with finalizers marks the object; removing the last finalizer removes it") {
-  TempDir dir;
+  auto env = testing::NewStoreEnv();
   SimulatedClock clock(Start());
-  auto store = MustOpen(dir, clock);
+  auto store = MustOpen(*env, clock);
   std::vector<StoreEvent> events;
   REQUIRE(store->Watch(0, [&](const StoreEvent& e) { events.push_back(e); }).ok());
   Json in = MakeObject("VirtualDiskSnapshot", "default", "s1");
@@ -201,13 +204,13 @@ TEST_CASE("Delete with finalizers marks the object; removing the last finalizer 
   auto marked = store->Delete(ObjectKey::Of(s1));
   REQUIRE(marked.ok());
   CHECK((*marked)["metadata"]["deletionTimestamp"] == "2024-10-04T07:45:35Z");
-  CHECK(Rv(*marked) == "2");
+  CHECK(Rv(*marked) == env->Rv(2));
   CHECK(Exists(*store, s1));
   clock.Advance(absl::Seconds(30));
   auto again = store->Delete(ObjectKey::Of(s1));  // deletionTimestamp is set once
   REQUIRE(again.ok());
   CHECK(*again == *marked);
-  CHECK(store->CurrentVersion() == 2);
+  CHECK(store->CurrentVersion() == env->V(2));
 
   Json cleared = *marked;
   cleared["metadata"].erase("deletionTimestamp");
@@ -220,7 +223,7 @@ TEST_CASE("Delete with finalizers marks the object; removing the last finalizer 
   done["metadata"]["finalizers"] = Json::array();
   auto removed = store->Update(done);
   REQUIRE(removed.ok());
-  CHECK(Rv(*removed) == "3");
+  CHECK(Rv(*removed) == env->Rv(3));
   CHECK_FALSE(Exists(*store, s1));
 
   REQUIRE(events.size() == 3);
@@ -228,14 +231,14 @@ TEST_CASE("Delete with finalizers marks the object; removing the last finalizer 
   CHECK(events[1].type == StoreEvent::Type::kModified);
   CHECK(events[1].object()["metadata"].contains("deletionTimestamp"));
   CHECK(events[2].type == StoreEvent::Type::kDeleted);
-  CHECK(events[2].resource_version == 3);
+  CHECK(events[2].resource_version == env->V(3));
   CHECK(std::string(EventTypeName(events[2].type)) == "DELETED");
 }
 
 TEST_CASE("Delete without finalizers removes the object and returns its last state") {
-  TempDir dir;
+  auto env = testing::NewStoreEnv();
   SimulatedClock clock(Start());
-  auto store = MustOpen(dir, clock);
+  auto store = MustOpen(*env, clock);
   Json d1 = MustCreate(*store, MakeObject("VirtualDisk", "default", "d1"));
   auto wrong = store->Delete(ObjectKey::Of(d1), std::string("not-the-uid"));
   CHECK(absl::IsAborted(wrong.status()));
@@ -243,15 +246,15 @@ TEST_CASE("Delete without finalizers removes the object and returns its last sta
   auto gone = store->Delete(ObjectKey::Of(d1), d1["metadata"]["uid"].get<std::string>());
   REQUIRE(gone.ok());
   CHECK((*gone)["spec"] == d1["spec"]);
-  CHECK(Rv(*gone) == "2");
+  CHECK(Rv(*gone) == env->Rv(2));
   CHECK_FALSE(Exists(*store, d1));
   CHECK(absl::IsNotFound(store->Delete(ObjectKey::Of(d1)).status()));
 }
 
 TEST_CASE("Delete cascades through ownerReferences, two levels deep") {
-  TempDir dir;
+  auto env = testing::NewStoreEnv();
   SimulatedClock clock(Start());
-  auto store = MustOpen(dir, clock);
+  auto store = MustOpen(*env, clock);
   Json vm = MustCreate(*store, MakeObject("VirtualMachine", "ns", "vm"));
   Json disk_in = MakeObject("VirtualDisk", "ns", "disk");
   AddOwner(vm, &disk_in);
@@ -280,7 +283,7 @@ TEST_CASE("Delete cascades through ownerReferences, two levels deep") {
   REQUIRE(marked.ok());
   CHECK((*marked)["metadata"].contains("deletionTimestamp"));
   REQUIRE(events.size() == 5);  // vm, disk, disk-child, snap (marked), snap-child
-  for (size_t i = 0; i < events.size(); ++i) CHECK(events[i].resource_version == 7 + i);
+  for (size_t i = 0; i < events.size(); ++i) CHECK(events[i].resource_version == env->V(7 + i));
   CHECK(events[0].object()["metadata"]["name"] == "vm");
 
   // The snapshot goes once its finalizer is removed.
@@ -288,13 +291,13 @@ TEST_CASE("Delete cascades through ownerReferences, two levels deep") {
   done["metadata"]["finalizers"] = Json::array();
   REQUIRE(store->Update(done).ok());
   CHECK_FALSE(Exists(*store, snap));
-  CHECK(store->CurrentVersion() == 12);
+  CHECK(store->CurrentVersion() == env->V(12));
 }
 
 TEST_CASE("Removing a finalizer from a deleted owner cascades to its dependents") {
-  TempDir dir;
+  auto env = testing::NewStoreEnv();
   SimulatedClock clock(Start());
-  auto store = MustOpen(dir, clock);
+  auto store = MustOpen(*env, clock);
   Json owner_in = MakeObject("VirtualMachine", "ns", "vm");
   owner_in["metadata"]["finalizers"] = {"f"};
   Json owner = MustCreate(*store, owner_in);
@@ -311,11 +314,11 @@ TEST_CASE("Removing a finalizer from a deleted owner cascades to its dependents"
 }
 
 TEST_CASE("Objects and the version counter survive reopening") {
-  TempDir dir;
+  auto env = testing::NewStoreEnv();
   SimulatedClock clock(Start());
   Json d1;
   {
-    auto store = MustOpen(dir, clock);
+    auto store = MustOpen(*env, clock);
     d1 = MustCreate(*store, MakeObject("VirtualDisk", "default", "d1"));
     Json owner = MustCreate(*store, MakeObject("VirtualMachine", "default", "vm"));
     Json dep = MakeObject("VirtualDisk", "default", "dep");
@@ -324,21 +327,26 @@ TEST_CASE("Objects and the version counter survive reopening") {
     d1["spec"]["size"] = "5Gi";
     d1 = MustUpdate(*store, d1);
   }
-  auto store = MustOpen(dir, clock);
-  CHECK(store->CurrentVersion() == 4);
+  auto store = MustOpen(*env, clock);
+  CHECK(store->CurrentVersion() == env->V(4));
   CHECK(*store->Get(ObjectKey::Of(d1)) == d1);
   Json d2 = MustCreate(*store, MakeObject("VirtualDisk", "default", "d2"));
-  CHECK(Rv(d2) == "5");
+  CHECK(Rv(d2) == env->Rv(5));
   // The owner index survived too.
   REQUIRE(store->Delete(ObjectKey{"VirtualMachine", "default", "vm"}).ok());
   CHECK(absl::IsNotFound(store->Get(ObjectKey{"VirtualDisk", "default", "dep"}).status()));
   // So did the event history.
   std::vector<uint64_t> seen;
-  REQUIRE(store->Watch(3, [&](const StoreEvent& e) { seen.push_back(e.resource_version); }).ok());
-  CHECK(seen == std::vector<uint64_t>{4, 5, 6, 7});
+  REQUIRE(store->Watch(env->V(3), [&](const StoreEvent& e) { seen.push_back(e.resource_version); })
+              .ok());
+  CHECK(seen == std::vector<uint64_t>{env->V(4), env->V(5), env->V(6), env->V(7)});
 }
 
+// SQLite only: this is the embedded store's own durability (WAL, synchronous=FULL) with the
+// process that holds it killed. The etcd store holds nothing itself (etcd's raft log is the
+// durable copy; its own tests cover that); "survive reopening" covers a new etcd store.
 TEST_CASE("An acknowledged write survives kill -9") {
+  if (testing::NewStoreEnv()->is_etcd()) return;
   TempDir dir;
   int fds[2];
   REQUIRE(pipe(fds) == 0);
@@ -369,7 +377,9 @@ TEST_CASE("An acknowledged write survives kill -9") {
   REQUIRE(ack == 'y');
 
   SimulatedClock clock(Start());
-  auto store = MustOpen(dir, clock);
+  auto opened = OpenSqliteStore(dir.path(), clock);
+  REQUIRE(opened.ok());
+  auto store = std::move(opened).value();
   CHECK(store->CurrentVersion() == 20);
   CHECK(store->List("VirtualDisk", "k")->size() == 20);
   CHECK(Rv(MustCreate(*store, MakeObject("VirtualDisk", "k", "after"))) == "21");
@@ -382,9 +392,9 @@ namespace berth::controller {
 namespace {
 
 TEST_CASE("UpdateAndCreate stores the update and its follow-up in one commit") {
-  testing::TempDir dir;
+  auto env = testing::NewStoreEnv();
   SimulatedClock clock(absl::FromUnixSeconds(1728027905));
-  auto opened = OpenSqliteStore(dir.path(), clock);
+  auto opened = env->Open(clock);
   REQUIRE(opened.ok());
   ObjectStore& store = **opened;
   auto disk = store.Create(testing::MakeObject("VirtualDisk", "ns", "d1"));

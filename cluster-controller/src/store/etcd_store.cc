@@ -1,0 +1,382 @@
+// Opening, reads and writes of the etcd object store. Watches live in etcd_store_watch.cc.
+
+#include "store/etcd_store.h"
+
+#include <algorithm>
+#include <random>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "berth/status_macros.h"
+#include "store/etcd_client.h"
+#include "store/object_meta.h"
+
+namespace berth::controller {
+namespace store {
+namespace {
+
+// Keys read per List request: bounds the memory of one etcd response.
+constexpr int64_t kListPage = 1000;
+// Attempts of a Delete step whose object keeps changing under it.
+constexpr int kDeleteAttempts = 10;
+
+// The first key after every key starting with `prefix` (etcd's range_end for a prefix).
+std::string PrefixEnd(std::string prefix) {
+  while (!prefix.empty()) {
+    if (static_cast<unsigned char>(prefix.back()) < 0xff) {
+      prefix.back() = static_cast<char>(prefix.back() + 1);
+      return prefix;
+    }
+    prefix.pop_back();
+  }
+  return std::string(1, '\0');  // every key
+}
+
+etcdserverpb::RequestOp PutOp(const std::string& key, const std::string& value) {
+  etcdserverpb::RequestOp op;
+  op.mutable_request_put()->set_key(key);
+  op.mutable_request_put()->set_value(value);
+  return op;
+}
+
+etcdserverpb::RequestOp DeleteOp(const std::string& key) {
+  etcdserverpb::RequestOp op;
+  op.mutable_request_delete_range()->set_key(key);
+  return op;
+}
+
+etcdserverpb::Compare Revision(etcdserverpb::Compare::CompareTarget target, const std::string& key,
+                               int64_t revision) {
+  etcdserverpb::Compare cmp;
+  cmp.set_result(etcdserverpb::Compare::EQUAL);
+  cmp.set_target(target);
+  cmp.set_key(key);
+  if (target == etcdserverpb::Compare::CREATE) {
+    cmp.set_create_revision(revision);
+  } else {
+    cmp.set_mod_revision(revision);
+  }
+  return cmp;
+}
+
+// '/' separates the parts of a key: a part containing one would alias another object.
+absl::Status CheckKeyParts(const ObjectKey& key) {
+  for (const std::string* part : {&key.kind, &key.ns, &key.name}) {
+    if (part->find('/') != std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(Describe(key), ": kind, namespace and name cannot contain '/'"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The stored text: the object without its resourceVersion (that is the key's mod_revision).
+absl::StatusOr<std::string> StoredText(Json obj) {
+  obj["metadata"].erase("resourceVersion");
+  return GuardJson([&]() -> absl::StatusOr<std::string> { return obj.dump(); });
+}
+
+absl::StatusOr<Json> ParseKv(const mvccpb::KeyValue& kv) {
+  Json obj = Json::parse(kv.value(), nullptr, /*allow_exceptions=*/false);
+  if (!obj.is_object() || !obj["metadata"].is_object()) {
+    return absl::InternalError(absl::StrCat(kv.key(), ": stored value is not a JSON object"));
+  }
+  SetResourceVersion(static_cast<uint64_t>(kv.mod_revision()), &obj);
+  return obj;
+}
+
+}  // namespace
+
+std::string EtcdStore::ObjectPath(const ObjectKey& key) const {
+  return absl::StrCat(prefix_, "objects/", key.kind, "/", key.ns, "/", key.name);
+}
+
+std::string EtcdStore::OwnerPath(const std::string& owner_uid, const ObjectKey& key) const {
+  return absl::StrCat(prefix_, "owners/", owner_uid, "/", key.kind, "/", key.ns, "/", key.name);
+}
+
+absl::StatusOr<std::optional<EtcdStore::Stored>> EtcdStore::Load(const ObjectKey& key) {
+  etcdserverpb::RangeRequest req;
+  req.set_key(ObjectPath(key));
+  BERTH_ASSIGN_OR_RETURN(etcdserverpb::RangeResponse resp, client_->Range(req));
+  if (resp.kvs_size() == 0) return std::optional<Stored>();
+  BERTH_ASSIGN_OR_RETURN(Json obj, ParseKv(resp.kvs(0)));
+  return std::optional<Stored>(Stored{std::move(obj), resp.kvs(0).mod_revision()});
+}
+
+absl::StatusOr<std::optional<int64_t>> EtcdStore::Commit(etcdserverpb::TxnRequest txn) {
+  *txn.add_success() = PutOp(Marker(), "");
+  BERTH_ASSIGN_OR_RETURN(etcdserverpb::TxnResponse resp, client_->Txn(txn));
+  if (!resp.succeeded()) return std::optional<int64_t>();
+  AwaitDelivered(resp.header().revision());
+  return std::optional<int64_t>(resp.header().revision());
+}
+
+void EtcdStore::IndexOwners(const ObjectKey& key, const std::string& uid,
+                            const std::vector<std::string>& old_owners,
+                            const std::vector<std::string>& new_owners,
+                            etcdserverpb::TxnRequest* txn) {
+  for (const std::string& owner : old_owners) {
+    if (std::find(new_owners.begin(), new_owners.end(), owner) == new_owners.end()) {
+      *txn->add_success() = DeleteOp(OwnerPath(owner, key));
+    }
+  }
+  for (const std::string& owner : new_owners) {
+    if (std::find(old_owners.begin(), old_owners.end(), owner) == old_owners.end()) {
+      *txn->add_success() = PutOp(OwnerPath(owner, key), uid);
+    }
+  }
+}
+
+absl::StatusOr<Json> EtcdStore::Create(Json obj) {
+  BERTH_RETURN_IF_ERROR(ValidateShape(obj));
+  ObjectKey key = ObjectKey::Of(obj);
+  BERTH_RETURN_IF_ERROR(CheckKeyParts(key));
+  std::string uid;
+  {
+    // A uid is random (122 bits), so unlike SQLite no uniqueness index is kept for it.
+    absl::MutexLock lock(&gen_mu_);
+    uid = NewUuid(gen_);
+  }
+  InitNewObject(uid, clock_.Now(), &obj);
+  BERTH_ASSIGN_OR_RETURN(std::string text, StoredText(obj));
+  etcdserverpb::TxnRequest txn;
+  std::string path = ObjectPath(key);
+  *txn.add_compare() = Revision(etcdserverpb::Compare::CREATE, path, 0);
+  *txn.add_success() = PutOp(path, text);
+  IndexOwners(key, uid, {}, OwnerUids(obj), &txn);
+  BERTH_ASSIGN_OR_RETURN(std::optional<int64_t> revision, Commit(std::move(txn)));
+  if (!revision.has_value()) {
+    return absl::AlreadyExistsError(absl::StrCat(Describe(key), " already exists"));
+  }
+  SetResourceVersion(static_cast<uint64_t>(*revision), &obj);
+  return obj;
+}
+
+absl::StatusOr<Json> EtcdStore::Update(Json obj) {
+  BERTH_RETURN_IF_ERROR(ValidateShape(obj));
+  ObjectKey key = ObjectKey::Of(obj);
+  BERTH_RETURN_IF_ERROR(CheckKeyParts(key));
+  // A failed compare means the object changed after it was read; reading it again then turns
+  // that into NotFound or a conflict (its version moved), so this loop ends.
+  while (true) {
+    bool changed = false;
+    absl::StatusOr<Json> stored = UpdateOnce(key, obj, &changed);
+    if (!changed) return stored;
+  }
+}
+
+absl::StatusOr<Json> EtcdStore::UpdateOnce(const ObjectKey& key, const Json& obj, bool* changed) {
+  BERTH_ASSIGN_OR_RETURN(std::optional<Stored> stored, Load(key));
+  if (!stored.has_value()) return absl::NotFoundError(absl::StrCat(Describe(key), " not found"));
+  BERTH_RETURN_IF_ERROR(CheckResourceVersion(key, stored->obj, obj));
+  Json next = obj;
+  BERTH_RETURN_IF_ERROR(MergeStoreOwned(key, stored->obj, &next));
+  // Like Kubernetes, a write that changes nothing is not a write: no new version, no event.
+  if (next == stored->obj) return std::move(stored->obj);
+  std::string path = ObjectPath(key);
+  std::string uid = UidOf(stored->obj);
+  etcdserverpb::TxnRequest txn;
+  *txn.add_compare() = Revision(etcdserverpb::Compare::MOD, path, stored->mod_revision);
+  const bool remove = IsDeleting(next) && !HasFinalizers(next);
+  if (remove) {
+    *txn.add_success() = DeleteOp(path);
+    IndexOwners(key, uid, OwnerUids(stored->obj), {}, &txn);
+  } else {
+    BERTH_ASSIGN_OR_RETURN(std::string text, StoredText(next));
+    *txn.add_success() = PutOp(path, text);
+    IndexOwners(key, uid, OwnerUids(stored->obj), OwnerUids(next), &txn);
+  }
+  BERTH_ASSIGN_OR_RETURN(std::optional<int64_t> revision, Commit(std::move(txn)));
+  if (!revision.has_value()) {
+    *changed = true;
+    return absl::AbortedError("changed");
+  }
+  SetResourceVersion(static_cast<uint64_t>(*revision), &next);
+  if (remove) {
+    std::set<std::string> visited{uid};
+    BERTH_RETURN_IF_ERROR(Cascade(uid, &visited));
+  }
+  return next;
+}
+
+absl::StatusOr<Json> EtcdStore::UpdateAndCreate(Json obj, const FollowUp& then) {
+  BERTH_ASSIGN_OR_RETURN(Json stored, Update(std::move(obj)));
+  std::optional<Json> extra = then(stored);
+  if (extra.has_value()) Create(std::move(*extra)).IgnoreError();  // best effort, as documented
+  return stored;
+}
+
+absl::StatusOr<Json> EtcdStore::Delete(const ObjectKey& key, std::optional<std::string> uid) {
+  BERTH_RETURN_IF_ERROR(CheckKeyParts(key));
+  std::set<std::string> visited;
+  return DeleteKey(key, uid, &visited);
+}
+
+absl::StatusOr<Json> EtcdStore::DeleteKey(const ObjectKey& key,
+                                          const std::optional<std::string>& uid,
+                                          std::set<std::string>* visited) {
+  for (int attempt = 0; attempt < kDeleteAttempts; ++attempt) {
+    BERTH_ASSIGN_OR_RETURN(std::optional<Stored> stored, Load(key));
+    if (!stored.has_value()) return absl::NotFoundError(absl::StrCat(Describe(key), " not found"));
+    std::string stored_uid = UidOf(stored->obj);
+    if (uid.has_value() && *uid != stored_uid) {
+      return absl::AbortedError(absl::StrCat("conflict: ", Describe(key), " has uid ", stored_uid,
+                                             ", not ", *uid, " (precondition failed)"));
+    }
+    BERTH_ASSIGN_OR_RETURN(std::optional<Json> result, DeleteOnce(key, *stored));
+    if (!result.has_value()) continue;  // changed meanwhile: read it again
+    visited->insert(stored_uid);
+    // Cascades even when the object only got (or already had) a deletionTimestamp, so
+    // dependents created since the first Delete are marked too.
+    BERTH_RETURN_IF_ERROR(Cascade(stored_uid, visited));
+    return std::move(*result);
+  }
+  return absl::AbortedError(
+      absl::StrCat("conflict: ", Describe(key), " kept changing while being deleted; retry"));
+}
+
+absl::StatusOr<std::optional<Json>> EtcdStore::DeleteOnce(const ObjectKey& key,
+                                                          const Stored& stored) {
+  if (HasFinalizers(stored.obj) && IsDeleting(stored.obj)) return std::optional<Json>(stored.obj);
+  std::string path = ObjectPath(key);
+  etcdserverpb::TxnRequest txn;
+  *txn.add_compare() = Revision(etcdserverpb::Compare::MOD, path, stored.mod_revision);
+  Json result = stored.obj;
+  if (!HasFinalizers(stored.obj)) {
+    *txn.add_success() = DeleteOp(path);
+    IndexOwners(key, UidOf(stored.obj), OwnerUids(stored.obj), {}, &txn);
+  } else {
+    result["metadata"]["deletionTimestamp"] = FormatRfc3339(clock_.Now());
+    BERTH_ASSIGN_OR_RETURN(std::string text, StoredText(result));
+    *txn.add_success() = PutOp(path, text);
+  }
+  BERTH_ASSIGN_OR_RETURN(std::optional<int64_t> revision, Commit(std::move(txn)));
+  if (!revision.has_value()) return std::optional<Json>();
+  SetResourceVersion(static_cast<uint64_t>(*revision), &result);
+  return std::optional<Json>(std::move(result));
+}
+
+absl::Status EtcdStore::Cascade(const std::string& owner_uid, std::set<std::string>* visited) {
+  // The index is written in each dependent's own transaction: every dependent committed before
+  // this read is found. (One created after its owner is gone is not; Kubernetes' garbage
+  // collector has the same window.)
+  std::string prefix = absl::StrCat(prefix_, "owners/", owner_uid, "/");
+  etcdserverpb::RangeRequest req;
+  req.set_key(prefix);
+  req.set_range_end(PrefixEnd(prefix));
+  BERTH_ASSIGN_OR_RETURN(etcdserverpb::RangeResponse resp, client_->Range(req));
+  for (const mvccpb::KeyValue& kv : resp.kvs()) {
+    std::vector<std::string> parts = absl::StrSplit(kv.key().substr(prefix.size()), '/');
+    if (parts.size() != 3 || visited->count(kv.value()) > 0) continue;
+    ObjectKey key{parts[0], parts[1], parts[2]};
+    absl::StatusOr<Json> deleted = DeleteKey(key, kv.value(), visited);
+    // Gone already, or the name now holds another object: nothing of this owner's to delete.
+    if (!deleted.ok() && !absl::IsNotFound(deleted.status()) &&
+        !absl::StrContains(deleted.status().message(), "precondition failed")) {
+      return deleted.status();
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<const Json>> EtcdStore::Peek(const ObjectKey& key) {
+  BERTH_RETURN_IF_ERROR(CheckKeyParts(key));
+  BERTH_ASSIGN_OR_RETURN(std::optional<Stored> stored, Load(key));
+  if (!stored.has_value()) return absl::NotFoundError(absl::StrCat(Describe(key), " not found"));
+  return std::make_shared<const Json>(std::move(stored->obj));
+}
+
+absl::StatusOr<std::vector<Json>> EtcdStore::List(const std::string& kind, const std::string& ns,
+                                                  uint64_t* resource_version) {
+  if (kind.empty()) return absl::InvalidArgumentError("list: kind is required");
+  BERTH_RETURN_IF_ERROR(CheckKeyParts(ObjectKey{kind, ns, "x"}));
+  std::string prefix = absl::StrCat(prefix_, "objects/", kind, "/");
+  if (!ns.empty()) absl::StrAppend(&prefix, ns, "/");
+  // A compaction between two pages loses the list's revision: start over at a newer one.
+  for (int attempt = 1;; ++attempt) {
+    int64_t revision = 0;
+    absl::StatusOr<std::vector<Json>> out = ListPaged(prefix, &revision);
+    if (!out.ok() && attempt < 3 && absl::StrContains(out.status().message(), "compacted")) {
+      continue;
+    }
+    if (!out.ok()) return out.status();
+    if (resource_version != nullptr) *resource_version = static_cast<uint64_t>(revision);
+    return out;
+  }
+}
+
+absl::StatusOr<std::vector<Json>> EtcdStore::ListPaged(const std::string& prefix,
+                                                       int64_t* revision) {
+  std::vector<Json> out;
+  etcdserverpb::RangeRequest req;
+  req.set_key(prefix);
+  req.set_range_end(PrefixEnd(prefix));
+  req.set_limit(kListPage);
+  while (true) {
+    // Every page after the first is read at the first one's revision: one consistent list.
+    BERTH_ASSIGN_OR_RETURN(etcdserverpb::RangeResponse resp, client_->Range(req));
+    if (req.revision() == 0) req.set_revision(resp.header().revision());
+    for (const mvccpb::KeyValue& kv : resp.kvs()) {
+      BERTH_ASSIGN_OR_RETURN(Json obj, ParseKv(kv));
+      out.push_back(std::move(obj));
+    }
+    if (!resp.more() || resp.kvs_size() == 0) break;
+    req.set_key(resp.kvs(resp.kvs_size() - 1).key() + std::string(1, '\0'));
+  }
+  // Keys sort "a-b/x" before "a/x" ('-' < '/'), the contract is namespace order, then name.
+  // Names within one namespace are already in order, so a stable sort by namespace does it.
+  auto ns_of = [](const Json& obj) -> const std::string& {
+    static const std::string kNone;
+    const Json& meta = obj["metadata"];
+    auto it = meta.find("namespace");
+    return it != meta.end() && it->is_string() ? it->get_ref<const std::string&>() : kNone;
+  };
+  std::stable_sort(out.begin(), out.end(),
+                   [&](const Json& a, const Json& b) { return ns_of(a) < ns_of(b); });
+  *revision = req.revision();
+  return out;
+}
+
+uint64_t EtcdStore::CurrentVersion() {
+  etcdserverpb::RangeRequest req;
+  req.set_key(Marker());
+  req.set_count_only(true);
+  absl::StatusOr<etcdserverpb::RangeResponse> resp = client_->Range(req);
+  return resp.ok() ? static_cast<uint64_t>(resp->header().revision()) : 0;
+}
+
+absl::Status EtcdStore::Compact(uint64_t revision) {
+  return client_->Compact(static_cast<int64_t>(revision));
+}
+
+}  // namespace store
+
+absl::StatusOr<std::unique_ptr<ObjectStore>> OpenEtcdStore(const EtcdStoreOptions& options,
+                                                           const Clock& clock) {
+  if (options.prefix.empty() || options.prefix.back() != '/') {
+    return absl::InvalidArgumentError("etcd store: the key prefix must end with '/'");
+  }
+  BERTH_ASSIGN_OR_RETURN(
+      std::unique_ptr<store::EtcdClient> client,
+      store::EtcdClient::Create(options.endpoints, options.tls, options.call_timeout));
+  etcdserverpb::RangeRequest probe;
+  probe.set_key(options.prefix);
+  probe.set_count_only(true);
+  if (absl::StatusOr<etcdserverpb::RangeResponse> resp = client->Range(probe); !resp.ok()) {
+    return absl::Status(resp.status().code(),
+                        absl::StrCat("open etcd store: ", resp.status().message()));
+  }
+  return std::unique_ptr<ObjectStore>(
+      new store::EtcdStore(std::move(client), clock, options.prefix));
+}
+
+absl::Status CompactEtcdStore(ObjectStore& store, uint64_t revision) {
+  auto* etcd = dynamic_cast<store::EtcdStore*>(&store);
+  if (etcd == nullptr) return absl::InvalidArgumentError("compact: not an etcd store");
+  return etcd->Compact(revision);
+}
+
+}  // namespace berth::controller
