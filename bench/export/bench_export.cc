@@ -35,6 +35,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "bench_util.h"
 #include "berth/agent/export_server.h"
 #include "berth/exportwire/export_wire.h"
 #include "berth/exportwire/sha256_lanes.h"
@@ -45,23 +46,10 @@ namespace bc = berth::cli;
 
 namespace {
 
-double Seconds(const std::function<void()>& f) {
-  auto t0 = std::chrono::steady_clock::now();
-  f();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-// CPU seconds (user + system) used so far by this process and by its waited-for children.
-double CpuSeconds() {
-  double total = 0;
-  for (int who : {RUSAGE_SELF, RUSAGE_CHILDREN}) {
-    struct rusage u {};
-    getrusage(who, &u);
-    total +=
-        u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-  }
-  return total;
-}
+using berth::bench::CpuSeconds;
+using berth::bench::MakeImage;
+using berth::bench::Seconds;
+using berth::bench::Sh;
 
 // One timed run: wall and CPU seconds. Keep() holds the fastest of several.
 struct Run {
@@ -102,26 +90,6 @@ Run Measure(const std::function<void()>& f, pid_t also = 0) {
   double cpu0 = CpuSeconds() + (also > 0 ? ProcessTreeCpuSeconds(also) : 0);
   double t = Seconds(f);
   return {t, CpuSeconds() + (also > 0 ? ProcessTreeCpuSeconds(also) : 0) - cpu0};
-}
-
-void Sh(const std::string& cmd) {
-  if (std::system(cmd.c_str()) != 0) {
-    std::cout << "bench: command failed: " << cmd << std::endl;
-    std::exit(1);
-  }
-}
-
-// Writes an image: `data_gib` GiB of random-looking data (a 64 MiB random block repeated)
-// spread over `size_gib` GiB, in 64 MiB runs.
-void MakeImage(const std::string& path, int size_gib, int data_gib) {
-  Sh(absl::StrCat("rm -f ", path, " && truncate -s ", size_gib, "G ", path));
-  Sh(absl::StrCat("head -c 64M /dev/urandom > ", path, ".blk"));
-  int runs = data_gib * 16, stride = size_gib * 16 / runs;
-  for (int i = 0; i < runs; ++i) {
-    Sh(absl::StrCat("dd if=", path, ".blk of=", path, " bs=64M seek=", i * stride,
-                    " conv=notrunc status=none"));
-  }
-  Sh(absl::StrCat("rm -f ", path, ".blk && cat ", path, " > /dev/null"));
 }
 
 // Returns MB/s of the export digest (multi-lane, the kernel picked at run time) and of
@@ -259,6 +227,9 @@ int main(int argc, char** argv) {
     if (!pools["bench"]->CreateSnapshot(id, id).ok()) return 1;
     pools["bench"]->DeleteVolume(id).status().IgnoreError();
   }
+  dense = pools["bench"]->GetSnapshot("dense")->path;
+  sparse = pools["bench"]->GetSnapshot("sparse")->path;
+  one = pools["bench"]->GetSnapshot("one")->path;
   berth::RealClock clock;
   auto server = ba::NewExportServer(ba::ExportServerConfig{}, pools, clock);
   if (!server.ok()) return 1;

@@ -25,6 +25,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "bench_util.h"
 #include "berth/agent/export_server.h"
 #include "berth/agent/storage_backend.h"
 #include "berth/exportwire/export_wire.h"
@@ -37,16 +38,9 @@ namespace ew = berth::exportwire;
 
 namespace {
 
-double CpuSeconds() {
-  double total = 0;
-  for (int who : {RUSAGE_SELF, RUSAGE_CHILDREN}) {
-    struct rusage u {};
-    getrusage(who, &u);
-    total +=
-        u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-  }
-  return total;
-}
+using berth::bench::CpuSeconds;
+using berth::bench::MakeImage;
+using berth::bench::Sh;
 
 struct Run {
   double seconds = 0, cpu = 0;
@@ -58,13 +52,6 @@ std::string g_mount;  // unmounted at exit, also when a step fails
 
 void Unmount() {
   if (!g_mount.empty()) std::system(("umount -q -l " + g_mount + " 2>/dev/null").c_str());
-}
-
-void Sh(const std::string& cmd) {
-  if (std::system(cmd.c_str()) != 0) {
-    std::cout << "bench: command failed: " << cmd << std::endl;
-    std::exit(1);
-  }
 }
 
 template <typename T>
@@ -171,12 +158,7 @@ int main(int argc, char** argv) {
   pools["copy"] = Must(ba::OpenStorageBackend("copy", mnt + "/copy"), "copy pool");
   uint64_t size = uint64_t(gib) << 30;
   std::string vol = Must(pools["reflink"]->CreateVolume("v", size), "volume").path;
-  // Dense data: a 64 MiB random block written over the whole disk.
-  Sh(absl::StrCat("head -c 64M /dev/urandom > ", dir, "/blk"));
-  for (int i = 0; i < gib * 16; ++i) {
-    Sh(absl::StrCat("dd if=", dir, "/blk of=", vol, " bs=64M seek=", i,
-                    " conv=notrunc status=none"));
-  }
+  MakeImage(vol, gib, gib);  // dense: a 64 MiB random block over the whole disk
   Must(pools["reflink"]->CreateSnapshot("v", "a"), "snapshot A");
   berth::RealClock clock;
   auto server = Must(ba::NewExportServer(ba::ExportServerConfig{}, pools, clock), "server");
