@@ -91,20 +91,6 @@ absl::StatusOr<ew::LeafTree> LocalTree(int fd, uint64_t size) {
   return ew::FileLeafTree(fd, size, *extents, 2);
 }
 
-absl::Status ZeroRange(int fd, const ew::Extent& x) {
-  if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, x.offset, x.length) == 0) {
-    return absl::OkStatus();
-  }
-  std::vector<char> zeros(std::min<uint64_t>(x.length, 1 << 20), 0);
-  for (uint64_t done = 0; done < x.length;) {
-    uint64_t n = std::min<uint64_t>(zeros.size(), x.length - done);
-    absl::Status st = PwriteAll(fd, zeros.data(), n, x.offset + done);
-    if (!st.ok()) return st;
-    done += n;
-  }
-  return absl::OkStatus();
-}
-
 // Makes `out` a copy of `base`: a reflink clone where the filesystem allows (no data copied),
 // else a sparse in-kernel copy of the data extents.
 absl::Status CopyBase(const std::string& base, const std::string& out) {
@@ -373,21 +359,15 @@ absl::StatusOr<IncrementalStats> IncrementalDownload(const ExportEndpoint& ep,
     ChangeList changes;
     if (by_extent) {
       changes = *offered;
-      int64_t boundary = tree.Resize(size);
-      if (boundary >= 0) {
-        absl::Status st = ew::RehashLeaves(fd.get(), {static_cast<uint64_t>(boundary)}, tree);
-        if (!st.ok()) return st;
-      }
+      absl::Status st = ew::ResizeLeafTree(fd.get(), size, tree);
+      if (!st.ok()) return st;
     } else {
       if (fresh_copy_tree) {
         // The file is still an unchanged copy of a base whose leaves are known: no need to
         // read it.
         tree = *std::move(fresh_copy_tree);
         fresh_copy_tree.reset();
-        int64_t boundary = tree.Resize(size);
-        absl::Status st = boundary < 0
-                              ? absl::OkStatus()
-                              : ew::RehashLeaves(fd.get(), {static_cast<uint64_t>(boundary)}, tree);
+        absl::Status st = ew::ResizeLeafTree(fd.get(), size, tree);
         if (!st.ok()) return st;
       } else {
         auto local = LocalTree(fd.get(), size);
@@ -403,7 +383,7 @@ absl::StatusOr<IncrementalStats> IncrementalDownload(const ExportEndpoint& ep,
     for (const ew::Extent& e : changes.zeros) stats.changed += e.length;
     if (o.log != nullptr) *o.log << "incremental: " << Describe(changes) << "\n" << std::flush;
     for (const ew::Extent& z : changes.zeros) {
-      absl::Status st = ZeroRange(fd.get(), z);
+      absl::Status st = ew::ZeroRange(fd.get(), z);
       if (!st.ok()) return st;
     }
     std::vector<Batch> batches = Batches(changes.data);
@@ -472,15 +452,8 @@ absl::StatusOr<TransferStats> IncrementalUpload(const ExportEndpoint& ep,
     return absl::InvalidArgumentError(
         absl::StrCat(o.file, " has ", *size, " bytes, more than the volume's ", volume_size));
   }
-  int64_t boundary = tree->Resize(volume_size);
-  if (boundary >= 0) {  // the file's last partial leaf, then zeros
-    uint64_t i = static_cast<uint64_t>(boundary);
-    std::vector<char> leaf(ew::LeafLength(i, volume_size), 0);
-    absl::Status st =
-        PreadAll(fd.get(), leaf.data(), *size - i * ew::kDigestLeaf, i * ew::kDigestLeaf);
-    if (!st.ok()) return st;
-    tree->leaves[i] = ew::Sha256(leaf.data(), leaf.size());
-  }
+  absl::Status resized = ew::ResizeLeafTree(fd.get(), volume_size, *tree);
+  if (!resized.ok()) return resized;
   auto changes = CompareByDigest(conn, *tree);
   if (!changes.ok()) return changes.status();
   // The agent lists the leaves where the volume differs; what to send depends on this side's

@@ -119,6 +119,38 @@ absl::Status RehashLeaves(int fd, const std::vector<uint64_t>& leaves, LeafTree&
   return absl::OkStatus();
 }
 
+absl::Status ResizeLeafTree(int fd, uint64_t new_size, LeafTree& tree) {
+  int64_t boundary = tree.Resize(new_size);
+  if (boundary < 0) return absl::OkStatus();
+  uint64_t i = static_cast<uint64_t>(boundary), start = i * kDigestLeaf;
+  std::vector<char> leaf(LeafLength(i, new_size), 0);
+  for (uint64_t got = 0; got < leaf.size();) {
+    ssize_t r = pread(fd, leaf.data() + got, leaf.size() - got, start + got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0)
+      return absl::DataLossError(absl::StrCat("reading byte ", start + got, ": ", strerror(errno)));
+    if (r == 0) break;  // the file ends here: the rest of the leaf is zeros
+    got += r;
+  }
+  tree.leaves[i] = Sha256(leaf.data(), leaf.size());
+  return absl::OkStatus();
+}
+
+absl::Status ZeroRange(int fd, const Extent& range) {
+  if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, range.offset, range.length) == 0) {
+    return absl::OkStatus();
+  }
+  std::vector<char> zeros(std::min<uint64_t>(range.length, 1 << 20), 0);
+  for (uint64_t done = 0; done < range.length;) {
+    ssize_t w = pwrite(fd, zeros.data(), std::min<uint64_t>(zeros.size(), range.length - done),
+                       range.offset + done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return absl::InternalError(absl::StrCat("zeroing: ", strerror(errno)));
+    done += w;
+  }
+  return absl::OkStatus();
+}
+
 std::vector<uint64_t> LeavesTouching(const std::vector<Extent>& ranges, uint64_t size) {
   std::vector<uint64_t> out;
   for (const Extent& r : ranges) {

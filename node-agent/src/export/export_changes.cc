@@ -116,12 +116,10 @@ absl::StatusOr<Changes> CompareLeaves(const ew::LeafTree& b,
 absl::StatusOr<ew::LeafTree> DeriveLeafTree(const ew::LeafTree& a, const Changes& changes, int fd_b,
                                             uint64_t size_b) {
   ew::LeafTree tree = a;
-  int64_t boundary = tree.Resize(size_b);
+  absl::Status st = ew::ResizeLeafTree(fd_b, size_b, tree);
   std::vector<ew::Extent> touched = changes.data;
   touched.insert(touched.end(), changes.zeros.begin(), changes.zeros.end());
-  std::vector<uint64_t> leaves = ew::LeavesTouching(touched, size_b);
-  if (boundary >= 0) leaves.push_back(static_cast<uint64_t>(boundary));
-  absl::Status st = ew::RehashLeaves(fd_b, leaves, tree);
+  if (st.ok()) st = ew::RehashLeaves(fd_b, ew::LeavesTouching(touched, size_b), tree);
   if (!st.ok()) return st;
   return tree;
 }

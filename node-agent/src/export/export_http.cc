@@ -364,17 +364,8 @@ absl::Status ZeroRanges(Conn& c, Request& r, ExportRegistry& reg, Admission& a) 
   if (!parsed.ok()) return SendText(c, 400, "want {\"ranges\":[[offset,length],...]} in order");
   a.entry->written = true;
   for (const ew::Extent& x : parsed->second) {
-    if (fallocate(a.image->fd.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, x.offset,
-                  x.length) == 0) {
-      continue;
-    }
-    std::vector<char> zeros(std::min<uint64_t>(x.length, 1 << 20), 0);
-    for (uint64_t done = 0; done < x.length;) {
-      ssize_t w = pwrite(a.image->fd.get(), zeros.data(),
-                         std::min<uint64_t>(zeros.size(), x.length - done), x.offset + done);
-      if (w <= 0) return SendText(c, 500, absl::StrCat("zeroing: ", strerror(errno)));
-      done += w;
-    }
+    absl::Status st = ew::ZeroRange(a.image->fd.get(), x);
+    if (!st.ok()) return SendText(c, 500, std::string(st.message()));
   }
   reg.Touch(*a.entry, 0, 0);
   Log(r, 204, absl::StrCat("ranges=", parsed->second.size()));

@@ -141,6 +141,12 @@ absl::StatusOr<LeafTree> FileLeafTree(int fd, uint64_t size, const std::vector<E
                                       int threads);
 // Recomputes, from `fd`, the leaves of `tree` listed in `leaves` (indexes, any order).
 absl::Status RehashLeaves(int fd, const std::vector<uint64_t>& leaves, LeafTree& tree);
+// Resizes `tree` to `new_size` and rehashes the leaf that held the old end from `fd`: the bytes
+// `fd` has there, zeros past its end (a file shorter than `new_size` counts as zero-padded).
+absl::Status ResizeLeafTree(int fd, uint64_t new_size, LeafTree& tree);
+// Makes `range` of `fd` read as zeros: a punched hole where the filesystem can, else zeros
+// written.
+absl::Status ZeroRange(int fd, const Extent& range);
 // Returns the indexes of the leaves that overlap any of `ranges` (sorted, unique).
 std::vector<uint64_t> LeavesTouching(const std::vector<Extent>& ranges, uint64_t size);
 // The stored form: "berth-tree v1 ALGORITHM size=N digest=HEX\n" then 32 bytes per leaf.
