@@ -34,7 +34,7 @@
 //   the same ordering as with the SQLite store. A broken stream (a member down, etcd
 //   restarted) is reopened from the next undelivered revision on the next endpoint, so the
 //   subscription still sees no gap and no duplicate; only etcd compacting past it ends it
-//   (logged: the watcher has to list again, and the interface has no way to tell it yet).
+//   (logged, and reported to the watcher's on_end: it has to list again).
 //
 // Thread-safe.
 
@@ -95,13 +95,17 @@ class EtcdStore : public ObjectStore {
   ~EtcdStore() override;
 
   absl::StatusOr<Json> Create(Json obj) override;
+  absl::StatusOr<Json> Import(Json obj) override;  // etcd_store_import.cc
   absl::StatusOr<Json> Update(Json obj) override;
   absl::StatusOr<Json> UpdateAndCreate(Json obj, const FollowUp& then) override;
   absl::StatusOr<std::shared_ptr<const Json>> Peek(const ObjectKey& key) override;
   absl::StatusOr<std::vector<Json>> List(const std::string& kind, const std::string& ns,
                                          uint64_t* resource_version) override;
+  // One paged range over objects/ at one revision.
+  absl::StatusOr<SharedObjects> ListAll(uint64_t* resource_version) override;
   absl::StatusOr<Json> Delete(const ObjectKey& key, std::optional<std::string> uid) override;
-  absl::StatusOr<uint64_t> Watch(uint64_t from_version, WatchCallback callback) override;
+  absl::StatusOr<uint64_t> Watch(uint64_t from_version, WatchCallback callback,
+                                 WatchEndCallback on_end) override;
   void Unwatch(uint64_t subscription) override;
   // The etcd header revision; 0 when etcd cannot be reached.
   uint64_t CurrentVersion() override;

@@ -73,6 +73,7 @@ absl::BitGen SeededBitGen() {
 
 struct EtcdStore::Subscription {
   WatchCallback callback;
+  WatchEndCallback on_end;  // may be null
   std::thread reader;
   // Guarded by the store's mu_:
   grpc::ClientContext* ctx = nullptr;  // the current stream's, for Unwatch to cancel
@@ -89,6 +90,8 @@ EtcdStore::EtcdStore(std::unique_ptr<EtcdClient> client, const Clock& clock, std
 
 void EtcdStore::ReadLoop(Subscription* sub) {
   absl::Duration backoff = kReconnectMin;
+  WatchEndCallback on_end;  // set when compaction ends a returned subscription
+  absl::Status why;
   while (true) {
     int64_t start = 0;
     {
@@ -100,10 +103,16 @@ void EtcdStore::ReadLoop(Subscription* sub) {
     absl::MutexLock lock(&mu_);
     if (sub->stopping) break;
     if (end.compacted != 0) {
+      // Decided under mu_ with Watch's check of `compacted`: either Watch reports OutOfRange
+      // or, once it has returned the subscription, the watcher's on_end learns it; not both.
       sub->compacted = end.compacted;
-      if (sub->returned) {  // else Watch itself reports OutOfRange
+      if (sub->returned) {
         log::Error(log::Str("etcd store: watch ends: etcd compacted revision ", start, " (now at ",
                             end.compacted, "); the watcher must list again"));
+        on_end = std::move(sub->on_end);
+        why = absl::OutOfRangeError(absl::StrCat("etcd watch from revision ", start,
+                                                 ": etcd compacted it (now at ", end.compacted,
+                                                 "); list again"));
       }
       break;
     }
@@ -118,8 +127,12 @@ void EtcdStore::ReadLoop(Subscription* sub) {
     mu_.AwaitWithTimeout(absl::Condition(&stopping), backoff);
     backoff = std::min(backoff * 2, kReconnectMax);
   }
-  absl::MutexLock lock(&mu_);
-  sub->ended = true;
+  {
+    absl::MutexLock lock(&mu_);
+    sub->ended = true;
+  }
+  // Outside mu_, on this thread: Unwatch joins it only after the callback returns.
+  if (on_end) on_end(why);
 }
 
 EtcdStore::StreamEnd EtcdStore::ReadStream(Subscription* sub, int64_t start) {
@@ -177,7 +190,8 @@ bool EtcdStore::DeliverResponse(Subscription* sub, const std::string& objects,
   return true;
 }
 
-absl::StatusOr<uint64_t> EtcdStore::Watch(uint64_t from_version, WatchCallback callback) {
+absl::StatusOr<uint64_t> EtcdStore::Watch(uint64_t from_version, WatchCallback callback,
+                                          WatchEndCallback on_end) {
   if (!callback) return absl::InvalidArgumentError("watch: callback is required");
   etcdserverpb::RangeRequest probe;
   probe.set_key(Marker());
@@ -203,6 +217,7 @@ absl::StatusOr<uint64_t> EtcdStore::Watch(uint64_t from_version, WatchCallback c
 
   auto sub = std::make_unique<Subscription>();
   sub->callback = std::move(callback);
+  sub->on_end = std::move(on_end);
   sub->delivered = start - 1;
   Subscription* raw = sub.get();
   raw->reader = std::thread([this, raw] { ReadLoop(raw); });
@@ -219,7 +234,7 @@ absl::StatusOr<uint64_t> EtcdStore::Watch(uint64_t from_version, WatchCallback c
       return raw->ended || raw->delivered >= target;
     };
     bool done = mu_.AwaitWithTimeout(absl::Condition(&replayed), kDeliveryTimeout);
-    if (raw->ended && raw->compacted != 0) {
+    if (raw->compacted != 0) {
       failed = absl::OutOfRangeError(absl::StrCat("watch from resourceVersion ", from_version,
                                                   ": too old, etcd compacted it at ",
                                                   raw->compacted, "; list again"));

@@ -384,6 +384,15 @@ absl::StatusOr<ObjectStore::SharedObjects> SqliteStore::ListShared(const std::st
   return found;
 }
 
+absl::StatusOr<ObjectStore::SharedObjects> SqliteStore::ListAll(uint64_t* resource_version) {
+  SharedObjects found;
+  absl::MutexLock lock(&cache_mu_);
+  found.reserve(cache_.size());
+  for (const auto& [key, obj] : cache_) found.push_back(obj);  // kind, namespace, name order
+  if (resource_version != nullptr) *resource_version = cache_version_;
+  return found;
+}
+
 absl::StatusOr<std::vector<Json>> SqliteStore::List(const std::string& kind, const std::string& ns,
                                                     uint64_t* resource_version) {
   BERTH_ASSIGN_OR_RETURN(SharedObjects found, ListShared(kind, ns, resource_version));
@@ -418,7 +427,8 @@ absl::Status SqliteStore::ReplayLocked(uint64_t after, const WatchCallback& call
   }
 }
 
-absl::StatusOr<uint64_t> SqliteStore::Watch(uint64_t from_version, WatchCallback callback) {
+absl::StatusOr<uint64_t> SqliteStore::Watch(uint64_t from_version, WatchCallback callback,
+                                            WatchEndCallback /*on_end*/) {
   if (!callback) return absl::InvalidArgumentError("watch: callback is required");
   // Replaying and registering under the writer lock leaves no gap and no duplicate: no write
   // can commit between the last replayed event and the first live one.

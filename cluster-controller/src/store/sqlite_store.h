@@ -47,6 +47,8 @@ class SqliteStore : public ObjectStore {
   ~SqliteStore() override;
 
   absl::StatusOr<Json> Create(Json obj) override;
+  // The uid must not be in use (objects.uid is unique).
+  absl::StatusOr<Json> Import(Json obj) override;
   absl::StatusOr<Json> Update(Json obj) override;
   absl::StatusOr<Json> UpdateAndCreate(Json obj, const FollowUp& then) override;
   absl::StatusOr<std::shared_ptr<const Json>> Peek(const ObjectKey& key) override;
@@ -55,7 +57,11 @@ class SqliteStore : public ObjectStore {
   absl::StatusOr<std::vector<Json>> List(const std::string& kind, const std::string& ns,
                                          uint64_t* resource_version) override;
   absl::StatusOr<Json> Delete(const ObjectKey& key, std::optional<std::string> uid) override;
-  absl::StatusOr<uint64_t> Watch(uint64_t from_version, WatchCallback callback) override;
+  // From the read cache, under its lock.
+  absl::StatusOr<SharedObjects> ListAll(uint64_t* resource_version) override;
+  // `on_end` is never called: a subscription here ends only by Unwatch.
+  absl::StatusOr<uint64_t> Watch(uint64_t from_version, WatchCallback callback,
+                                 WatchEndCallback on_end) override;
   void Unwatch(uint64_t subscription) override;
   uint64_t CurrentVersion() override;
 

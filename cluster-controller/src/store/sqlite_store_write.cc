@@ -15,6 +15,34 @@ absl::StatusOr<Json> SqliteStore::Create(Json obj) {
   return Write([&](Batch& batch) { return CreateLocked(batch, std::move(obj)); });
 }
 
+absl::StatusOr<Json> SqliteStore::Import(Json obj) {
+  BERTH_RETURN_IF_ERROR(ValidateShape(obj));
+  ObjectKey key = ObjectKey::Of(obj);
+  const std::string uid = UidOf(obj);
+  if (uid.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(Describe(key), ": import needs metadata.uid"));
+  }
+  if (IsDeleting(obj) && !HasFinalizers(obj)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Describe(key), ": deletionTimestamp without finalizers: nothing to import"));
+  }
+  return Write([&](Batch& batch) -> absl::StatusOr<Json> {
+    BERTH_ASSIGN_OR_RETURN(std::optional<std::string> existing, LoadTextLocked(key));
+    if (existing.has_value()) {
+      return absl::AlreadyExistsError(absl::StrCat(Describe(key), " already exists"));
+    }
+    BERTH_ASSIGN_OR_RETURN(bool taken, UidTakenLocked(uid));
+    if (taken) {
+      return absl::AlreadyExistsError(
+          absl::StrCat(Describe(key), ": uid ", uid, " is used by another object"));
+    }
+    Json stored = std::move(obj);
+    stored["metadata"].erase("resourceVersion");
+    BERTH_RETURN_IF_ERROR(PutLocked(batch, StoreEvent::Type::kAdded, {}, &stored));
+    return stored;
+  });
+}
+
 absl::StatusOr<Json> SqliteStore::Update(Json obj) {
   BERTH_RETURN_IF_ERROR(ValidateShape(obj));
   return Write([&](Batch& batch) { return UpdateLocked(batch, std::move(obj)); });

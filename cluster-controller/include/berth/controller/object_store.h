@@ -13,6 +13,10 @@
 #include "berth/json.h"
 #include "berth/time_util.h"
 
+namespace berth::metrics {
+class Registry;
+}  // namespace berth::metrics
+
 namespace berth::controller {
 
 // Names one object. `ns` is empty for cluster-scoped kinds.
@@ -57,6 +61,12 @@ const char* EventTypeName(StoreEvent::Type t);  // "ADDED", "MODIFIED", "DELETED
 // durable. Must be quick and must not call back into the store (hand the event to a queue).
 using WatchCallback = std::function<void(const StoreEvent&)>;
 
+// Called at most once, on any thread, when a subscription ends for a reason other than Unwatch
+// (etcd compacted the history it still needed): no more events will come, and the watcher has
+// to list again. The subscription still needs Unwatch. Must be quick and must not call into
+// the store (hand the work to another thread).
+using WatchEndCallback = std::function<void(const absl::Status&)>;
+
 // Persists Kubernetes-shaped objects with optimistic concurrency. Thread-safe.
 //
 // The store owns metadata.uid, resourceVersion (one counter across all kinds, as a decimal
@@ -69,6 +79,19 @@ class ObjectStore {
   // Stores a new object. AlreadyExists if the key is taken. Ignores any uid/resourceVersion in
   // `obj`. Returns the stored object.
   virtual absl::StatusOr<Json> Create(Json obj) = 0;
+
+  // Stores an object moved from another store (`berth admin store copy`) exactly as given:
+  // uid (required), generation, creationTimestamp, deletionTimestamp, finalizers,
+  // ownerReferences (indexed for cascades as Create does), labels, annotations, status. Only
+  // metadata.resourceVersion is the destination's: the next one, so importing objects in
+  // their source resourceVersion order keeps that order. No generation bump, no cascade.
+  // AlreadyExists if the key (or, where the store indexes uids, the uid) is taken;
+  // InvalidArgument for a deletionTimestamp without finalizers (such an object is gone).
+  // Unimplemented for a store that cannot import. Returns the stored object.
+  virtual absl::StatusOr<Json> Import(Json obj) {
+    (void)obj;
+    return absl::UnimplementedError("this store cannot import objects");
+  }
 
   // Replaces an existing object. metadata.resourceVersion must equal the stored one, else
   // Aborted with a message containing "conflict" (never merged). NotFound if absent. When the
@@ -118,6 +141,14 @@ class ObjectStore {
     return out;
   }
 
+  // Every object of every kind, sorted by kind, namespace, then name, consistent with one
+  // version (set in *resource_version when given): what a cache loads before it watches from
+  // that version. Unimplemented for a store that cannot list everything at once.
+  virtual absl::StatusOr<SharedObjects> ListAll(uint64_t* resource_version = nullptr) {
+    (void)resource_version;
+    return absl::UnimplementedError("this store cannot list every object");
+  }
+
   // Deletes: with finalizers, sets deletionTimestamp (once) and returns the object; without,
   // removes it and returns its last state. Either way, objects whose ownerReferences name its
   // uid are deleted the same way (cascade). `uid` (when set) must match, else Aborted.
@@ -127,8 +158,10 @@ class ObjectStore {
   // Subscribes to changes after `from_version` (0: only future changes). Events with
   // resourceVersion > from_version that are still retained are replayed first, then live
   // ones follow, with no gap and no duplicate. OutOfRange if `from_version` is older than the
-  // retained history (the client must list again). Returns a subscription id.
-  virtual absl::StatusOr<uint64_t> Watch(uint64_t from_version, WatchCallback callback) = 0;
+  // retained history (the client must list again). Returns a subscription id. `on_end` (when
+  // given) learns that the subscription ended without Unwatch.
+  virtual absl::StatusOr<uint64_t> Watch(uint64_t from_version, WatchCallback callback,
+                                         WatchEndCallback on_end = nullptr) = 0;
   virtual void Unwatch(uint64_t subscription) = 0;
 
   virtual uint64_t CurrentVersion() = 0;
@@ -139,6 +172,22 @@ class ObjectStore {
 absl::StatusOr<std::unique_ptr<ObjectStore>> OpenSqliteStore(const std::string& data_dir,
                                                              const Clock& clock,
                                                              size_t history = 100000);
+
+// A watch cache in front of `backend` (for etcd: every controller of an HA cluster serves its
+// reads from its own). Loads everything (ListAll), then follows the backend's Watch. Peek,
+// List, Watch and CurrentVersion are served from memory; writes go to the backend and return
+// once the cache has them (read your writes). Keeps the most recent `history` events for
+// Watch replay: a Watch from before them, or from before the cache started, is OutOfRange.
+// When the backend's watch ends (etcd compacted past it), the cache lists again and sends its
+// watchers the differences (see store/cached_store.h).
+absl::StatusOr<std::unique_ptr<ObjectStore>> NewCachedStore(std::unique_ptr<ObjectStore> backend,
+                                                            size_t history = 100000);
+
+// Exports the metrics of a store NewCachedStore made (nothing for another store):
+// berth_store_request_duration_seconds{operation} (backend writes, the initial list),
+// berth_store_watch_lag_revisions and berth_store_relists_total. The registry must outlive the
+// store.
+void ExportCacheMetrics(ObjectStore& cached, metrics::Registry& registry);
 
 }  // namespace berth::controller
 
