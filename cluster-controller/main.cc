@@ -1,19 +1,25 @@
 // berth-controller: holds every resource's state machine; asks node agents to act.
 #include <signal.h>
+#include <unistd.h>
 
 #include <iostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "berth/controller/api.h"
 #include "berth/controller/controllers.h"
 #include "berth/controller/data_export.h"
 #include "berth/controller/kube_api.h"
+#include "berth/controller/leader.h"
+#include "berth/controller/store_spec.h"
 #include "berth/controller/usb.h"
 #include "berth/daemon.h"
 #include "berth/log.h"
@@ -32,7 +38,25 @@ ABSL_FLAG(std::string, tls_dir, "",
 ABSL_FLAG(bool, insecure, false,
           "plaintext, unauthenticated API where every caller is an admin (tests only; excludes "
           "--tls_dir)");
-ABSL_FLAG(std::string, data_dir, "/var/lib/berth/controller", "directory of the embedded store");
+ABSL_FLAG(std::string, data_dir, "/var/lib/berth/controller",
+          "directory of the embedded store (when --store is not given)");
+ABSL_FLAG(std::string, store, "",
+          "the object store: sqlite:PATH (embedded, one controller; default sqlite:--data_dir) or "
+          "etcd:https://H1:2379,https://H2:2379,https://H3:2379 (shared by several controllers, "
+          "one of which leads; docs/install.md)");
+ABSL_FLAG(std::string, store_ca, "",
+          "etcd: CA of the members' certificates (default: --tls_dir's ca.crt)");
+ABSL_FLAG(std::string, store_cert, "",
+          "etcd: client certificate for --client-cert-auth (default: --tls_dir's tls.crt)");
+ABSL_FLAG(std::string, store_key, "", "etcd: key of --store_cert (default: --tls_dir's tls.key)");
+ABSL_FLAG(std::string, id, "",
+          "this controller's name in the leader election and in logs (default: the host name)");
+ABSL_FLAG(int, lease_ttl_seconds, 5,
+          "etcd store: the leader's lease; a dead leader is replaced within about TTL + 1 s");
+ABSL_FLAG(int, compaction_interval_seconds, 300,
+          "etcd store: the leader compacts etcd's history this often (0: never)");
+ABSL_FLAG(int, compaction_keep_revisions, 100000,
+          "etcd store: revisions of history kept for watches to resume from");
 ABSL_FLAG(std::vector<std::string>, storage_classes,
           std::vector<std::string>({"local-reflink=reflink", "local-btrfs=btrfs",
                                     "local-copy=copy"}),
@@ -107,11 +131,59 @@ int main(int argc, char** argv) {
   config.ip_cidr = absl::GetFlag(FLAGS_ip_cidr);
 
   berth::RealClock clock;
-  auto store = bc::OpenSqliteStore(absl::GetFlag(FLAGS_data_dir), clock,
-                                   std::max(1, absl::GetFlag(FLAGS_watch_history)));
+  std::string store_flag = absl::GetFlag(FLAGS_store);
+  if (store_flag.empty()) store_flag = "sqlite:" + absl::GetFlag(FLAGS_data_dir);
+  absl::StatusOr<bc::StoreSpec> store_spec = bc::ParseStoreSpec(store_flag);
+  if (!store_spec.ok()) {
+    berth::log::Error(berth::log::Str("--store: ", store_spec.status().message()));
+    return 2;
+  }
+  bc::StoreOpenOptions store_options;
+  store_options.history = std::max(1, absl::GetFlag(FLAGS_watch_history));
+  {
+    berth::TlsFiles from_dir = berth::TlsFiles::FromDir(absl::GetFlag(FLAGS_tls_dir));
+    const bool have_dir = !absl::GetFlag(FLAGS_tls_dir).empty();
+    auto pick = [&](const std::string& flag, const std::string& dir_file) {
+      return !flag.empty() ? flag : have_dir ? dir_file : std::string();
+    };
+    store_options.etcd_tls.ca = pick(absl::GetFlag(FLAGS_store_ca), from_dir.ca);
+    store_options.etcd_tls.cert = pick(absl::GetFlag(FLAGS_store_cert), from_dir.cert);
+    store_options.etcd_tls.key = pick(absl::GetFlag(FLAGS_store_key), from_dir.key);
+  }
+  std::string id = absl::GetFlag(FLAGS_id);
+  if (id.empty()) {
+    char host[256] = {};
+    gethostname(host, sizeof(host) - 1);
+    id = host;
+  }
+  auto store = bc::OpenStore(*store_spec, store_options, clock);
   if (!store.ok()) {
-    berth::log::Error(berth::log::Str(store.status()));
+    berth::log::Error(
+        berth::log::Str("store ", store_spec->ToString(), ": ", store.status().message()));
     return 1;
+  }
+  bc::ObjectStore* etcd_backend = store_spec->is_etcd() ? store->get() : nullptr;
+  std::unique_ptr<bc::LeaderElection> election;
+  if (store_spec->is_etcd()) {
+    // Every controller reads from its own watch cache; writes go to etcd.
+    auto cached = bc::NewCachedStore(*std::move(store), store_options.history);
+    if (!cached.ok()) {
+      berth::log::Error(
+          berth::log::Str("store ", store_spec->ToString(), ": ", cached.status().message()));
+      return 1;
+    }
+    store = *std::move(cached);
+    bc::ElectionOptions election_options;
+    election_options.id = id;
+    election_options.lease_ttl = absl::Seconds(absl::GetFlag(FLAGS_lease_ttl_seconds));
+    auto elected = bc::NewEtcdElection(*store_spec, store_options, election_options);
+    if (!elected.ok()) {
+      berth::log::Error(berth::log::Str("--store: ", elected.status().message()));
+      return 2;
+    }
+    election = *std::move(elected);
+  } else {
+    election = bc::NewSoleLeader(id);
   }
   bc::AgentChannels channels(**store, transport->ChannelCredentials());
   bc::GrpcAgentDirectory agents(channels);
@@ -138,6 +210,8 @@ int main(int argc, char** argv) {
   berth::metrics::Registry metrics;
   berth::metrics::AddProcessMetrics(metrics);
   manager.ExportMetrics(metrics);
+  election->ExportMetrics(metrics);
+  if (store_spec->is_etcd()) bc::ExportCacheMetrics(**store, metrics);
   metrics.AddGaugeCallback({"berth_agent_heartbeats_total",
                             "Heartbeats received per node.",
                             {"node"},
@@ -211,14 +285,46 @@ int main(int argc, char** argv) {
                                       listening.message()));
     return 1;
   }
-  if (absl::Status s = manager.Start(); !s.ok()) {
-    berth::log::Error(berth::log::Str(s));
-    return 1;
+  // Only the leader reconciles; every controller serves the APIs. A controller that loses the
+  // leadership stops its reconcilers (passes in flight finish; their writes are fenced) and
+  // campaigns again.
+  election->Start(
+      [&manager](std::shared_ptr<bc::WriteFence> fence) {
+        if (absl::Status s = manager.Start(std::move(fence)); !s.ok()) {
+          // The store could not be listed (etcd unreachable): exit, and let the supervisor
+          // restart a follower rather than hold the lease without reconciling.
+          berth::log::Error(berth::log::Str("cannot start the reconcilers: ", s));
+          std::_Exit(1);
+        }
+      },
+      [&manager] { manager.Stop(); });
+  std::thread compactor;
+  absl::Notification stop_compactor;
+  if (int every = absl::GetFlag(FLAGS_compaction_interval_seconds);
+      etcd_backend != nullptr && every > 0) {
+    compactor = std::thread([&, every] {
+      const uint64_t keep = std::max(1, absl::GetFlag(FLAGS_compaction_keep_revisions));
+      while (!stop_compactor.WaitForNotificationWithTimeout(absl::Seconds(every))) {
+        if (!election->leading()) continue;
+        uint64_t now = etcd_backend->CurrentVersion();
+        if (now <= keep) continue;
+        if (absl::Status s = bc::CompactEtcdStore(*etcd_backend, now - keep); !s.ok()) {
+          berth::log::Warning("etcd compaction failed", {{"error", std::string(s.message())}});
+        } else {
+          berth::log::Info("etcd history compacted",
+                           {{"before_revision", absl::StrCat(now - keep)}});
+        }
+      }
+    });
   }
   std::unique_ptr<berth::metrics::MetricsServer> metrics_server;
   if (std::string l = absl::GetFlag(FLAGS_metrics_listen); !l.empty()) {
-    auto started =
-        berth::metrics::MetricsServer::Start(l, metrics, nullptr, metrics_limits, &metrics);
+    auto started = berth::metrics::MetricsServer::Start(
+        l, metrics, nullptr, metrics_limits, &metrics, [&election, &id]() -> std::string {
+          if (election->leading()) return "leader " + id;
+          std::string leader = election->leader();
+          return "follower, leader " + (leader.empty() ? std::string("unknown") : leader);
+        });
     if (!started.ok()) {
       berth::log::Error(berth::log::Str(started.status()));
       return 1;
@@ -240,7 +346,8 @@ int main(int argc, char** argv) {
                                   kube_api->address()}});
   }
   berth::log::Info(berth::log::Str("listening on ", absl::GetFlag(FLAGS_listen), ", store ",
-                                   absl::GetFlag(FLAGS_data_dir)));
+                                   store_spec->ToString()),
+                   {{"controller", id}});
   berth::NotifyReady("listening on " + absl::GetFlag(FLAGS_listen));
   // CurrentVersion takes the store's lock: a wedged store blocks the pings and systemd
   // restarts the unit.
@@ -254,6 +361,9 @@ int main(int argc, char** argv) {
   berth::log::Info(berth::log::Str("signal ", sig, ", shutting down"));
   kube_api.reset();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  stop_compactor.Notify();
+  if (compactor.joinable()) compactor.join();
+  election->Stop();  // resigns: a successor leads without waiting for the lease to expire
   manager.Stop();
   return 0;
 }

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -35,7 +36,9 @@
 ABSL_FLAG(std::string, node_name, "", "this node's name (default: the host name)");
 ABSL_FLAG(std::string, listen, "127.0.0.1:7444", "address:port the agent API listens on");
 ABSL_FLAG(std::string, advertise, "", "address:port the controller dials (default: --listen)");
-ABSL_FLAG(std::string, controller, "127.0.0.1:7443", "controller address:port");
+ABSL_FLAG(std::vector<std::string>, controller, std::vector<std::string>({"127.0.0.1:7443"}),
+          "controller address:port; several (comma-separated) for an HA control plane: the agent "
+          "registers with and heartbeats every one, so whichever leads sees it");
 ABSL_FLAG(std::string, tls_dir, "",
           "directory with ca.crt, tls.crt, tls.key (an agent certificate, O=berth:agents, CN=the "
           "node name) for mutual TLS on every connection; `scripts/certs agent` creates it");
@@ -505,9 +508,14 @@ int main(int argc, char** argv) {
                                       listening.message()));
     return 1;
   }
-  ba::Registration registration(absl::GetFlag(FLAGS_controller), node, advertise,
-                                transport->ChannelCredentials());
-  registration.Start();
+  // One registration per controller, each on its own thread: a paused or dead controller
+  // cannot delay the heartbeats the others (the leader among them) receive.
+  std::vector<std::unique_ptr<ba::Registration>> registrations;
+  for (const std::string& controller : absl::GetFlag(FLAGS_controller)) {
+    registrations.push_back(std::make_unique<ba::Registration>(controller, node, advertise,
+                                                               transport->ChannelCredentials()));
+    registrations.back()->Start();
+  }
   berth::log::Info(berth::log::Str("exports on https://", (*export_server)->ListenAddress()));
   berth::log::Info(berth::log::Str("node ", node, " listening on ", absl::GetFlag(FLAGS_listen),
                                    " with ", pools.size(), " pool(s)"));
@@ -529,7 +537,7 @@ int main(int argc, char** argv) {
   sigwait(&signals, &sig);
   berth::NotifyStopping();
   berth::log::Info(berth::log::Str("signal ", sig, ", shutting down"));
-  registration.Stop();
+  for (auto& r : registrations) r->Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   return 0;
 }

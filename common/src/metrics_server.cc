@@ -59,7 +59,8 @@ std::string ReadRequestLine(int fd) {
 }  // namespace
 
 std::string HttpResponseFor(const std::string& request_line, const Registry& registry,
-                            const std::function<bool()>& ready) {
+                            const std::function<bool()>& ready,
+                            const std::function<std::string()>& detail) {
   std::vector<std::string> parts = absl::StrSplit(request_line, ' ', absl::SkipEmpty());
   if (parts.size() < 2) return Response(400, "Bad Request", "text/plain", "bad request\n");
   bool head = parts[0] == "HEAD";
@@ -72,18 +73,21 @@ std::string HttpResponseFor(const std::string& request_line, const Registry& reg
   }
   if (path == "/healthz") return Response(200, "OK", "text/plain", "ok\n", head);
   if (path == "/readyz") {
-    if (!ready || ready()) return Response(200, "OK", "text/plain", "ready\n", head);
-    return Response(503, "Service Unavailable", "text/plain", "not ready\n", head);
+    const bool is_ready = !ready || ready();
+    std::string body = is_ready ? "ready" : "not ready";
+    if (detail) absl::StrAppend(&body, ": ", detail());
+    body += "\n";
+    if (is_ready) return Response(200, "OK", "text/plain", body, head);
+    return Response(503, "Service Unavailable", "text/plain", body, head);
   }
   return Response(404, "Not Found", "text/plain", "not found\n", head);
 }
 
-absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::string& listen,
-                                                                    const Registry& registry,
-                                                                    std::function<bool()> ready,
-                                                                    net::ListenerLimits limits,
-                                                                    Registry* count_into) {
-  auto server = std::unique_ptr<MetricsServer>(new MetricsServer(registry, std::move(ready)));
+absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
+    const std::string& listen, const Registry& registry, std::function<bool()> ready,
+    net::ListenerLimits limits, Registry* count_into, std::function<std::string()> detail) {
+  auto server = std::unique_ptr<MetricsServer>(
+      new MetricsServer(registry, std::move(ready), std::move(detail)));
   net::ListenerConfig config;
   config.name = "metrics";
   config.listen = listen;
@@ -98,9 +102,6 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::s
   server->listener_ = *std::move(listener);
   return server;
 }
-
-MetricsServer::MetricsServer(const Registry& registry, std::function<bool()> ready)
-    : registry_(registry), ready_(std::move(ready)) {}
 
 MetricsServer::~MetricsServer() = default;  // handlers end within the listener's idle timeout
 
@@ -123,7 +124,7 @@ net::ListenerLimits MetricsServer::DefaultLimits() {
 void MetricsServer::Answer(int client) {
   std::string line = ReadRequestLine(client);
   if (line.empty()) return;
-  WriteAll(client, HttpResponseFor(line, registry_, ready_));
+  WriteAll(client, HttpResponseFor(line, registry_, ready_, detail_));
 }
 
 }  // namespace berth::metrics

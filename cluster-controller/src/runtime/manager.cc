@@ -82,7 +82,14 @@ void Manager::Dispatch() {
   }
 }
 
-absl::Status Manager::Start() {
+absl::Status Manager::Start(std::shared_ptr<WriteFence> fence) {
+  fence_ = std::move(fence);
+  {
+    absl::MutexLock l(&events_mu_);
+    stopping_ = false;
+    events_.clear();
+  }
+  for (auto& loop : loops_) loop->queue->Restart();
   dispatcher_ = std::thread([this] { Dispatch(); });
   started_ = true;  // from here on Stop() has threads to join
   BERTH_ASSIGN_OR_RETURN(watch_id_, store_.Watch(0, [this](const StoreEvent& e) { OnEvent(e); }));
@@ -100,6 +107,7 @@ void Manager::Stop() {
   if (!started_) return;
   started_ = false;
   if (watch_id_ != 0) store_.Unwatch(watch_id_);
+  watch_id_ = 0;
   {
     absl::MutexLock l(&events_mu_);
     stopping_ = true;
@@ -143,7 +151,11 @@ void Manager::ExportMetrics(metrics::Registry& registry) {
 void Manager::Work(Loop* loop) {
   while (auto key = loop->queue->Get()) {
     absl::Time start = absl::Now();  // wall time on purpose: a metric, not logic
-    absl::StatusOr<ReconcileResult> result = loop->reconciler->Reconcile(ParseKey(*key));
+    absl::StatusOr<ReconcileResult> result;
+    {
+      FenceScope fenced(fence_);
+      result = loop->reconciler->Reconcile(ParseKey(*key));
+    }
     if (loop->latency) {
       loop->latency->Observe(absl::ToDoubleSeconds(absl::Now() - start));
       (result.ok() ? loop->ok : loop->errors)->Inc();

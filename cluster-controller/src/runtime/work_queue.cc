@@ -95,6 +95,17 @@ void WorkQueue::ShutDown() {
   shutdown_ = true;
 }
 
+void WorkQueue::Restart() {
+  absl::MutexLock l(&mu_);
+  queue_.clear();
+  dirty_.clear();
+  processing_.clear();
+  delayed_.clear();
+  due_.clear();
+  failures_.clear();
+  shutdown_ = false;
+}
+
 size_t WorkQueue::Len() const {
   absl::MutexLock l(&mu_);
   return queue_.size();

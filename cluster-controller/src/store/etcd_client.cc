@@ -63,8 +63,9 @@ absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdClient::Create(
     args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
     args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
     auto channel = grpc::CreateCustomChannel(target, *creds, args);
-    members.push_back(
-        Member{etcdserverpb::KV::NewStub(channel), etcdserverpb::Watch::NewStub(channel)});
+    members.push_back(Member{etcdserverpb::KV::NewStub(channel),
+                             etcdserverpb::Watch::NewStub(channel),
+                             etcdserverpb::Lease::NewStub(channel)});
   }
   return std::unique_ptr<EtcdClient>(new EtcdClient(endpoints, std::move(members), call_timeout));
 }
@@ -76,7 +77,7 @@ absl::Status EtcdClient::Run(const char* what, bool retry, Call&& call) {
     size_t index = current_.load() % members_.size();
     grpc::ClientContext ctx;
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
-    grpc::Status st = call(*members_[index].kv, &ctx);
+    grpc::Status st = call(members_[index], &ctx);
     if (st.ok()) return absl::OkStatus();
     last = FromGrpcStatus(st);
     last = absl::Status(
@@ -95,18 +96,16 @@ absl::Status EtcdClient::Run(const char* what, bool retry, Call&& call) {
 absl::StatusOr<etcdserverpb::RangeResponse> EtcdClient::Range(
     const etcdserverpb::RangeRequest& req) {
   etcdserverpb::RangeResponse resp;
-  absl::Status st = Run("range", /*retry=*/true, [&](etcdserverpb::KV::Stub& kv, auto* ctx) {
-    return kv.Range(ctx, req, &resp);
-  });
+  absl::Status st = Run("range", /*retry=*/true,
+                        [&](Member& m, auto* ctx) { return m.kv->Range(ctx, req, &resp); });
   if (!st.ok()) return st;
   return resp;
 }
 
 absl::StatusOr<etcdserverpb::TxnResponse> EtcdClient::Txn(const etcdserverpb::TxnRequest& req) {
   etcdserverpb::TxnResponse resp;
-  absl::Status st = Run("txn", /*retry=*/false, [&](etcdserverpb::KV::Stub& kv, auto* ctx) {
-    return kv.Txn(ctx, req, &resp);
-  });
+  absl::Status st =
+      Run("txn", /*retry=*/false, [&](Member& m, auto* ctx) { return m.kv->Txn(ctx, req, &resp); });
   if (!st.ok()) return st;
   return resp;
 }
@@ -117,7 +116,45 @@ absl::Status EtcdClient::Compact(int64_t revision) {
   req.set_physical(true);
   etcdserverpb::CompactionResponse resp;
   return Run("compact", /*retry=*/true,
-             [&](etcdserverpb::KV::Stub& kv, auto* ctx) { return kv.Compact(ctx, req, &resp); });
+             [&](Member& m, auto* ctx) { return m.kv->Compact(ctx, req, &resp); });
+}
+
+absl::StatusOr<etcdserverpb::LeaseGrantResponse> EtcdClient::LeaseGrant(int64_t ttl_seconds) {
+  etcdserverpb::LeaseGrantRequest req;
+  req.set_ttl(ttl_seconds);
+  etcdserverpb::LeaseGrantResponse resp;
+  absl::Status st = Run("lease grant", /*retry=*/true,
+                        [&](Member& m, auto* ctx) { return m.lease->LeaseGrant(ctx, req, &resp); });
+  if (!st.ok()) return st;
+  if (!resp.error().empty()) return absl::UnavailableError("etcd lease grant: " + resp.error());
+  return resp;
+}
+
+absl::Status EtcdClient::LeaseRevoke(int64_t id) {
+  etcdserverpb::LeaseRevokeRequest req;
+  req.set_id(id);
+  etcdserverpb::LeaseRevokeResponse resp;
+  return Run("lease revoke", /*retry=*/true,
+             [&](Member& m, auto* ctx) { return m.lease->LeaseRevoke(ctx, req, &resp); });
+}
+
+absl::StatusOr<int64_t> EtcdClient::LeaseKeepAliveOnce(int64_t id) {
+  etcdserverpb::LeaseKeepAliveResponse resp;
+  absl::Status st = Run("lease keepalive", /*retry=*/true, [&](Member& m, auto* ctx) {
+    auto stream = m.lease->LeaseKeepAlive(ctx);
+    etcdserverpb::LeaseKeepAliveRequest req;
+    req.set_id(id);
+    if (!stream->Write(req) || !stream->Read(&resp)) {
+      stream->WritesDone();
+      grpc::Status finished = stream->Finish();
+      return finished.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "keepalive stream ended")
+                           : finished;
+    }
+    stream->WritesDone();
+    return stream->Finish();
+  });
+  if (!st.ok()) return st;
+  return resp.ttl();
 }
 
 std::unique_ptr<grpc::ClientReaderWriter<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>>

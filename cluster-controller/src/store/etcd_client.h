@@ -1,7 +1,8 @@
 #ifndef BERTH_CONTROLLER_STORE_ETCD_CLIENT_H_
 #define BERTH_CONTROLLER_STORE_ETCD_CLIENT_H_
 
-// The few etcd v3 calls the etcd store makes (KV Range, Txn, Compact; Watch streams), over one
+// The few etcd v3 calls the etcd store makes (KV Range, Txn, Compact; Watch streams; leases
+// for the leader election), over one
 // gRPC channel per endpoint. Calls go to the current endpoint; one that answers UNAVAILABLE
 // makes the next endpoint current. Reads are retried on the next endpoint; writes are not (a
 // write may have committed before the connection broke), they return Unavailable.
@@ -30,6 +31,12 @@ class EtcdClient {
   absl::StatusOr<etcdserverpb::TxnResponse> Txn(const etcdserverpb::TxnRequest& req);
   absl::Status Compact(int64_t revision);
 
+  // Leases (leader election). LeaseKeepAliveOnce renews once and returns the TTL left
+  // (0 or less: the lease has expired).
+  absl::StatusOr<etcdserverpb::LeaseGrantResponse> LeaseGrant(int64_t ttl_seconds);
+  absl::Status LeaseRevoke(int64_t id);
+  absl::StatusOr<int64_t> LeaseKeepAliveOnce(int64_t id);
+
   // Opens a Watch stream on the current endpoint; `ctx` must outlive it (cancel it to end the
   // stream).
   std::unique_ptr<grpc::ClientReaderWriter<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>>
@@ -45,6 +52,7 @@ class EtcdClient {
   struct Member {
     std::unique_ptr<etcdserverpb::KV::Stub> kv;
     std::unique_ptr<etcdserverpb::Watch::Stub> watch;
+    std::unique_ptr<etcdserverpb::Lease::Stub> lease;
   };
   EtcdClient(std::vector<std::string> endpoints, std::vector<Member> members,
              absl::Duration call_timeout)

@@ -4,11 +4,14 @@
 
 #include <algorithm>
 #include <random>
+#include <tuple>
 #include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "berth/controller/leader.h"
+#include "berth/log.h"
 #include "berth/status_macros.h"
 #include "store/etcd_client.h"
 #include "store/object_meta.h"
@@ -21,6 +24,14 @@ namespace {
 constexpr int64_t kListPage = 1000;
 // Attempts of a Delete step whose object keeps changing under it.
 constexpr int kDeleteAttempts = 10;
+
+}  // namespace
+
+// Marks a prefix as a Berth store (OpenEtcdStore refuses a non-empty prefix without it).
+constexpr char kFormatKey[] = "format";
+constexpr char kFormat[] = "berth-store v1";
+
+namespace {
 
 // The first key after every key starting with `prefix` (etcd's range_end for a prefix).
 std::string PrefixEnd(std::string prefix) {
@@ -108,8 +119,35 @@ absl::StatusOr<std::optional<EtcdStore::Stored>> EtcdStore::Load(const ObjectKey
 
 absl::StatusOr<std::optional<int64_t>> EtcdStore::Commit(etcdserverpb::TxnRequest txn) {
   *txn.add_success() = PutOp(Marker(), "");
+  WriteFence* fence = FenceScope::Current();
+  if (fence != nullptr) {
+    // The leader's term must still be the election key's: a write from a deposed leader fails
+    // here, in etcd. The failure branch reads the key to tell a refusal from a conflict.
+    *txn.add_compare() = Revision(etcdserverpb::Compare::CREATE, fence->key, fence->term);
+    txn.add_failure()->mutable_request_range()->set_key(fence->key);
+  }
   BERTH_ASSIGN_OR_RETURN(etcdserverpb::TxnResponse resp, client_->Txn(txn));
-  if (!resp.succeeded()) return std::optional<int64_t>();
+  if (!resp.succeeded()) {
+    if (fence != nullptr && resp.responses_size() > 0) {
+      const etcdserverpb::RangeResponse& holder =
+          resp.responses(resp.responses_size() - 1).response_range();
+      if (holder.kvs_size() == 0 || holder.kvs(0).create_revision() != fence->term) {
+        fence->refused.fetch_add(1);
+        log::Warning("store write refused: the leadership term ended",
+                     {{"controller", fence->holder},
+                      {"term", absl::StrCat(fence->term)},
+                      {"leader", holder.kvs_size() == 0 ? "" : holder.kvs(0).value()}});
+        return absl::FailedPreconditionError(absl::StrCat(
+            fence->holder, " is no longer the leader (term ", fence->term,
+            " ended): write refused"));
+      }
+    }
+    return std::optional<int64_t>();
+  }
+  if (fence != nullptr) {
+    fence->committed.fetch_add(1);
+    fence->last_committed.store(resp.header().revision());
+  }
   AwaitDelivered(resp.header().revision());
   return std::optional<int64_t>(resp.header().revision());
 }
@@ -308,6 +346,33 @@ absl::StatusOr<std::vector<Json>> EtcdStore::List(const std::string& kind, const
   }
 }
 
+absl::StatusOr<ObjectStore::SharedObjects> EtcdStore::ListAll(uint64_t* resource_version) {
+  for (int attempt = 1;; ++attempt) {  // as List: a compaction between pages starts over
+    int64_t revision = 0;
+    absl::StatusOr<std::vector<Json>> all = ListPaged(Marker(), &revision);
+    if (!all.ok() && attempt < 3 && absl::StrContains(all.status().message(), "compacted")) {
+      continue;
+    }
+    if (!all.ok()) return all.status();
+    // ListPaged orders by namespace only; here kinds come first.
+    std::vector<std::pair<ObjectKey, Json>> keyed;
+    keyed.reserve(all->size());
+    for (Json& obj : *all) {
+      ObjectKey k = ObjectKey::Of(obj);
+      keyed.emplace_back(std::move(k), std::move(obj));
+    }
+    std::sort(keyed.begin(), keyed.end(), [](const auto& a, const auto& b) {
+      return std::tie(a.first.kind, a.first.ns, a.first.name) <
+             std::tie(b.first.kind, b.first.ns, b.first.name);
+    });
+    SharedObjects out;
+    out.reserve(keyed.size());
+    for (auto& [k, obj] : keyed) out.push_back(std::make_shared<const Json>(std::move(obj)));
+    if (resource_version != nullptr) *resource_version = static_cast<uint64_t>(revision);
+    return out;
+  }
+}
+
 absl::StatusOr<std::vector<Json>> EtcdStore::ListPaged(const std::string& prefix,
                                                        int64_t* revision) {
   std::vector<Json> out;
@@ -320,6 +385,7 @@ absl::StatusOr<std::vector<Json>> EtcdStore::ListPaged(const std::string& prefix
     BERTH_ASSIGN_OR_RETURN(etcdserverpb::RangeResponse resp, client_->Range(req));
     if (req.revision() == 0) req.set_revision(resp.header().revision());
     for (const mvccpb::KeyValue& kv : resp.kvs()) {
+      if (kv.key() == Marker()) continue;  // in range when listing all of objects/
       BERTH_ASSIGN_OR_RETURN(Json obj, ParseKv(kv));
       out.push_back(std::move(obj));
     }
@@ -362,12 +428,37 @@ absl::StatusOr<std::unique_ptr<ObjectStore>> OpenEtcdStore(const EtcdStoreOption
   BERTH_ASSIGN_OR_RETURN(
       std::unique_ptr<store::EtcdClient> client,
       store::EtcdClient::Create(options.endpoints, options.tls, options.call_timeout));
+  // The probe: a member that is down, not TLS or has the wrong CA fails here, clearly.
   etcdserverpb::RangeRequest probe;
   probe.set_key(options.prefix);
+  probe.set_range_end(store::PrefixEnd(options.prefix));
   probe.set_count_only(true);
-  if (absl::StatusOr<etcdserverpb::RangeResponse> resp = client->Range(probe); !resp.ok()) {
+  absl::StatusOr<etcdserverpb::RangeResponse> resp = client->Range(probe);
+  if (!resp.ok()) {
     return absl::Status(resp.status().code(),
                         absl::StrCat("open etcd store: ", resp.status().message()));
+  }
+  // A prefix holding keys but no format marker belongs to something else: never write into it.
+  const std::string format_key = options.prefix + store::kFormatKey;
+  etcdserverpb::RangeRequest format;
+  format.set_key(format_key);
+  BERTH_ASSIGN_OR_RETURN(etcdserverpb::RangeResponse marked, client->Range(format));
+  if (marked.kvs_size() == 0 && resp->count() > 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "open etcd store: prefix ", options.prefix, " on ", client->endpoint(), " is not empty (",
+        resp->count(), " keys) and holds no Berth store (no ", format_key,
+        "); choose another prefix"));
+  }
+  if (marked.kvs_size() > 0 && marked.kvs(0).value() != store::kFormat) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("open etcd store: ", format_key, " is \"", marked.kvs(0).value(),
+                     "\", this controller reads \"", store::kFormat, "\""));
+  }
+  if (marked.kvs_size() == 0) {
+    etcdserverpb::TxnRequest txn;
+    *txn.add_compare() = store::Revision(etcdserverpb::Compare::CREATE, format_key, 0);
+    *txn.add_success() = store::PutOp(format_key, store::kFormat);
+    BERTH_RETURN_IF_ERROR(client->Txn(txn).status());
   }
   return std::unique_ptr<ObjectStore>(
       new store::EtcdStore(std::move(client), clock, options.prefix));

@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "berth/controller/leader.h"
 #include "berth/controller/object_store.h"
 #include "berth/controller/work_queue.h"
 #include "berth/metrics.h"
@@ -50,7 +51,11 @@ class Manager {
 
   // Takes ownership. Call before Start.
   void Add(std::unique_ptr<Reconciler> reconciler);
-  absl::Status Start();
+  // Lists every kind, queues every object and starts the workers. Every reconcile pass runs in
+  // a FenceScope of `fence` (leader.h; null: unfenced, a sole controller). After Stop, Start
+  // may be called again (a controller elected again): queues start empty and are refilled.
+  absl::Status Start(std::shared_ptr<WriteFence> fence = nullptr);
+  // Stops the watch and joins the workers (waits for passes in flight).
   void Stop();
   // Queues a key for its kind's reconciler (e.g. from a heartbeat).
   void Enqueue(const ObjectKey& key);
@@ -83,6 +88,7 @@ class Manager {
   metrics::Family<metrics::Counter>* errors_by_code_ = nullptr;
   uint64_t watch_id_ = 0;
   bool started_ = false;
+  std::shared_ptr<WriteFence> fence_;  // set by Start, read by workers
   absl::Mutex events_mu_;
   std::deque<StoreEvent> events_ ABSL_GUARDED_BY(events_mu_);
   bool stopping_ ABSL_GUARDED_BY(events_mu_) = false;

@@ -36,6 +36,8 @@ class WorkQueue {
   // Marks the key processed; re-queues it if it was added meanwhile.
   void Done(const std::string& key);
   void ShutDown();
+  // Empties the queue and takes keys again after ShutDown; no Get may be waiting.
+  void Restart();
 
   size_t Len() const;
   int Failures(const std::string& key) const;
