@@ -1,11 +1,19 @@
-// `berth auth whoami` and the access-control admin verbs: namespace grants and tokens.
+// `berth auth whoami` and the admin verbs: namespace grants and tokens (through the
+// controller), and moving a cluster between object stores (`berth admin store`, run locally on
+// the stores themselves).
+#include <algorithm>
+#include <filesystem>
 #include <iomanip>
 #include <memory>
+#include <system_error>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "args.h"
+#include "berth/controller/store_copy.h"
+#include "berth/controller/store_spec.h"
 #include "command_context.h"
 
 namespace berth::cli {
@@ -41,6 +49,171 @@ struct AdminOptions {
   std::string ttl = "24h";
 };
 
+struct StoreOptions {
+  std::string from;
+  std::string to;
+  std::string etcd_ca;
+  std::string etcd_cert;
+  std::string etcd_key;
+  size_t max_differences = 20;
+};
+
+// The TLS files for an etcd store: --etcd-ca/--etcd-cert/--etcd-key, each defaulting to the
+// file of the same role in --tls-dir ($BERTH_TLS_DIR) when the members are https.
+TlsFiles EtcdTls(const controller::StoreSpec& spec, const StoreOptions& o, CommandContext& ctx) {
+  bool https = std::any_of(spec.endpoints.begin(), spec.endpoints.end(),
+                           [](const std::string& e) { return absl::StartsWith(e, "https://"); });
+  if (!https) return TlsFiles{};
+  TlsFiles dir = ctx.tls_dir().empty() ? TlsFiles{} : TlsFiles::FromDir(ctx.tls_dir());
+  TlsFiles files;
+  files.ca = o.etcd_ca.empty() ? dir.ca : o.etcd_ca;
+  files.cert = o.etcd_cert.empty() ? dir.cert : o.etcd_cert;
+  files.key = o.etcd_key.empty() ? dir.key : o.etcd_key;
+  return files;
+}
+
+// Opens the store `text` names; `role` ("source", "destination") for messages. A source must
+// already be a store: opening a missing SQLite store would create an empty one.
+absl::StatusOr<std::unique_ptr<controller::ObjectStore>> OpenStoreFor(const std::string& text,
+                                                                      const std::string& role,
+                                                                      const StoreOptions& o,
+                                                                      CommandContext& ctx,
+                                                                      std::string* name) {
+  absl::StatusOr<controller::StoreSpec> spec = controller::ParseStoreSpec(text);
+  if (!spec.ok()) {
+    return absl::Status(spec.status().code(),
+                        absl::StrCat(role, " store: ", spec.status().message()));
+  }
+  *name = spec->ToString();
+  if (role == "source" && !spec->is_etcd()) {
+    std::error_code ec;
+    if (!std::filesystem::exists(std::filesystem::path(spec->path) / "berth.db", ec)) {
+      return absl::NotFoundError(
+          absl::StrCat("source store ", *name, ": ", spec->path, "/berth.db does not exist"));
+    }
+  }
+  controller::StoreOpenOptions options;
+  options.etcd_tls = EtcdTls(*spec, o, ctx);
+  absl::StatusOr<std::unique_ptr<controller::ObjectStore>> store =
+      controller::OpenStore(*spec, options, ctx.clock());
+  if (!store.ok()) {
+    return absl::Status(store.status().code(), absl::StrCat("open ", role, " store ", *name, ": ",
+                                                            store.status().message()));
+  }
+  return store;
+}
+
+void AddStoreOptions(CLI::App* cmd, StoreOptions& o) {
+  cmd->add_option("--from", o.from, "Source store: sqlite:DIR or etcd:URL[,URL...][/PREFIX/]")
+      ->required();
+  cmd->add_option("--to", o.to, "Destination store, the same forms")->required();
+  cmd->add_option("--etcd-ca", o.etcd_ca,
+                  "CA bundle of the etcd members (https; default: ca.crt in --tls-dir)");
+  cmd->add_option("--etcd-cert", o.etcd_cert,
+                  "Client certificate for etcd (default: tls.crt in --tls-dir)");
+  cmd->add_option("--etcd-key", o.etcd_key,
+                  "Key of the client certificate (default: tls.key in --tls-dir)");
+}
+
+void AddStoreCommands(CLI::App* admin, CommandContext& ctx) {
+  CLI::App* store = admin->add_subcommand(
+      "store", "Move a cluster between object stores (SQLite, etcd); runs locally");
+  store->require_subcommand(1);
+  constexpr char kStores[] =
+      "Stores: sqlite:DIR (the controller's --data_dir, file berth.db) or\n"
+      "etcd:https://HOST:PORT[,https://HOST:PORT...][/PREFIX/] (keys under /berth/ by default).\n"
+      "Both stores are opened directly, not through a controller. For https etcd members the\n"
+      "CA and client certificate default to ca.crt, tls.crt and tls.key in --tls-dir\n"
+      "($BERTH_TLS_DIR); --etcd-ca, --etcd-cert and --etcd-key override them.\n\n";
+
+  auto co = std::make_shared<StoreOptions>();
+  CLI::App* copy = store->add_subcommand(
+      "copy", "Copy every object into an empty store, keeping uids and resourceVersion order");
+  AddStoreOptions(copy, *co);
+  copy->footer(absl::StrCat(
+      "Stop the controller first (or copy while it is being migrated): a copy of a store that\n"
+      "is being written to is not consistent. The destination must be empty. Objects keep\n"
+      "their uids, generations, timestamps, finalizers, owner references and status; the\n"
+      "destination numbers their resourceVersions anew, in the same order. Watch history is\n"
+      "not copied. Check the result with `berth admin store verify`.\n\n",
+      kStores,
+      "Examples:\n"
+      "  berth admin store copy --from sqlite:/var/lib/berth/controller \\\n"
+      "      --to etcd:https://10.0.0.1:2379,https://10.0.0.2:2379,https://10.0.0.3:2379\n"
+      "  berth admin store copy --from sqlite:/var/lib/berth/controller "
+      "--to etcd:http://127.0.0.1:2379"));
+  copy->callback([co, &ctx] {
+    RunGuarded(ctx, [&]() -> absl::Status {
+      std::string from_name, to_name;
+      auto from = OpenStoreFor(co->from, "source", *co, ctx, &from_name);
+      if (!from.ok()) return from.status();
+      auto to = OpenStoreFor(co->to, "destination", *co, ctx, &to_name);
+      if (!to.ok()) return to.status();
+      controller::CopyOptions options;
+      options.from_name = from_name;
+      options.to_name = to_name;
+      options.progress = [&](size_t copied, size_t total) {
+        // About 20 lines for a big store, none for a small one.
+        const size_t step = std::max<size_t>(1000, (total + 19) / 20);
+        if (copied == 1) {
+          ctx.err() << "copying " << total << " objects from " << from_name << " to " << to_name
+                    << "\n";
+        }
+        if (copied % step == 0 && copied != total) {
+          ctx.err() << "  " << copied << "/" << total << " objects\n";
+        }
+      };
+      auto result = controller::CopyStore(**from, **to, options);
+      if (!result.ok()) return result.status();
+      ctx.out() << "copied " << result->objects << " objects from " << from_name << " to "
+                << to_name;
+      if (result->objects > 0) {
+        ctx.out() << "; resourceVersions " << result->from_first << ".." << result->from_last
+                  << " \u2192 " << result->to_first << ".." << result->to_last << " (order kept)";
+      }
+      ctx.out() << "\n";
+      return absl::OkStatus();
+    });
+  });
+
+  auto vo = std::make_shared<StoreOptions>();
+  CLI::App* verify = store->add_subcommand(
+      "verify", "Compare two stores: same objects, same content, same resourceVersion order");
+  AddStoreOptions(verify, *vo);
+  verify->add_option("--max-differences", vo->max_differences,
+                     "Differences to print (default 20; all are counted)");
+  verify->footer(absl::StrCat(
+      "Objects must match exactly except metadata.resourceVersion, and their resourceVersions\n"
+      "must be in the same order in both stores. Prints `identical: N objects`, or the\n"
+      "differences and exits 1. Compare stopped stores: a store being written to differs.\n\n",
+      kStores,
+      "Examples:\n"
+      "  berth admin store verify --from sqlite:/var/lib/berth/controller "
+      "--to etcd:https://10.0.0.1:2379"));
+  verify->callback([vo, &ctx] {
+    RunGuarded(ctx, [&]() -> absl::Status {
+      std::string from_name, to_name;
+      auto from = OpenStoreFor(vo->from, "source", *vo, ctx, &from_name);
+      if (!from.ok()) return from.status();
+      auto to = OpenStoreFor(vo->to, "destination", *vo, ctx, &to_name);
+      if (!to.ok()) return to.status();
+      auto report = controller::VerifyStores(**from, **to, vo->max_differences);
+      if (!report.ok()) return report.status();
+      if (report->identical()) {
+        ctx.out() << "identical: " << report->from_objects << " objects\n";
+        return absl::OkStatus();
+      }
+      for (const std::string& line : report->differences) ctx.out() << line << "\n";
+      size_t total = report->missing + report->extra + report->different + report->out_of_order;
+      if (total > report->differences.size()) {
+        ctx.out() << "... and " << total - report->differences.size() << " more\n";
+      }
+      absl::Status st = report->ToStatus();
+      return absl::Status(st.code(), absl::StrCat(from_name, " and ", to_name, ": ", st.message()));
+    });
+  });
+}
+
 }  // namespace
 
 void AddAdminCommands(CLI::App& app, CommandContext& ctx) {
@@ -66,7 +239,8 @@ void AddAdminCommands(CLI::App& app, CommandContext& ctx) {
     });
   });
 
-  CLI::App* admin = app.add_subcommand("admin", "Cluster admin verbs: namespace grants, tokens");
+  CLI::App* admin = app.add_subcommand(
+      "admin", "Cluster admin verbs: namespace grants, tokens, moving the object store");
   admin->require_subcommand(1);
   admin->footer(
       "Examples:\n"
@@ -75,7 +249,10 @@ void AddAdminCommands(CLI::App& app, CommandContext& ctx) {
       "  berth admin grants\n"
       "  berth admin token create alice --ttl 8h\n"
       "  berth admin token list\n"
-      "  berth admin token revoke 3f2a9c0d1b7e4a55");
+      "  berth admin token revoke 3f2a9c0d1b7e4a55\n"
+      "  berth admin store copy --from sqlite:/var/lib/berth/controller "
+      "--to etcd:https://10.0.0.1:2379");
+  AddStoreCommands(admin, ctx);
 
   for (bool revoke : {false, true}) {
     auto o = std::make_shared<AdminOptions>();

@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# A controller on the embedded SQLite store moves to etcd: objects made through the real CLI are
+# copied with `berth admin store copy` (uids kept, resourceVersion order kept), `verify` finds the
+# stores identical, a second copy is refused (the destination is not empty), and a controller
+# started on the etcd store serves the same objects. Needs Debian's etcd; no root, no agents.
+set -euo pipefail
+
+: "${BERTH_SOURCE_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+: "${BERTH_BUILD_DIR:=$BERTH_SOURCE_DIR/build}"
+export PATH="$BERTH_BUILD_DIR/cli:$PATH"
+ETCD=${BERTH_ETCD:-$(command -v etcd || true)}
+if [ -z "$ETCD" ]; then
+  echo "SKIP: etcd is not installed (apt-get install etcd-server)"; exit 0
+fi
+
+IT_NAME=$(basename "$0" .sh)
+IT_DIR=$(mktemp -d "/tmp/berth-it-$IT_NAME.XXXXXX")
+CHECKS=0
+# The controller's API, etcd's client and peer ports: random, so runs do not collide.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+CTL_PORT=$(free_port) ETCD_PORT=$(free_port) PEER_PORT=$(free_port)
+export BERTH_SERVER=127.0.0.1:$CTL_PORT
+unset BERTH_TLS_DIR BERTH_TOKEN  # the controller runs --insecure
+DATA=$IT_DIR/controller
+ETCD_URL=http://127.0.0.1:$ETCD_PORT
+CTL_PID="" ETCD_PID=""
+
+cleanup() {
+  local rc=$?
+  if [ $rc -ne 0 ]; then
+    echo "--- logs of failed test $IT_NAME ---"
+    tail -n 30 "$IT_DIR"/*.log 2>/dev/null || true
+  fi
+  for pid in $CTL_PID $ETCD_PID; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true; done
+  rm -rf "$IT_DIR"
+  exit $rc
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+check() {  # check DESCRIPTION COMMAND...: the command must succeed
+  local what=$1; shift
+  "$@" || fail "$what"
+  CHECKS=$((CHECKS + 1))
+}
+expect_eq() {  # expect_eq DESCRIPTION ACTUAL EXPECTED
+  [ "$2" == "$3" ] || fail "$1: got '$2', want '$3'"
+  CHECKS=$((CHECKS + 1))
+}
+done_ok() { echo "PASS: $IT_NAME ($CHECKS checks)"; }
+
+start_controller() {  # start_controller LOG FLAGS...: starts it and waits until it answers
+  local log=$1 tries=0; shift
+  "$BERTH_BUILD_DIR/cluster-controller/berth-controller" --insecure --listen="$BERTH_SERVER" \
+    "$@" >"$IT_DIR/$log" 2>&1 &
+  CTL_PID=$!
+  until berth version >/dev/null 2>&1; do
+    tries=$((tries + 1))
+    kill -0 "$CTL_PID" 2>/dev/null || fail "the controller exited; see $log"
+    [ $tries -le 300 ] || fail "the controller does not answer"
+    sleep 0.1
+  done
+}
+stop_controller() {
+  kill -TERM "$CTL_PID"
+  wait "$CTL_PID" || true
+  CTL_PID=""
+}
+objects() {  # kind, namespace, name and uid of every disk and snapshot, sorted
+  for k in vd vds secret; do
+    berth get "$k" -A -o json | jq -r '.items[] | [.kind, .metadata.namespace, .metadata.name,
+      .metadata.uid] | @tsv'
+  done | sort
+}
+
+# 1. A controller on SQLite, a few objects made through the CLI.
+start_controller controller-sqlite.log --data_dir="$DATA"
+for i in 1 2 3; do
+  cat <<YAML
+apiVersion: virtualization.deckhouse.io/v1alpha2
+kind: VirtualDisk
+metadata:
+  name: disk-$i
+  labels: {it: store-copy}
+spec:
+  persistentVolumeClaim: {size: 16Mi}
+---
+YAML
+done >"$IT_DIR/disks.yaml"
+for i in 1 2; do
+  cat <<YAML
+apiVersion: virtualization.deckhouse.io/v1alpha2
+kind: VirtualDiskSnapshot
+metadata:
+  name: snap-$i
+spec:
+  virtualDiskName: disk-$i
+  requiredConsistency: false
+---
+YAML
+done >"$IT_DIR/snaps.yaml"
+cat >"$IT_DIR/secret.yaml" <<YAML
+apiVersion: v1
+kind: Secret
+metadata:
+  name: cloud-init
+  namespace: team-a
+stringData:
+  userData: "#cloud-config"
+YAML
+for f in disks snaps secret; do
+  berth apply -f "$IT_DIR/$f.yaml" >/dev/null || fail "apply $f.yaml"
+done
+sleep 1  # let the reconcilers write their first statuses and events
+before=$(objects)
+expect_eq "objects made" "$(wc -l <<<"$before")" 6
+stop_controller
+
+# 2. A private etcd on loopback.
+"$ETCD" --name=it --data-dir="$IT_DIR/etcd" --listen-client-urls="$ETCD_URL" \
+  --advertise-client-urls="$ETCD_URL" --listen-peer-urls="http://127.0.0.1:$PEER_PORT" \
+  --initial-advertise-peer-urls="http://127.0.0.1:$PEER_PORT" \
+  --initial-cluster="it=http://127.0.0.1:$PEER_PORT" >"$IT_DIR/etcd.log" 2>&1 &
+ETCD_PID=$!
+tries=0
+until curl -fsS "$ETCD_URL/health" 2>/dev/null | grep -q '"health":"true"'; do
+  tries=$((tries + 1))
+  kill -0 "$ETCD_PID" 2>/dev/null || fail "etcd exited; see etcd.log"
+  [ $tries -le 100 ] || fail "etcd is not healthy"
+  sleep 0.1
+done
+
+# 3. Copy, verify, copy again.
+if out=$(berth admin store copy --from "sqlite:$IT_DIR/nothing" --to "etcd:$ETCD_URL" 2>&1); then
+  fail "copy from a missing store succeeded: $out"
+fi
+check "a missing source is named: $out" grep -q "does not exist" <<<"$out"
+out=$(berth admin store copy --from "sqlite:$DATA" --to "etcd:$ETCD_URL" 2>"$IT_DIR/copy.err") ||
+  fail "copy failed: $(cat "$IT_DIR/copy.err")"
+echo "$out"
+re="^copied ([0-9]+) objects from sqlite:$DATA to etcd:$ETCD_URL; resourceVersions ([0-9]+)\.\.([0-9]+) → ([0-9]+)\.\.([0-9]+) \(order kept\)$"
+[[ "$out" =~ $re ]] || fail "copy printed '$out'"
+copied=${BASH_REMATCH[1]}
+check "at least the 6 objects made were copied ($copied)" test "$copied" -ge 6
+check "destination versions span one per object" \
+  test $((BASH_REMATCH[5] - BASH_REMATCH[4] + 1)) -eq "$copied"
+
+out=$(berth admin store verify --from "sqlite:$DATA" --to "etcd:$ETCD_URL") ||
+  fail "verify found differences: $out"
+expect_eq "verify" "$out" "identical: $copied objects"
+
+if out=$(berth admin store copy --from "sqlite:$DATA" --to "etcd:$ETCD_URL" 2>&1); then
+  fail "a second copy into the same etcd succeeded: $out"
+fi
+check "the second copy names the non-empty destination: $out" \
+  grep -q "destination store etcd:$ETCD_URL is not empty: $copied objects" <<<"$out"
+out=$(berth admin store verify --from "sqlite:$DATA" --to "etcd:$ETCD_URL") ||
+  fail "the refused copy changed the destination: $out"
+
+# A store that differs: verify lists the difference and exits 1.
+if out=$(berth admin store verify --from "sqlite:$DATA" --to "sqlite:$IT_DIR/empty" 2>&1); then
+  fail "verify against an empty store succeeded: $out"
+fi
+check "verify names a missing object: $out" grep -q '^missing: VirtualDisk "default/disk-1"' <<<"$out"
+
+# 4. A controller on the etcd store serves the same objects (same uids).
+start_controller controller-etcd.log --store="etcd:$ETCD_URL"
+expect_eq "objects served from etcd" "$(objects)" "$before"
+expect_eq "labels kept" "$(berth get vd -l it=store-copy -o name | wc -l)" 3
+stop_controller
+done_ok
