@@ -111,10 +111,10 @@ absl::Status CachedStore::Load(bool initial, const absl::Status& why) {
     return absl::Status(all.status().code(), absl::StrCat("list: ", all.status().message()));
   }
   stats_->Observe("list", absl::Now() - start);
-  Objects fresh;
+  ObjectIndex fresh;
   for (std::shared_ptr<const Json>& obj : *all) {
     ObjectKey k = ObjectKey::Of(*obj);
-    fresh.emplace(CacheKey{std::move(k.kind), std::move(k.ns), std::move(k.name)}, std::move(obj));
+    fresh.Insert(std::move(k), std::move(obj));
   }
   const size_t count = fresh.size();
 
@@ -134,13 +134,13 @@ absl::Status CachedStore::Load(bool initial, const absl::Status& why) {
         std::vector<StoreEvent> gone;
         for (const auto& [key, obj] : fresh) {
           const uint64_t rv = VersionOf(*obj);
-          auto it = objects_.find(key);
-          if (it == objects_.end()) {
+          std::shared_ptr<const Json> had = objects_.Find(key);
+          if (had == nullptr) {
             changes.emplace_back(StoreEvent::Type::kAdded, rv, obj);
             ++added;
-          } else if (VersionOf(*it->second) != rv) {
-            if (UidOf(*it->second) != UidOf(*obj)) {  // deleted, then created again
-              Json last = *it->second;
+          } else if (VersionOf(*had) != rv) {
+            if (UidOf(*had) != UidOf(*obj)) {  // deleted, then created again
+              Json last = *had;
               SetResourceVersion(rv, &last);
               changes.emplace_back(StoreEvent::Type::kDeleted, rv, std::move(last));
               changes.emplace_back(StoreEvent::Type::kAdded, rv, obj);
@@ -153,7 +153,7 @@ absl::Status CachedStore::Load(bool initial, const absl::Status& why) {
           }
         }
         for (const auto& [key, obj] : objects_) {
-          if (fresh.count(key) != 0) continue;
+          if (fresh.Find(key) != nullptr) continue;
           Json last = *obj;
           SetResourceVersion(version, &last);
           gone.emplace_back(StoreEvent::Type::kDeleted, version, std::move(last));
@@ -210,13 +210,7 @@ void CachedStore::Apply(uint64_t generation, const StoreEvent& event) {
                           ", older than the cache's ", version_));
       return;
     }
-    ObjectKey k = ObjectKey::Of(event.object());
-    CacheKey key{std::move(k.kind), std::move(k.ns), std::move(k.name)};
-    if (event.type == StoreEvent::Type::kDeleted) {
-      objects_.erase(key);
-    } else {
-      objects_[std::move(key)] = event.shared;
-    }
+    objects_.Apply(event);
     version_ = event.resource_version;
   }
   stats_->applied.store(event.resource_version);
@@ -330,8 +324,7 @@ absl::StatusOr<std::shared_ptr<const Json>> CachedStore::Peek(const ObjectKey& k
   std::shared_ptr<const Json> obj;
   {
     absl::MutexLock lock(&mu_);
-    auto it = objects_.find(CacheKey{key.kind, key.ns, key.name});
-    if (it != objects_.end()) obj = it->second;
+    obj = objects_.Find(key);
   }
   if (!obj) return absl::NotFoundError(absl::StrCat(Describe(key), " not found"));
   return obj;
@@ -341,34 +334,21 @@ absl::StatusOr<ObjectStore::SharedObjects> CachedStore::ListShared(const std::st
                                                                    const std::string& ns,
                                                                    uint64_t* resource_version) {
   if (kind.empty()) return absl::InvalidArgumentError("list: kind is required");
-  SharedObjects found;
   absl::MutexLock lock(&mu_);
-  // Keys sort by kind, namespace, name: the range is already in the documented order.
-  for (auto it = objects_.lower_bound(CacheKey{kind, ns, ""}); it != objects_.end(); ++it) {
-    const auto& [k, n, name] = it->first;
-    if (k != kind || (!ns.empty() && n != ns)) break;
-    found.push_back(it->second);
-  }
   if (resource_version != nullptr) *resource_version = version_;
-  return found;
+  return objects_.Range(kind, ns);
 }
 
 absl::StatusOr<std::vector<Json>> CachedStore::List(const std::string& kind, const std::string& ns,
                                                     uint64_t* resource_version) {
   BERTH_ASSIGN_OR_RETURN(SharedObjects found, ListShared(kind, ns, resource_version));
-  std::vector<Json> out;  // copied outside the lock: the expensive part of a big list
-  out.reserve(found.size());
-  for (const auto& obj : found) out.push_back(*obj);
-  return out;
+  return CopyObjects(found);  // outside the lock: the expensive part of a big list
 }
 
 absl::StatusOr<ObjectStore::SharedObjects> CachedStore::ListAll(uint64_t* resource_version) {
-  SharedObjects found;
   absl::MutexLock lock(&mu_);
-  found.reserve(objects_.size());
-  for (const auto& [key, obj] : objects_) found.push_back(obj);
   if (resource_version != nullptr) *resource_version = version_;
-  return found;
+  return objects_.All();
 }
 
 absl::StatusOr<uint64_t> CachedStore::Watch(uint64_t from_version, WatchCallback callback,

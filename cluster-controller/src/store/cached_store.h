@@ -44,7 +44,6 @@
 #include <optional>
 #include <string>
 #include <thread>
-#include <tuple>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -52,6 +51,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "berth/controller/object_store.h"
+#include "store/object_index.h"
 
 namespace berth::controller::store {
 
@@ -87,8 +87,6 @@ class CachedStore : public ObjectStore {
   void ExportMetrics(metrics::Registry& registry);
 
  private:
-  using CacheKey = std::tuple<std::string, std::string, std::string>;  // kind, ns, name
-  using Objects = std::map<CacheKey, std::shared_ptr<const Json>>;
   struct Subscription {
     uint64_t after;  // deliver only events with resource_version > after
     WatchCallback callback;
@@ -131,7 +129,7 @@ class CachedStore : public ObjectStore {
   // The objects and the version they are consistent with; written under publish_mu_ too, so
   // readers take only this.
   absl::Mutex mu_ ABSL_ACQUIRED_AFTER(publish_mu_);
-  Objects objects_ ABSL_GUARDED_BY(mu_);
+  ObjectIndex objects_ ABSL_GUARDED_BY(mu_);
   uint64_t version_ ABSL_GUARDED_BY(mu_) = 0;
 
   // The backend subscription and the resync thread.

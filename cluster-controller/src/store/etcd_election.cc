@@ -11,6 +11,7 @@
 #include "berth/log.h"
 #include "berth/status_macros.h"
 #include "store/etcd_client.h"
+#include "store/etcd_ops.h"
 
 namespace berth::controller {
 namespace {
@@ -22,6 +23,17 @@ absl::Duration RenewEvery(absl::Duration ttl) { return std::min(ttl / 5, absl::S
 // How often a follower looks for a vacant key (one etcd read): a dead leader's key goes with
 // its lease at most TTL after its last renewal, and a successor takes it within this.
 constexpr absl::Duration kPoll = absl::Milliseconds(200);
+
+// berth_leader: 1 while `election` leads.
+void AddLeaderGauge(metrics::Registry& registry, const LeaderElection* election) {
+  registry.AddGaugeCallback({"berth_leader",
+                             "1 while this controller is the leader (runs the reconcilers).",
+                             {},
+                             [election] {
+                               return std::vector<std::pair<metrics::LabelValues, double>>{
+                                   {{}, election->leading() ? 1.0 : 0.0}};
+                             }});
+}
 
 class EtcdElection : public LeaderElection {
  public:
@@ -51,13 +63,7 @@ class EtcdElection : public LeaderElection {
   }
 
   void ExportMetrics(metrics::Registry& registry) override {
-    registry.AddGaugeCallback(
-        {"berth_leader",
-         "1 while this controller is the leader (runs the reconcilers).",
-         {},
-         [this] {
-           return std::vector<std::pair<metrics::LabelValues, double>>{{{}, leading() ? 1.0 : 0.0}};
-         }});
+    AddLeaderGauge(registry, this);
     registry.AddGaugeCallback({"berth_leader_transitions_total",
                                "Times this controller became or stopped being the leader.",
                                {},
@@ -132,15 +138,8 @@ class EtcdElection : public LeaderElection {
   // Takes the key when it is vacant; while leading, checks it is still ours.
   void Campaign(int64_t lease, const Elected& on_elected, const Lost& on_lost) {
     etcdserverpb::TxnRequest txn;
-    etcdserverpb::Compare* vacant = txn.add_compare();
-    vacant->set_result(etcdserverpb::Compare::EQUAL);
-    vacant->set_target(etcdserverpb::Compare::CREATE);
-    vacant->set_key(key_);
-    vacant->set_create_revision(0);
-    etcdserverpb::PutRequest* put = txn.add_success()->mutable_request_put();
-    put->set_key(key_);
-    put->set_value(options_.id);
-    put->set_lease(lease);
+    *txn.add_compare() = store::Revision(etcdserverpb::Compare::CREATE, key_, 0);  // vacant
+    *txn.add_success() = store::PutOp(key_, options_.id, lease);
     txn.add_failure()->mutable_request_range()->set_key(key_);
     absl::StatusOr<etcdserverpb::TxnResponse> resp = client_->Txn(txn);
     if (!resp.ok()) {
@@ -209,12 +208,8 @@ class EtcdElection : public LeaderElection {
       on_lost();
       Count(*fence);
       etcdserverpb::TxnRequest txn;
-      etcdserverpb::Compare* ours = txn.add_compare();
-      ours->set_result(etcdserverpb::Compare::EQUAL);
-      ours->set_target(etcdserverpb::Compare::CREATE);
-      ours->set_key(key_);
-      ours->set_create_revision(fence->term);
-      txn.add_success()->mutable_request_delete_range()->set_key(key_);
+      *txn.add_compare() = store::Revision(etcdserverpb::Compare::CREATE, key_, fence->term);
+      *txn.add_success() = store::DeleteOp(key_);  // only while the key is still ours
       client_->Txn(txn).IgnoreError();
       log::Info("resigned the leadership",
                 {{"controller", options_.id},
@@ -264,15 +259,7 @@ class SoleLeader : public LeaderElection {
   void Stop() override { leading_ = false; }
   bool leading() const override { return leading_; }
   std::string leader() const override { return id_; }
-  void ExportMetrics(metrics::Registry& registry) override {
-    registry.AddGaugeCallback(
-        {"berth_leader",
-         "1 while this controller is the leader (runs the reconcilers).",
-         {},
-         [this] {
-           return std::vector<std::pair<metrics::LabelValues, double>>{{{}, leading() ? 1.0 : 0.0}};
-         }});
-  }
+  void ExportMetrics(metrics::Registry& registry) override { AddLeaderGauge(registry, this); }
 
  private:
   const std::string id_;

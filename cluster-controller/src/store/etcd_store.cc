@@ -3,7 +3,6 @@
 #include "store/etcd_store.h"
 
 #include <algorithm>
-#include <random>
 #include <tuple>
 #include <utility>
 
@@ -14,6 +13,7 @@
 #include "berth/log.h"
 #include "berth/status_macros.h"
 #include "store/etcd_client.h"
+#include "store/etcd_ops.h"
 #include "store/object_meta.h"
 
 namespace berth::controller {
@@ -32,56 +32,6 @@ constexpr char kFormatKey[] = "format";
 constexpr char kFormat[] = "berth-store v1";
 
 namespace {
-
-// The first key after every key starting with `prefix` (etcd's range_end for a prefix).
-std::string PrefixEnd(std::string prefix) {
-  while (!prefix.empty()) {
-    if (static_cast<unsigned char>(prefix.back()) < 0xff) {
-      prefix.back() = static_cast<char>(prefix.back() + 1);
-      return prefix;
-    }
-    prefix.pop_back();
-  }
-  return std::string(1, '\0');  // every key
-}
-
-etcdserverpb::RequestOp PutOp(const std::string& key, const std::string& value) {
-  etcdserverpb::RequestOp op;
-  op.mutable_request_put()->set_key(key);
-  op.mutable_request_put()->set_value(value);
-  return op;
-}
-
-etcdserverpb::RequestOp DeleteOp(const std::string& key) {
-  etcdserverpb::RequestOp op;
-  op.mutable_request_delete_range()->set_key(key);
-  return op;
-}
-
-etcdserverpb::Compare Revision(etcdserverpb::Compare::CompareTarget target, const std::string& key,
-                               int64_t revision) {
-  etcdserverpb::Compare cmp;
-  cmp.set_result(etcdserverpb::Compare::EQUAL);
-  cmp.set_target(target);
-  cmp.set_key(key);
-  if (target == etcdserverpb::Compare::CREATE) {
-    cmp.set_create_revision(revision);
-  } else {
-    cmp.set_mod_revision(revision);
-  }
-  return cmp;
-}
-
-// '/' separates the parts of a key: a part containing one would alias another object.
-absl::Status CheckKeyParts(const ObjectKey& key) {
-  for (const std::string* part : {&key.kind, &key.ns, &key.name}) {
-    if (part->find('/') != std::string::npos) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(Describe(key), ": kind, namespace and name cannot contain '/'"));
-    }
-  }
-  return absl::OkStatus();
-}
 
 // The stored text: the object without its resourceVersion (that is the key's mod_revision).
 absl::StatusOr<std::string> StoredText(Json obj) {
@@ -137,9 +87,9 @@ absl::StatusOr<std::optional<int64_t>> EtcdStore::Commit(etcdserverpb::TxnReques
                      {{"controller", fence->holder},
                       {"term", absl::StrCat(fence->term)},
                       {"leader", holder.kvs_size() == 0 ? "" : holder.kvs(0).value()}});
-        return absl::FailedPreconditionError(absl::StrCat(
-            fence->holder, " is no longer the leader (term ", fence->term,
-            " ended): write refused"));
+        return absl::FailedPreconditionError(absl::StrCat(fence->holder,
+                                                          " is no longer the leader (term ",
+                                                          fence->term, " ended): write refused"));
       }
     }
     return std::optional<int64_t>();
@@ -179,6 +129,10 @@ absl::StatusOr<Json> EtcdStore::Create(Json obj) {
     uid = NewUuid(gen_);
   }
   InitNewObject(uid, clock_.Now(), &obj);
+  return PutNew(key, uid, std::move(obj));
+}
+
+absl::StatusOr<Json> EtcdStore::PutNew(const ObjectKey& key, const std::string& uid, Json obj) {
   BERTH_ASSIGN_OR_RETURN(std::string text, StoredText(obj));
   etcdserverpb::TxnRequest txn;
   std::string path = ObjectPath(key);
@@ -444,10 +398,10 @@ absl::StatusOr<std::unique_ptr<ObjectStore>> OpenEtcdStore(const EtcdStoreOption
   format.set_key(format_key);
   BERTH_ASSIGN_OR_RETURN(etcdserverpb::RangeResponse marked, client->Range(format));
   if (marked.kvs_size() == 0 && resp->count() > 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "open etcd store: prefix ", options.prefix, " on ", client->endpoint(), " is not empty (",
-        resp->count(), " keys) and holds no Berth store (no ", format_key,
-        "); choose another prefix"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("open etcd store: prefix ", options.prefix, " on ", client->endpoint(),
+                     " is not empty (", resp->count(), " keys) and holds no Berth store (no ",
+                     format_key, "); choose another prefix"));
   }
   if (marked.kvs_size() > 0 && marked.kvs(0).value() != store::kFormat) {
     return absl::FailedPreconditionError(

@@ -132,6 +132,10 @@ class EtcdStore : public ObjectStore {
   // Runs `txn` with the write marker added to its success branch; returns whether it
   // succeeded and, if so, the revision it committed.
   absl::StatusOr<std::optional<int64_t>> Commit(etcdserverpb::TxnRequest txn);
+  // Writes `obj` at `key` (owner index entries naming `uid` included) in one transaction that
+  // requires the key to be absent, else AlreadyExists: Create and Import. Returns `obj` with its
+  // resourceVersion.
+  absl::StatusOr<Json> PutNew(const ObjectKey& key, const std::string& uid, Json obj);
   absl::StatusOr<Json> UpdateOnce(const ObjectKey& key, const Json& obj, bool* changed);
   // Deletes `key` (optionally only while it has `uid`), retrying when it changes meanwhile;
   // then cascades to its dependents. `visited` holds uids already handled.

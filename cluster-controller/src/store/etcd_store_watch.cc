@@ -1,7 +1,6 @@
 // Watches of the etcd object store: one etcd watch stream (and reader thread) per subscription.
 
 #include <algorithm>
-#include <random>
 #include <thread>
 #include <utility>
 
@@ -11,6 +10,7 @@
 #include "berth/log.h"
 #include "berth/status_macros.h"
 #include "store/etcd_client.h"
+#include "store/etcd_ops.h"
 #include "store/etcd_store.h"
 #include "store/object_meta.h"
 
@@ -55,18 +55,6 @@ std::optional<StoreEvent> ToStoreEvent(const std::string& objects_prefix, const 
   if (!obj.is_object() || !obj["metadata"].is_object()) return std::nullopt;
   SetResourceVersion(rv, &obj);
   return StoreEvent(type, rv, std::move(obj));
-}
-
-std::string PrefixEnd(std::string prefix) {
-  prefix.back() = static_cast<char>(prefix.back() + 1);  // prefixes end with '/'
-  return prefix;
-}
-
-// absl's default seeding is copied by fork(); each store draws its own seed from the OS.
-absl::BitGen SeededBitGen() {
-  std::random_device device;
-  std::seed_seq seq{device(), device(), device(), device(), device(), device()};
-  return absl::BitGen(seq);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "store/object_meta.h"
 
 #include <algorithm>
+#include <random>
 
 #include "absl/random/distributions.h"
 #include "absl/strings/str_cat.h"
@@ -92,6 +93,18 @@ absl::Status ValidateShape(const Json& obj) {
   return ValidateOwnerReferences(MetaField(obj, "ownerReferences"));
 }
 
+absl::StatusOr<std::string> CheckImport(const ObjectKey& key, const Json& obj) {
+  std::string uid = UidOf(obj);
+  if (uid.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(Describe(key), ": import needs metadata.uid"));
+  }
+  if (IsDeleting(obj) && !HasFinalizers(obj)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Describe(key), ": deletionTimestamp without finalizers: nothing to import"));
+  }
+  return uid;
+}
+
 std::string NewUuid(absl::BitGen& gen) {
   uint64_t hi = absl::Uniform<uint64_t>(gen);
   uint64_t lo = absl::Uniform<uint64_t>(gen);
@@ -107,6 +120,12 @@ std::string NewUuid(absl::BitGen& gen) {
     out.push_back(kHex[(word >> shift) & 0xf]);
   }
   return out;
+}
+
+absl::BitGen SeededBitGen() {
+  std::random_device device;  // getrandom(2) on Linux
+  std::seed_seq seq{device(), device(), device(), device(), device(), device()};
+  return absl::BitGen(seq);
 }
 
 void InitNewObject(const std::string& uid, absl::Time now, Json* obj) {

@@ -2,7 +2,8 @@
 #define BERTH_CONTROLLER_STORE_OBJECT_META_H_
 
 // Pure rules for the metadata the store owns (uid, resourceVersion, generation, timestamps,
-// finalizers). No I/O; the SQLite store applies them inside its transactions.
+// finalizers), shared by the SQLite and etcd stores. No I/O (but SeededBitGen's seed from the
+// OS); the SQLite store applies them inside its transactions, the etcd store before its own.
 
 #include <cstdint>
 #include <optional>
@@ -11,6 +12,7 @@
 
 #include "absl/random/random.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "berth/controller/object_store.h"
@@ -26,8 +28,15 @@ std::string Describe(const ObjectKey& key);
 // `ownerReferences` as an array of objects each with a non-empty string `uid`.
 absl::Status ValidateShape(const Json& obj);
 
+// Checks what Import needs beyond ValidateShape (InvalidArgument naming `key` otherwise): a
+// metadata.uid, which it returns, and no deletionTimestamp without finalizers (nothing to keep).
+absl::StatusOr<std::string> CheckImport(const ObjectKey& key, const Json& obj);
+
 // Returns a random RFC 4122 version 4 UUID ("xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx").
 std::string NewUuid(absl::BitGen& gen);
+// A generator for NewUuid seeded from the OS: absl's default seeding draws from a process-wide
+// pool that fork() copies, so a forked child and its parent would mint the same uids.
+absl::BitGen SeededBitGen();
 
 // Sets the store-owned metadata of an object about to be created: uid, generation 1,
 // creationTimestamp `now`; drops resourceVersion and deletionTimestamp (set later).

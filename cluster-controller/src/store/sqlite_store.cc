@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <random>
 #include <system_error>
 #include <utility>
 
@@ -89,14 +88,6 @@ absl::StatusOr<uint64_t> InitSchema(Database& db) {
   return version;
 }
 
-// absl's default seeding draws from a process-wide pool that fork() copies, so a forked child
-// and its parent would mint the same uids. Each store is seeded from the OS instead.
-absl::BitGen SeededBitGen() {
-  std::random_device device;  // getrandom(2) on Linux
-  std::seed_seq seq{device(), device(), device(), device(), device(), device()};
-  return absl::BitGen(seq);
-}
-
 }  // namespace
 
 absl::StatusOr<Json> ParseStored(const std::string& text, const std::string& what) {
@@ -150,24 +141,16 @@ absl::Status SqliteStore::LoadCacheLocked() {
   while (true) {
     BERTH_ASSIGN_OR_RETURN(bool row, stmt.Step());
     if (!row) return absl::OkStatus();
-    CacheKey key{stmt.ColumnText(0), stmt.ColumnText(1), stmt.ColumnText(2)};
+    ObjectKey key{stmt.ColumnText(0), stmt.ColumnText(1), stmt.ColumnText(2)};
     BERTH_ASSIGN_OR_RETURN(Json obj, ParseStored(stmt.ColumnText(3), "a stored object"));
-    cache_[std::move(key)] = std::make_shared<const Json>(std::move(obj));
+    cache_.Put(std::move(key), std::make_shared<const Json>(std::move(obj)));
   }
 }
 
 void SqliteStore::UpdateCacheLocked(const std::vector<StoreEvent>& events, uint64_t version) {
   absl::MutexLock cache_lock(&cache_mu_);
   cache_version_ = version;
-  for (const StoreEvent& e : events) {
-    ObjectKey k = ObjectKey::Of(e.object());
-    CacheKey key{k.kind, k.ns, k.name};
-    if (e.type == StoreEvent::Type::kDeleted) {
-      cache_.erase(key);
-    } else {
-      cache_[std::move(key)] = e.shared;
-    }
-  }
+  for (const StoreEvent& e : events) cache_.Apply(e);
 }
 
 SqliteStore::SqliteStore(std::unique_ptr<Database> db, const Clock& clock, size_t history,
@@ -361,8 +344,7 @@ absl::StatusOr<std::shared_ptr<const Json>> SqliteStore::Peek(const ObjectKey& k
   std::shared_ptr<const Json> obj;
   {
     absl::MutexLock lock(&cache_mu_);
-    auto it = cache_.find(CacheKey{key.kind, key.ns, key.name});
-    if (it != cache_.end()) obj = it->second;
+    obj = cache_.Find(key);
   }
   if (!obj) return absl::NotFoundError(absl::StrCat(Describe(key), " not found"));
   return obj;
@@ -372,34 +354,21 @@ absl::StatusOr<ObjectStore::SharedObjects> SqliteStore::ListShared(const std::st
                                                                    const std::string& ns,
                                                                    uint64_t* resource_version) {
   if (kind.empty()) return absl::InvalidArgumentError("list: kind is required");
-  SharedObjects found;
   absl::MutexLock lock(&cache_mu_);
-  // Keys sort by kind, namespace, name: the range is already in the documented order.
-  for (auto it = cache_.lower_bound(CacheKey{kind, ns, ""}); it != cache_.end(); ++it) {
-    const auto& [k, n, name] = it->first;
-    if (k != kind || (!ns.empty() && n != ns)) break;
-    found.push_back(it->second);
-  }
   if (resource_version != nullptr) *resource_version = cache_version_;
-  return found;
+  return cache_.Range(kind, ns);
 }
 
 absl::StatusOr<ObjectStore::SharedObjects> SqliteStore::ListAll(uint64_t* resource_version) {
-  SharedObjects found;
   absl::MutexLock lock(&cache_mu_);
-  found.reserve(cache_.size());
-  for (const auto& [key, obj] : cache_) found.push_back(obj);  // kind, namespace, name order
   if (resource_version != nullptr) *resource_version = cache_version_;
-  return found;
+  return cache_.All();  // kind, namespace, name order
 }
 
 absl::StatusOr<std::vector<Json>> SqliteStore::List(const std::string& kind, const std::string& ns,
                                                     uint64_t* resource_version) {
   BERTH_ASSIGN_OR_RETURN(SharedObjects found, ListShared(kind, ns, resource_version));
-  std::vector<Json> out;  // copied outside the lock: the expensive part of a big list
-  out.reserve(found.size());
-  for (const auto& obj : found) out.push_back(*obj);
-  return out;
+  return CopyObjects(found);  // outside the lock: the expensive part of a big list
 }
 
 absl::StatusOr<uint64_t> SqliteStore::OldestEventLocked() {

@@ -10,13 +10,13 @@
 #include <set>
 #include <string>
 #include <thread>
-#include <tuple>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/random/random.h"
 #include "absl/synchronization/mutex.h"
 #include "berth/controller/object_store.h"
+#include "store/object_index.h"
 #include "store/sqlite_db.h"
 
 namespace berth::controller::store {
@@ -64,8 +64,6 @@ class SqliteStore : public ObjectStore {
                                  WatchEndCallback on_end) override;
   void Unwatch(uint64_t subscription) override;
   uint64_t CurrentVersion() override;
-
-  using CacheKey = std::tuple<std::string, std::string, std::string>;  // kind, ns, name
 
  private:
   // The changes of one write transaction, published after COMMIT.
@@ -175,7 +173,7 @@ class SqliteStore : public ObjectStore {
   // Every committed object, parsed, and the version it is consistent with. Shared pointers so
   // readers copy outside the lock. Taken after publish_mu_ (by writers), or alone (by readers).
   absl::Mutex cache_mu_ ABSL_ACQUIRED_AFTER(publish_mu_);
-  std::map<CacheKey, std::shared_ptr<const Json>> cache_ ABSL_GUARDED_BY(cache_mu_);
+  ObjectIndex cache_ ABSL_GUARDED_BY(cache_mu_);
   uint64_t cache_version_ ABSL_GUARDED_BY(cache_mu_) = 0;
 };
 

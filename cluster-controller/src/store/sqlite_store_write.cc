@@ -18,14 +18,7 @@ absl::StatusOr<Json> SqliteStore::Create(Json obj) {
 absl::StatusOr<Json> SqliteStore::Import(Json obj) {
   BERTH_RETURN_IF_ERROR(ValidateShape(obj));
   ObjectKey key = ObjectKey::Of(obj);
-  const std::string uid = UidOf(obj);
-  if (uid.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(Describe(key), ": import needs metadata.uid"));
-  }
-  if (IsDeleting(obj) && !HasFinalizers(obj)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(Describe(key), ": deletionTimestamp without finalizers: nothing to import"));
-  }
+  BERTH_ASSIGN_OR_RETURN(const std::string uid, CheckImport(key, obj));
   return Write([&](Batch& batch) -> absl::StatusOr<Json> {
     BERTH_ASSIGN_OR_RETURN(std::optional<std::string> existing, LoadTextLocked(key));
     if (existing.has_value()) {
