@@ -14,7 +14,8 @@ void BuildApp(CLI::App& app, CommandContext& ctx) {
   app.require_subcommand(1);
   app.fallthrough();
   app.add_option("--server", ctx.server(),
-                 "Controller address host:port (env BERTH_SERVER, default 127.0.0.1:7443)");
+                 "Controller address host:port, or several IP:PORT,IP:PORT for an HA control plane "
+                 "(env BERTH_SERVER, default 127.0.0.1:7443)");
   app.add_option("--tls-dir", ctx.tls_dir(),
                  "Directory with ca.crt, tls.crt, tls.key for mutual TLS (env BERTH_TLS_DIR)");
   app.add_option("--token", ctx.token(),

@@ -1,12 +1,18 @@
 #include "command_context.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "berth/manifest.h"
 #include "label_selector.h"
 
@@ -48,7 +54,74 @@ std::vector<std::string> ExpandPaths(const std::vector<std::string>& files) {
   return out;
 }
 
+// One element of a server list: an IP literal and a port.
+struct ListedServer {
+  bool v6 = false;
+  std::string host;     // without brackets
+  std::string address;  // as written: 127.0.0.1:7443 or [::1]:7443
+};
+
+absl::StatusOr<ListedServer> ParseListedServer(const std::string& text) {
+  auto bad = [&](const std::string& why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--server: \"", text, "\" in a list of servers: ", why,
+                     " (want IPV4:PORT or [IPV6]:PORT; only a single server may be a host name)"));
+  };
+  ListedServer out;
+  std::string port;
+  if (!text.empty() && text[0] == '[') {
+    size_t close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return bad("no ]:PORT");
+    }
+    out.v6 = true;
+    out.host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    size_t colon = text.rfind(':');
+    if (colon == std::string::npos) return bad("no port");
+    out.host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  unsigned char buf[sizeof(struct in6_addr)];
+  if (inet_pton(out.v6 ? AF_INET6 : AF_INET, out.host.c_str(), buf) != 1) {
+    return bad("not an IP address");
+  }
+  int port_number = 0;
+  if (!absl::SimpleAtoi(port, &port_number) || port_number < 1 || port_number > 65535) {
+    return bad("bad port");
+  }
+  out.address = text;
+  return out;
+}
+
 }  // namespace
+
+absl::StatusOr<ServerTarget> ParseServerAddress(const std::string& server) {
+  if (server.empty()) return absl::InvalidArgumentError("the server address is empty");
+  if (server.find(',') == std::string::npos) return ServerTarget{server, "", ""};
+  std::vector<std::string> parts;
+  for (absl::string_view part : absl::StrSplit(server, ',')) {
+    part = absl::StripAsciiWhitespace(part);
+    if (!part.empty()) parts.emplace_back(part);
+  }
+  if (parts.empty()) return absl::InvalidArgumentError("the server address is empty");
+  if (parts.size() == 1) return ServerTarget{parts[0], "", ""};
+  std::vector<ListedServer> listed;
+  for (const std::string& part : parts) {
+    auto one = ParseListedServer(part);
+    if (!one.ok()) return one.status();
+    if (!listed.empty() && one->v6 != listed[0].v6) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--server: \"", server, "\" mixes IPv4 and IPv6 addresses; list one family only"));
+    }
+    listed.push_back(*std::move(one));
+  }
+  std::vector<std::string> addresses;
+  for (const ListedServer& s : listed) addresses.push_back(s.address);
+  return ServerTarget{absl::StrCat(listed[0].v6 ? "ipv6:" : "ipv4:", absl::StrJoin(addresses, ",")),
+                      listed[0].address, listed[0].host};
+}
 
 std::string CommandContext::NamespaceFor(const KindInfo& kind) const {
   if (!kind.namespaced) return "";

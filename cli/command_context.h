@@ -31,6 +31,21 @@ struct Connection {
   std::string token;    // bearer token sent with every call; empty: the certificate's identity
 };
 
+// How to dial the controller(s) named by --server / BERTH_SERVER.
+struct ServerTarget {
+  std::string target;     // the gRPC target: HOST:PORT as given, or ipv4:/ipv6: with a list
+  std::string authority;  // a list: its first HOST:PORT (the :authority header); else empty
+  std::string tls_name;   // a list: its first host, the name the certificate is checked
+                          // against; else empty (gRPC takes it from the target)
+};
+
+// Parses --server: one HOST:PORT (kept as given, a host name works), or several
+// comma-separated IP:PORT ("127.0.0.1:7443,127.0.0.1:7444", "[::1]:7443,[::1]:7444") for an HA
+// control plane; gRPC's pick_first then fails over to the next controller that answers. A list
+// must be all IPv4 or all IPv6 literals (gRPC's ipv4:/ipv6: resolvers; a host name names one
+// server only).
+absl::StatusOr<ServerTarget> ParseServerAddress(const std::string& server);
+
 // Everything the CLI touches outside itself; main() fills it with the real world, tests with
 // fakes. Streams and the clock are borrowed and must outlive the run.
 struct CliEnv {

@@ -220,8 +220,9 @@ class GrpcResourceClient : public ResourceClient {
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const Connection& c) {
-  const std::string& address = c.server;
-  if (address.empty()) return absl::InvalidArgumentError("the server address is empty");
+  absl::StatusOr<ServerTarget> target = ParseServerAddress(c.server);
+  if (!target.ok()) return target.status();
+  const std::string& address = target->target;
   std::shared_ptr<grpc::ChannelCredentials> creds;
   if (c.tls_dir.empty()) {
     if (!c.token.empty()) {
@@ -243,6 +244,14 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const Connection& c) 
   // fail on big clusters. Lists are bounded by the store, not by this.
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
+  if (!target->tls_name.empty()) {
+    // Several controllers (HA): pick_first tries them in order and moves on when one fails.
+    // They share one certificate, checked against the first host; a paused controller accepts
+    // TCP but never finishes the handshake, so give up on it after 2 s, not gRPC's 20 s.
+    args.SetSslTargetNameOverride(target->tls_name);
+    args.SetString(GRPC_ARG_DEFAULT_AUTHORITY, target->authority);
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 2000);
+  }
   std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(address, creds, args);
   if (channel == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat("cannot create a channel to ", address));
