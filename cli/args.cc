@@ -165,7 +165,10 @@ absl::StatusOr<absl::Duration> ParseTimeout(const std::string& text) {
 
 std::string FormatError(const absl::Status& status, const std::string& server) {
   if (IsFromServer(status)) {
-    if (status.code() == absl::StatusCode::kUnavailable) {
+    // The controller answered but its store could not (etcd without quorum: "etcd txn at …"):
+    // that is the server's error, not a connection failure.
+    if (status.code() == absl::StatusCode::kUnavailable &&
+        !absl::StartsWith(status.message(), "etcd ")) {
       return absl::StrCat("error: unable to connect to the server at ", server, ": ",
                           OneLine(status.message()));
     }

@@ -39,6 +39,25 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> Credentials(bool tls,
   return grpc::SslCredentials(ssl);
 }
 
+// The member cannot serve the call now: it is down, or it has no raft leader (lost quorum). A
+// member without a leader answers a write it could not commit with gRPC UNKNOWN "context
+// deadline exceeded" (etcd 3.4 passes its server-side context error through), which is no less
+// "unavailable" than its usual "etcdserver: request timed out" (UNAVAILABLE).
+bool MemberUnavailable(const grpc::Status& st) {
+  switch (st.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return true;
+    case grpc::StatusCode::UNKNOWN:
+      return absl::StrContains(st.error_message(), "deadline exceeded") ||
+             absl::StrContains(st.error_message(), "timed out") ||
+             absl::StrContains(st.error_message(), "no leader") ||
+             absl::StrContains(st.error_message(), "leader changed");
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdClient::Create(
@@ -82,10 +101,7 @@ absl::Status EtcdClient::Run(const char* what, bool retry, Call&& call) {
     last = FromGrpcStatus(st);
     last = absl::Status(
         last.code(), absl::StrCat("etcd ", what, " at ", endpoints_[index], ": ", last.message()));
-    if (st.error_code() != grpc::StatusCode::UNAVAILABLE &&
-        st.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
-      return last;
-    }
+    if (!MemberUnavailable(st)) return last;
     size_t expected = index;
     current_.compare_exchange_strong(expected, index + 1);
     if (!retry) return absl::UnavailableError(last.message());
