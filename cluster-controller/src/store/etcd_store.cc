@@ -58,9 +58,11 @@ std::string EtcdStore::OwnerPath(const std::string& owner_uid, const ObjectKey& 
   return absl::StrCat(prefix_, "owners/", owner_uid, "/", key.kind, "/", key.ns, "/", key.name);
 }
 
-absl::StatusOr<std::optional<EtcdStore::Stored>> EtcdStore::Load(const ObjectKey& key) {
+absl::StatusOr<std::optional<EtcdStore::Stored>> EtcdStore::Load(const ObjectKey& key,
+                                                                 bool serializable) {
   etcdserverpb::RangeRequest req;
   req.set_key(ObjectPath(key));
+  req.set_serializable(serializable);
   BERTH_ASSIGN_OR_RETURN(etcdserverpb::RangeResponse resp, client_->Range(req));
   if (resp.kvs_size() == 0) return std::optional<Stored>();
   BERTH_ASSIGN_OR_RETURN(Json obj, ParseKv(resp.kvs(0)));
@@ -161,7 +163,13 @@ absl::StatusOr<Json> EtcdStore::Update(Json obj) {
 }
 
 absl::StatusOr<Json> EtcdStore::UpdateOnce(const ObjectKey& key, const Json& obj, bool* changed) {
-  BERTH_ASSIGN_OR_RETURN(std::optional<Stored> stored, Load(key));
+  // The member's local copy first (no raft round trip): the transaction compares the revision
+  // read, so a stale copy cannot make a stale write; only a copy that contradicts the caller
+  // (absent, or another version) is read again through raft before it becomes an error.
+  BERTH_ASSIGN_OR_RETURN(std::optional<Stored> stored, Load(key, /*serializable=*/true));
+  if (!stored.has_value() || !CheckResourceVersion(key, stored->obj, obj).ok()) {
+    BERTH_ASSIGN_OR_RETURN(stored, Load(key, /*serializable=*/false));
+  }
   if (!stored.has_value()) return absl::NotFoundError(absl::StrCat(Describe(key), " not found"));
   BERTH_RETURN_IF_ERROR(CheckResourceVersion(key, stored->obj, obj));
   Json next = obj;
@@ -211,7 +219,11 @@ absl::StatusOr<Json> EtcdStore::DeleteKey(const ObjectKey& key,
                                           const std::optional<std::string>& uid,
                                           std::set<std::string>* visited) {
   for (int attempt = 0; attempt < kDeleteAttempts; ++attempt) {
-    BERTH_ASSIGN_OR_RETURN(std::optional<Stored> stored, Load(key));
+    // As UpdateOnce: the local copy first, through raft when it is absent or went stale.
+    BERTH_ASSIGN_OR_RETURN(std::optional<Stored> stored, Load(key, /*serializable=*/attempt == 0));
+    if (!stored.has_value() && attempt == 0) {
+      BERTH_ASSIGN_OR_RETURN(stored, Load(key, /*serializable=*/false));
+    }
     if (!stored.has_value()) return absl::NotFoundError(absl::StrCat(Describe(key), " not found"));
     std::string stored_uid = UidOf(stored->obj);
     if (uid.has_value() && *uid != stored_uid) {

@@ -126,7 +126,8 @@ class EtcdStore : public ObjectStore {
   std::string OwnerPath(const std::string& owner_uid, const ObjectKey& key) const;
   std::string Marker() const { return prefix_ + "objects/"; }
 
-  absl::StatusOr<std::optional<Stored>> Load(const ObjectKey& key);
+  // `serializable`: the member's own copy, without a raft round trip (may lag the cluster).
+  absl::StatusOr<std::optional<Stored>> Load(const ObjectKey& key, bool serializable = false);
   // Reads every object under `prefix` in pages at one revision (set in *revision), sorted.
   absl::StatusOr<std::vector<Json>> ListPaged(const std::string& prefix, int64_t* revision);
   // Runs `txn` with the write marker added to its success branch; returns whether it
