@@ -170,4 +170,21 @@ start_controller controller-etcd.log --store="etcd:$ETCD_URL"
 expect_eq "objects served from etcd" "$(objects)" "$before"
 expect_eq "labels kept" "$(berth get vd -l it=store-copy -o name | wc -l)" 3
 stop_controller
+
+# 5. Bad stores are clear startup errors, and the controller exits instead of serving.
+startup_error() {  # startup_error EXPECTED-TEXT FLAGS...: the controller exits 1 naming it
+  local want=$1 rc=0 out; shift
+  out=$(timeout 30 "$BERTH_BUILD_DIR/cluster-controller/berth-controller" --insecure \
+    --listen="127.0.0.1:$(free_port)" "$@" 2>&1) || rc=$?
+  check "berth-controller $* exits with an error (rc $rc)" test "$rc" -ne 0 -a "$rc" -ne 124
+  check "... naming \"$want\": $(tail -1 <<<"$out")" grep -q -- "$want" <<<"$out"
+}
+startup_error "Connection refused" --store="etcd:http://127.0.0.1:$(free_port)"
+startup_error "TLS handshake failed" --store="etcd:https://127.0.0.1:$ETCD_PORT"
+mkdir -p "$IT_DIR/not-a-store" && echo notes >"$IT_DIR/not-a-store/notes.txt"
+startup_error "is not empty and holds no Berth store" --store="sqlite:$IT_DIR/not-a-store"
+curl -fsS -X POST "$ETCD_URL/v3/kv/put" -d '{"key":"L290aGVyL2E=","value":"eA=="}' >/dev/null ||
+  fail "could not write a foreign key into etcd"
+startup_error "prefix /other/ on .* is not empty" --store="etcd:$ETCD_URL/other/"
+startup_error "want https://HOST:PORT" --store="etcd:127.0.0.1:$ETCD_PORT"
 done_ok

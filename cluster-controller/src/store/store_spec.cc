@@ -76,18 +76,29 @@ absl::StatusOr<std::unique_ptr<ObjectStore>> OpenStore(const StoreSpec& spec,
     etcd.tls = options.etcd_tls;
     etcd.prefix = spec.prefix;
     etcd.call_timeout = options.call_timeout;
-    return OpenEtcdStore(etcd, clock);
+    absl::StatusOr<std::unique_ptr<ObjectStore>> store = OpenEtcdStore(etcd, clock);
+    // gRPC words a TLS mismatch as a closed socket or a failed handshake: say what to check.
+    if (!store.ok() && absl::StartsWith(spec.endpoints[0], "https://") &&
+        (absl::StrContains(store.status().message(), "Socket closed") ||
+         absl::StrContains(store.status().message(), "andshake") ||
+         absl::StrContains(store.status().message(), "certificate"))) {
+      return absl::Status(
+          store.status().code(),
+          absl::StrCat(store.status().message(),
+                       " (the TLS handshake failed: is the member serving https, does --store_ca "
+                       "hold the CA of its certificate, is the client certificate accepted?)"));
+    }
+    return store;
   }
   std::error_code ec;
   if (std::filesystem::exists(spec.path, ec) && !std::filesystem::is_directory(spec.path, ec)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("store ", spec.ToString(), ": ", spec.path, " is not a directory"));
+    return absl::FailedPreconditionError(absl::StrCat(spec.path, " is not a directory"));
   }
   if (std::filesystem::is_directory(spec.path, ec) &&
       !std::filesystem::exists(std::filesystem::path(spec.path) / "berth.db", ec) &&
       !std::filesystem::is_empty(spec.path, ec)) {
     return absl::FailedPreconditionError(
-        absl::StrCat("store ", spec.ToString(), ": ", spec.path,
+        absl::StrCat(spec.path,
                      " is not empty and holds no Berth store (no berth.db); choose an empty or "
                      "new directory"));
   }
