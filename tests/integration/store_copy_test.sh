@@ -165,10 +165,22 @@ if out=$(berth admin store verify --from "sqlite:$DATA" --to "sqlite:$IT_DIR/emp
 fi
 check "verify names a missing object: $out" grep -q '^missing: VirtualDisk "default/disk-1"' <<<"$out"
 
-# 4. A controller on the etcd store serves the same objects (same uids).
-start_controller controller-etcd.log --store="etcd:$ETCD_URL"
+# 4. A controller on the etcd store serves the same objects (same uids). It is the only one, so
+# it leads, and it compacts etcd's history every second down to the last 5 revisions.
+start_controller controller-etcd.log --store="etcd:$ETCD_URL" --id=it-controller \
+  --compaction_interval_seconds=1 --compaction_keep_revisions=5
 expect_eq "objects served from etcd" "$(objects)" "$before"
 expect_eq "labels kept" "$(berth get vd -l it=store-copy -o name | wc -l)" 3
+check "it leads" grep -q "became the leader controller=it-controller" "$IT_DIR/controller-etcd.log"
+for i in 1 2 3; do berth label vd disk-1 -n default "round=$i" --overwrite >/dev/null; done
+tries=0
+until grep -q "etcd history compacted" "$IT_DIR/controller-etcd.log"; do
+  tries=$((tries + 1)); [ $tries -le 50 ] || fail "the leader did not compact etcd's history"
+  sleep 0.1
+done
+out=$(curl -sS -X POST "$ETCD_URL/v3/kv/range" -d '{"key":"L2JlcnRoL2Zvcm1hdA==","revision":"2"}')
+check "compacted: etcd no longer has revision 2 ($out)" grep -q "compacted" <<<"$out"
+expect_eq "objects still served after compaction" "$(objects)" "$before"
 stop_controller
 
 # 5. Bad stores are clear startup errors, and the controller exits instead of serving.
