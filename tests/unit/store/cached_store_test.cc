@@ -32,19 +32,11 @@ namespace {
 using testing::EtcdServer;
 using testing::MakeObject;
 
-EtcdStoreOptions Options(const std::string& endpoint, const std::string& name) {
-  EtcdStoreOptions options;
-  options.endpoints = {endpoint};
-  options.prefix = absl::StrCat("/berth-cache-test-", getpid(), "-", name, "/");
-  options.call_timeout = absl::Seconds(3);
-  return options;
-}
+using testing::MustCreate;
+using testing::MustOpenEtcd;
 
-std::unique_ptr<ObjectStore> MustOpenEtcd(const EtcdStoreOptions& options, const Clock& clock) {
-  auto store = OpenEtcdStore(options, clock);
-  INFO(store.status().ToString());
-  REQUIRE(store.ok());
-  return std::move(store).value();
+EtcdStoreOptions Options(const std::string& endpoint, const std::string& name) {
+  return testing::EtcdTestOptions(endpoint, "cache-" + name);
 }
 
 std::unique_ptr<ObjectStore> MustOpenCache(const EtcdStoreOptions& options, const Clock& clock,
@@ -53,13 +45,6 @@ std::unique_ptr<ObjectStore> MustOpenCache(const EtcdStoreOptions& options, cons
   INFO(cache.status().ToString());
   REQUIRE(cache.ok());
   return std::move(cache).value();
-}
-
-Json MustCreate(ObjectStore& store, Json obj) {
-  auto created = store.Create(std::move(obj));
-  INFO(created.status().ToString());
-  REQUIRE(created.ok());
-  return *created;
 }
 
 uint64_t Rv(const Json& obj) {

@@ -54,19 +54,8 @@ std::unique_ptr<ObjectStore> OpenEtcd(const std::string& name, const Clock& cloc
       absl::StrCat("etcd:", etcd.endpoint(), "/berth-copy-test-", getpid(), "-", name, "/"), clock);
 }
 
-Json MustCreate(ObjectStore& store, Json obj) {
-  auto created = store.Create(std::move(obj));
-  INFO(created.status().ToString());
-  REQUIRE(created.ok());
-  return *created;
-}
-
-Json MustUpdate(ObjectStore& store, Json obj) {
-  auto updated = store.Update(std::move(obj));
-  INFO(updated.status().ToString());
-  REQUIRE(updated.ok());
-  return *updated;
-}
+using testing::MustCreate;
+using testing::MustUpdate;
 
 ObjectStore::SharedObjects MustListAll(ObjectStore& store) {
   auto all = store.ListAll();

@@ -25,20 +25,7 @@ using testing::EtcdServer;
 using testing::MakeObject;
 using testing::TempDir;
 
-EtcdStoreOptions Options(const std::string& endpoint, const std::string& name) {
-  EtcdStoreOptions options;
-  options.endpoints = {endpoint};
-  options.prefix = absl::StrCat("/berth-etcd-test-", getpid(), "-", name, "/");
-  options.call_timeout = absl::Seconds(3);
-  return options;
-}
-
-std::unique_ptr<ObjectStore> MustOpen(const EtcdStoreOptions& options, const Clock& clock) {
-  auto store = OpenEtcdStore(options, clock);
-  INFO(store.status().ToString());
-  REQUIRE(store.ok());
-  return std::move(store).value();
-}
+using testing::MustOpenEtcd;
 
 // Returns the status of running scripts/certs with `args` (needs $BERTH_SOURCE_DIR).
 int Certs(const std::string& args) {
@@ -50,9 +37,9 @@ int Certs(const std::string& args) {
 
 TEST_CASE("etcd: two stores on one etcd see each other's writes; a stale write conflicts") {
   RealClock clock;
-  EtcdStoreOptions options = Options(EtcdServer::Shared().endpoint(), "two");
-  auto a = MustOpen(options, clock);
-  auto b = MustOpen(options, clock);
+  EtcdStoreOptions options = testing::EtcdTestOptions(EtcdServer::Shared().endpoint(), "two");
+  auto a = MustOpenEtcd(options, clock);
+  auto b = MustOpenEtcd(options, clock);
   absl::Mutex mu;
   std::vector<std::string> seen_by_b;
   auto watch = b->Watch(b->CurrentVersion(), [&](const StoreEvent& e) {
@@ -94,7 +81,8 @@ TEST_CASE("etcd: two stores on one etcd see each other's writes; a stale write c
 
 TEST_CASE("etcd: List reads page by page at one revision, in namespace then name order") {
   RealClock clock;
-  auto store = MustOpen(Options(EtcdServer::Shared().endpoint(), "paged"), clock);
+  auto store =
+      MustOpenEtcd(testing::EtcdTestOptions(EtcdServer::Shared().endpoint(), "paged"), clock);
   // More than one etcd page (1000 keys); "a-b" sorts after "a" by namespace, but its keys
   // ("a-b/...") sort before "a/..." in etcd.
   const std::vector<std::string> namespaces = {"a-b", "a", "b"};
@@ -130,25 +118,26 @@ TEST_CASE("etcd: List reads page by page at one revision, in namespace then name
 
 TEST_CASE("etcd: a name with '/' is rejected rather than aliasing another key") {
   RealClock clock;
-  auto store = MustOpen(Options(EtcdServer::Shared().endpoint(), "slash"), clock);
+  auto store =
+      MustOpenEtcd(testing::EtcdTestOptions(EtcdServer::Shared().endpoint(), "slash"), clock);
   CHECK(absl::IsInvalidArgument(store->Create(MakeObject("VirtualDisk", "a/b", "c")).status()));
   CHECK(absl::IsInvalidArgument(store->Get(ObjectKey{"VirtualDisk", "a", "b/c"}).status()));
 }
 
 TEST_CASE("etcd: a member that is down is a clear error; the next endpoint takes over") {
   RealClock clock;
-  EtcdStoreOptions down = Options("http://127.0.0.1:1", "down");
+  EtcdStoreOptions down = testing::EtcdTestOptions("http://127.0.0.1:1", "down");
   auto refused = OpenEtcdStore(down, clock);
   REQUIRE(absl::IsUnavailable(refused.status()));
   CHECK(std::string(refused.status().message()).find("127.0.0.1:1") != std::string::npos);
 
-  EtcdStoreOptions two = Options("http://127.0.0.1:1", "failover");
+  EtcdStoreOptions two = testing::EtcdTestOptions("http://127.0.0.1:1", "failover");
   two.endpoints.push_back(EtcdServer::Shared().endpoint());
-  auto store = MustOpen(two, clock);
+  auto store = MustOpenEtcd(two, clock);
   CHECK(store->Create(MakeObject("VirtualDisk", "ns", "d1")).ok());
   CHECK(store->List("VirtualDisk", "ns")->size() == 1);
 
-  EtcdStoreOptions bad = Options("ftp://127.0.0.1:2379", "bad");
+  EtcdStoreOptions bad = testing::EtcdTestOptions("ftp://127.0.0.1:2379", "bad");
   CHECK(absl::IsInvalidArgument(OpenEtcdStore(bad, clock).status()));
 }
 
@@ -163,9 +152,9 @@ TEST_CASE("etcd: TLS with a client certificate; a wrong CA or plaintext is a sta
   REQUIRE(server.endpoint().rfind("https://", 0) == 0);
   RealClock clock;
 
-  EtcdStoreOptions options = Options(server.endpoint(), "tls");
+  EtcdStoreOptions options = testing::EtcdTestOptions(server.endpoint(), "tls");
   options.tls = TlsFiles::FromDir(bundle);
-  auto store = MustOpen(options, clock);
+  auto store = MustOpenEtcd(options, clock);
   auto created = store->Create(MakeObject("VirtualDisk", "ns", "d1"));
   REQUIRE(created.ok());
   std::vector<uint64_t> seen;
@@ -197,8 +186,8 @@ TEST_CASE("etcd: acknowledged writes survive kill -9 of etcd; a watch resumes wi
   INFO(server.error());
   REQUIRE(server.error().empty());
   RealClock clock;
-  EtcdStoreOptions options = Options(server.endpoint(), "kill");
-  auto store = MustOpen(options, clock);
+  EtcdStoreOptions options = testing::EtcdTestOptions(server.endpoint(), "kill");
+  auto store = MustOpenEtcd(options, clock);
   absl::Mutex mu;
   std::vector<uint64_t> seen;
   REQUIRE(store

@@ -31,19 +31,8 @@ std::unique_ptr<ObjectStore> MustOpen(testing::StoreEnv& env, const Clock& clock
   return std::move(store).value();
 }
 
-Json MustCreate(ObjectStore& store, Json obj) {
-  auto created = store.Create(std::move(obj));
-  INFO(created.status().ToString());
-  REQUIRE(created.ok());
-  return *created;
-}
-
-Json MustUpdate(ObjectStore& store, Json obj) {
-  auto updated = store.Update(std::move(obj));
-  INFO(updated.status().ToString());
-  REQUIRE(updated.ok());
-  return *updated;
-}
+using testing::MustCreate;
+using testing::MustUpdate;
 
 std::string Rv(const Json& obj) { return obj["metadata"]["resourceVersion"].get<std::string>(); }
 

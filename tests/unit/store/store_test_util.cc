@@ -1,9 +1,12 @@
 #include "store_test_util.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <system_error>
+
+#include "absl/strings/str_cat.h"
 
 namespace berth::controller::testing {
 
@@ -33,6 +36,14 @@ void AddOwner(const Json& owner, Json* obj) {
                                                    {"name", owner["metadata"]["name"]},
                                                    {"uid", owner["metadata"]["uid"]},
                                                    {"controller", true}});
+}
+
+EtcdStoreOptions EtcdTestOptions(const std::string& endpoint, const std::string& name) {
+  EtcdStoreOptions options;
+  options.endpoints = {endpoint};
+  options.prefix = absl::StrCat("/berth-etcd-test-", getpid(), "-", name, "/");
+  options.call_timeout = absl::Seconds(3);
+  return options;
 }
 
 }  // namespace berth::controller::testing

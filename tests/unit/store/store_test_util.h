@@ -1,9 +1,14 @@
 #ifndef BERTH_TESTS_UNIT_STORE_STORE_TEST_UTIL_H_
 #define BERTH_TESTS_UNIT_STORE_STORE_TEST_UTIL_H_
 
+#include <catch2/catch.hpp>
+#include <memory>
 #include <string>
+#include <utility>
 
+#include "berth/controller/object_store.h"
 #include "berth/json.h"
+#include "store/etcd_store.h"
 
 namespace berth::controller::testing {
 
@@ -25,6 +30,27 @@ Json MakeObject(const std::string& kind, const std::string& ns, const std::strin
 
 // Adds an ownerReference to `owner` (which must carry a uid) to `obj`.
 void AddOwner(const Json& owner, Json* obj);
+
+// A store call that must succeed: its error is the test's failure message.
+template <typename T>
+T MustOk(absl::StatusOr<T> result) {
+  INFO(result.status().ToString());
+  REQUIRE(result.ok());
+  return *std::move(result);
+}
+inline Json MustCreate(ObjectStore& store, Json obj) {
+  return MustOk(store.Create(std::move(obj)));
+}
+inline Json MustUpdate(ObjectStore& store, Json obj) {
+  return MustOk(store.Update(std::move(obj)));
+}
+
+// Options for the etcd store at `endpoint` under a key prefix of this process and `name`.
+EtcdStoreOptions EtcdTestOptions(const std::string& endpoint, const std::string& name);
+inline std::unique_ptr<ObjectStore> MustOpenEtcd(const EtcdStoreOptions& options,
+                                                 const Clock& clock) {
+  return MustOk(OpenEtcdStore(options, clock));
+}
 
 }  // namespace berth::controller::testing
 
