@@ -22,6 +22,9 @@ namespace {
 
 // Keys read per List request: bounds the memory of one etcd response.
 constexpr int64_t kListPage = 1000;
+// How long a write whose outcome etcd left open (Unavailable: a member died, the cluster is
+// electing a raft leader) is resolved and retried before Unavailable reaches the caller.
+constexpr absl::Duration kResolveFor = absl::Seconds(8);
 // Attempts of a Delete step whose object keeps changing under it.
 constexpr int kDeleteAttempts = 10;
 
@@ -78,7 +81,9 @@ absl::StatusOr<std::optional<int64_t>> EtcdStore::Commit(etcdserverpb::TxnReques
     *txn.add_compare() = Revision(etcdserverpb::Compare::CREATE, fence->key, fence->term);
     txn.add_failure()->mutable_request_range()->set_key(fence->key);
   }
-  BERTH_ASSIGN_OR_RETURN(etcdserverpb::TxnResponse resp, client_->Txn(txn));
+  absl::StatusOr<etcdserverpb::TxnResponse> sent = client_->Txn(txn);
+  if (absl::IsUnavailable(sent.status())) sent = Resolve(txn, sent.status());
+  BERTH_ASSIGN_OR_RETURN(etcdserverpb::TxnResponse resp, std::move(sent));
   if (!resp.succeeded()) {
     if (fence != nullptr && resp.responses_size() > 0) {
       const etcdserverpb::RangeResponse& holder =
@@ -102,6 +107,48 @@ absl::StatusOr<std::optional<int64_t>> EtcdStore::Commit(etcdserverpb::TxnReques
   }
   AwaitDelivered(resp.header().revision());
   return std::optional<int64_t>(resp.header().revision());
+}
+
+absl::StatusOr<etcdserverpb::TxnResponse> EtcdStore::Resolve(const etcdserverpb::TxnRequest& txn,
+                                                             absl::Status error) {
+  // Every write transaction starts with its object: compare(0) is on the object's key (CREATE 0
+  // or its MOD revision), success(0) puts its new text or deletes it.
+  if (txn.compare_size() == 0 || txn.success_size() == 0) return error;
+  const etcdserverpb::Compare& read = txn.compare(0);
+  const etcdserverpb::RequestOp& write = txn.success(0);
+  const int64_t read_revision =
+      read.target() == etcdserverpb::Compare::MOD ? read.mod_revision() : 0;
+  absl::Duration backoff = absl::Milliseconds(200);
+  const absl::Time deadline = absl::Now() + kResolveFor;
+  while (absl::Now() < deadline) {
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Seconds(2));
+    etcdserverpb::RangeRequest get;
+    get.set_key(read.key());
+    absl::StatusOr<etcdserverpb::RangeResponse> now = client_->Range(get);
+    if (!now.ok()) {
+      error = now.status();
+      continue;
+    }
+    const bool present = now->kvs_size() > 0;
+    const bool landed = write.has_request_put()
+                            ? present && now->kvs(0).value() == write.request_put().value() &&
+                                  now->kvs(0).mod_revision() != read_revision
+                            : !present || now->kvs(0).create_revision() > read_revision;
+    if (landed) {
+      etcdserverpb::TxnResponse done;
+      done.set_succeeded(true);
+      done.mutable_header()->set_revision(write.has_request_put() ? now->kvs(0).mod_revision()
+                                                                  : now->header().revision());
+      return done;
+    }
+    // It did not commit: nothing changed, so the same transaction is still the right one (its
+    // compares fail as usual if the object changed meanwhile).
+    absl::StatusOr<etcdserverpb::TxnResponse> again = client_->Txn(txn);
+    if (!absl::IsUnavailable(again.status())) return again;
+    error = again.status();
+  }
+  return error;
 }
 
 void EtcdStore::IndexOwners(const ObjectKey& key, const std::string& uid,

@@ -133,6 +133,13 @@ class EtcdStore : public ObjectStore {
   // Runs `txn` with the write marker added to its success branch; returns whether it
   // succeeded and, if so, the revision it committed.
   absl::StatusOr<std::optional<int64_t>> Commit(etcdserverpb::TxnRequest txn);
+  // After `txn` failed with Unavailable (it may or may not have committed): reads its object
+  // until etcd answers; when the object holds what `txn` wrote, answers as if `txn` succeeded,
+  // else sends `txn` again. Gives up with the last Unavailable after kResolveFor. So a member
+  // dying or a raft election is not an error the caller sees, and a write is never applied
+  // twice or reported failed when it committed.
+  absl::StatusOr<etcdserverpb::TxnResponse> Resolve(const etcdserverpb::TxnRequest& txn,
+                                                    absl::Status error);
   // Writes `obj` at `key` (owner index entries naming `uid` included) in one transaction that
   // requires the key to be absent, else AlreadyExists: Create and Import. Returns `obj` with its
   // resourceVersion.
