@@ -61,7 +61,7 @@ leaders() {  # leaders [SKIP]: the controllers whose /readyz says they lead, one
   done
 }
 wait_leader() {  # wait_leader TIMEOUT_S [NOT]: prints the single leader (other than NOT)
-  local until_t; until_t=$(awk -v t="$(now)" -v d="$1" 'BEGIN { print t + d }')
+  local until_t; until_t=$(awk -v t="$(now)" -v d="$1" 'BEGIN { printf "%.3f", t + d }')
   while awk -v t="$(now)" -v u="$until_t" 'BEGIN { exit !(t < u) }'; do
     local l; l=$(leaders "${2:-}")
     if [ -n "$l" ] && [ "$(wc -l <<<"$l")" = 1 ] && [ "$l" != "${2:-}" ]; then echo "$l"; return 0; fi
