@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "berth/manifest.h"
+#include "berth/net/socket.h"
 #include "label_selector.h"
 
 namespace berth::cli {
@@ -67,22 +68,12 @@ absl::StatusOr<ListedServer> ParseListedServer(const std::string& text) {
         absl::StrCat("--server: \"", text, "\" in a list of servers: ", why,
                      " (want IPV4:PORT or [IPV6]:PORT; only a single server may be a host name)"));
   };
+  absl::StatusOr<std::pair<std::string, std::string>> host_port = net::SplitHostPort(text);
+  if (!host_port.ok()) return bad("no port");
   ListedServer out;
-  std::string port;
-  if (!text.empty() && text[0] == '[') {
-    size_t close = text.find(']');
-    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
-      return bad("no ]:PORT");
-    }
-    out.v6 = true;
-    out.host = text.substr(1, close - 1);
-    port = text.substr(close + 2);
-  } else {
-    size_t colon = text.rfind(':');
-    if (colon == std::string::npos) return bad("no port");
-    out.host = text.substr(0, colon);
-    port = text.substr(colon + 1);
-  }
+  out.v6 = !text.empty() && text[0] == '[';
+  out.host = host_port->first;
+  const std::string& port = host_port->second;
   unsigned char buf[sizeof(struct in6_addr)];
   if (inet_pton(out.v6 ? AF_INET6 : AF_INET, out.host.c_str(), buf) != 1) {
     return bad("not an IP address");
