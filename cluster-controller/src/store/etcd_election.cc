@@ -78,10 +78,17 @@ class EtcdElection : public LeaderElection {
                                "(committed, refused: the term had ended).",
                                {"result"},
                                [this] {
+                                 // Counted terms, plus the one not counted yet (under way, or
+                                 // ended while its reconcilers stop).
                                  absl::MutexLock l(&mu_);
+                                 uint64_t committed = committed_, refused = refused_;
+                                 if (uncounted_ != nullptr) {
+                                   committed += uncounted_->committed.load();
+                                   refused += uncounted_->refused.load();
+                                 }
                                  return std::vector<std::pair<metrics::LabelValues, double>>{
-                                     {{"committed"}, static_cast<double>(committed_)},
-                                     {{"refused"}, static_cast<double>(refused_)}};
+                                     {{"committed"}, static_cast<double>(committed)},
+                                     {{"refused"}, static_cast<double>(refused)}};
                                },
                                /*is_counter=*/true});
   }
@@ -154,6 +161,7 @@ class EtcdElection : public LeaderElection {
       {
         absl::MutexLock l(&mu_);
         fence_ = fence;
+        uncounted_ = fence;
         leader_ = options_.id;
         ++transitions_;
       }
@@ -225,6 +233,7 @@ class EtcdElection : public LeaderElection {
     absl::MutexLock l(&mu_);
     committed_ += fence.committed.load();
     refused_ += fence.refused.load();
+    if (uncounted_.get() == &fence) uncounted_ = nullptr;
   }
 
   // Logs an etcd failure once until a renewal succeeds again.
@@ -243,6 +252,8 @@ class EtcdElection : public LeaderElection {
   bool noted_ = false;  // election thread only
   mutable absl::Mutex mu_;
   std::shared_ptr<WriteFence> fence_ ABSL_GUARDED_BY(mu_);
+  // The term whose writes are not in committed_/refused_ yet (the metric adds them live).
+  std::shared_ptr<WriteFence> uncounted_ ABSL_GUARDED_BY(mu_);
   std::string leader_ ABSL_GUARDED_BY(mu_);
   uint64_t transitions_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t committed_ ABSL_GUARDED_BY(mu_) = 0;

@@ -123,6 +123,13 @@ TEST_CASE("a deposed leader's fenced writes are refused by etcd; unfenced writes
     obj = *created;
   }
   CHECK(old_term->committed.load() == 1);
+  {
+    // The counter shows the term under way, not only ended terms.
+    metrics::Registry registry;
+    a.election->ExportMetrics(registry);
+    CHECK(absl::StrContains(registry.Render(),
+                            "berth_leader_fenced_writes_total{result=\"committed\"} 1\n"));
+  }
   CHECK(old_term->last_committed.load() ==
         std::stoll(obj["metadata"]["resourceVersion"].get<std::string>()));
 
