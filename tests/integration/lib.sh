@@ -18,7 +18,6 @@ export BERTH_SERVER=127.0.0.1:$IT_PORT
 # The cluster's certificates (scripts/certs layout); the CLI acts as the cluster admin.
 export BERTH_CERTS=$IT_DIR/cluster/certs
 export BERTH_TLS_DIR=$BERTH_CERTS/admin
-CHECKS=0
 
 cluster() { BERTH_IMAGE_SIZE=${BERTH_IMAGE_SIZE:-6G} "$BERTH_SOURCE_DIR/scripts/local-cluster" "$@" \
   --dir "$IT_DIR/cluster" --port "$IT_PORT" --build-dir "$BERTH_BUILD_DIR"; }
@@ -35,17 +34,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-check() {  # check DESCRIPTION COMMAND...: the command must succeed
-  local what=$1; shift
-  "$@" || fail "$what"
-  CHECKS=$((CHECKS + 1))
-}
-expect_eq() {  # expect_eq DESCRIPTION ACTUAL EXPECTED
-  [ "$2" == "$3" ] || fail "$1: got '$2', want '$3'"
-  CHECKS=$((CHECKS + 1))
-}
-done_ok() { echo "PASS: $IT_NAME ($CHECKS checks)"; }
+# shellcheck source=tests/integration/checks.sh
+source "$BERTH_SOURCE_DIR/tests/integration/checks.sh"
 
 start_cluster() { cluster up --no-build --nodes "${1:-2}" >/dev/null; }
 

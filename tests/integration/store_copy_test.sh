@@ -15,7 +15,6 @@ fi
 
 IT_NAME=$(basename "$0" .sh)
 IT_DIR=$(mktemp -d "/tmp/berth-it-$IT_NAME.XXXXXX")
-CHECKS=0
 # The controller's API, etcd's client and peer ports: random, so runs do not collide.
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -39,17 +38,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-check() {  # check DESCRIPTION COMMAND...: the command must succeed
-  local what=$1; shift
-  "$@" || fail "$what"
-  CHECKS=$((CHECKS + 1))
-}
-expect_eq() {  # expect_eq DESCRIPTION ACTUAL EXPECTED
-  [ "$2" == "$3" ] || fail "$1: got '$2', want '$3'"
-  CHECKS=$((CHECKS + 1))
-}
-done_ok() { echo "PASS: $IT_NAME ($CHECKS checks)"; }
+# shellcheck source=tests/integration/checks.sh
+source "$BERTH_SOURCE_DIR/tests/integration/checks.sh"
 
 start_controller() {  # start_controller LOG FLAGS...: starts it and waits until it answers
   local log=$1 tries=0; shift
