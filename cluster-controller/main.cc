@@ -188,24 +188,12 @@ int main(int argc, char** argv) {
   bc::AgentChannels channels(**store, transport->ChannelCredentials());
   bc::GrpcAgentDirectory agents(channels);
   std::unique_ptr<bc::ExportAgents> export_agents = bc::NewGrpcExportAgents(channels);
-  config.export_agents = export_agents.get();
   std::unique_ptr<bc::UsbAgents> usb_agents = bc::NewGrpcUsbAgents(channels);
-  config.usb_agents = usb_agents.get();
   bc::NodeTracker tracker(clock);
   bc::Manager manager(**store, clock, absl::GetFlag(FLAGS_workers));
-  manager.Add(bc::NewNodeReconciler(**store, agents, tracker, clock, config));
-  manager.Add(bc::NewVirtualDiskReconciler(**store, agents, clock, config));
-  manager.Add(bc::NewVirtualDiskSnapshotReconciler(**store, agents, clock, config));
-  manager.Add(bc::NewVirtualMachineReconciler(**store, agents, clock, config));
-  manager.Add(bc::NewVirtualMachineOperationReconciler(**store, clock));
-  manager.Add(bc::NewVirtualMachineSnapshotReconciler(**store, agents, clock));
-  manager.Add(bc::NewVirtualMachineSnapshotOperationReconciler(**store, clock));
-  manager.Add(bc::NewIPAddressReconciler(**store, clock, config));
-  manager.Add(bc::NewMACAddressReconciler(**store, clock));
-  manager.Add(bc::NewDataExportReconciler(**store, *export_agents, clock));
-  manager.Add(bc::NewVirtualImageReconciler(**store, agents, clock, config));
-  manager.Add(bc::NewClusterVirtualImageReconciler(**store, agents, clock, config));
-  manager.Add(bc::NewNodeUSBDeviceReconciler(**store, *usb_agents, clock));
+  const bc::ReconcilerDeps deps{
+      **store, agents, clock, config, tracker, export_agents.get(), usb_agents.get()};
+  for (auto& reconciler : bc::NewReconcilers(deps)) manager.Add(std::move(reconciler));
 
   berth::metrics::Registry metrics;
   berth::metrics::AddProcessMetrics(metrics);

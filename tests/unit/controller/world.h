@@ -23,14 +23,14 @@ class World {
     config_.storage_classes = {{"local-reflink", "reflink"}, {"local-copy", "copy"}};
     config_.default_storage_class = "local-reflink";
     store_ = *OpenSqliteStore(dir_, clock_);
-    recs_.push_back(NewVirtualDiskReconciler(*store_, agents_, clock_, config_));
-    recs_.push_back(NewVirtualDiskSnapshotReconciler(*store_, agents_, clock_, config_));
-    recs_.push_back(NewVirtualMachineReconciler(*store_, agents_, clock_, config_));
-    recs_.push_back(NewVirtualMachineOperationReconciler(*store_, clock_));
-    recs_.push_back(NewVirtualMachineSnapshotReconciler(*store_, agents_, clock_));
-    recs_.push_back(NewVirtualMachineSnapshotOperationReconciler(*store_, clock_));
-    recs_.push_back(NewIPAddressReconciler(*store_, clock_, config_));
-    recs_.push_back(NewMACAddressReconciler(*store_, clock_));
+    const ReconcilerDeps deps{*store_, agents_, clock_, config_, tracker_};
+    for (ReconcilerFactory f :
+         {NewVirtualDiskReconciler, NewVirtualDiskSnapshotReconciler, NewVirtualMachineReconciler,
+          NewVirtualMachineOperationReconciler, NewVirtualMachineSnapshotReconciler,
+          NewVirtualMachineSnapshotOperationReconciler, NewIPAddressReconciler,
+          NewMACAddressReconciler}) {
+      recs_.push_back(f(deps));
+    }
     Json node = {{"apiVersion", kApiVersion}, {"kind", "Node"}, {"metadata", {{"name", "n1"}}}};
     node["status"] = {{"address", "fake"},
                       {"pools", Json::array({{{"name", "reflink"}}, {{"name", "copy"}}})},

@@ -6,12 +6,21 @@
 #include <filesystem>
 #include <map>
 
+#include "berth/controller/controllers.h"
 #include "berth/controller/data_export.h"
 #include "berth/controller/status_util.h"
 #include "berth/kinds.h"
 
 namespace berth::controller {
 namespace {
+
+// The NodeAgent service, which these tests never reach.
+class NoAgents : public AgentDirectory {
+ public:
+  absl::StatusOr<std::shared_ptr<AgentClient>> ForNode(const std::string& node) override {
+    return absl::UnavailableError("no NodeAgent service in this test");
+  }
+};
 
 class FakeExports : public ExportAgents {
  public:
@@ -56,7 +65,11 @@ struct World {
   SimulatedClock clock{absl::FromUnixSeconds(1700000000)};
   std::unique_ptr<ObjectStore> store = *OpenSqliteStore(dir, clock);
   FakeExports exports{clock};
-  std::unique_ptr<Reconciler> rec = NewDataExportReconciler(*store, exports, clock);
+  NoAgents agents;
+  ControllerConfig config;
+  NodeTracker tracker{clock};
+  std::unique_ptr<Reconciler> rec =
+      NewDataExportReconciler({*store, agents, clock, config, tracker, &exports});
   ~World() { std::filesystem::remove_all(dir); }
 
   static std::string MakeDir() {

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <map>
 
+#include "berth/controller/controllers.h"
 #include "berth/controller/status_util.h"
 #include "berth/controller/usb.h"
 #include "berth/kinds.h"
@@ -72,6 +73,14 @@ agentpb::UsbDeviceAttributes Webcam(const std::string& node) {
   return d;
 }
 
+// The NodeAgent service, which these tests never reach.
+class NoAgents : public AgentDirectory {
+ public:
+  absl::StatusOr<std::shared_ptr<AgentClient>> ForNode(const std::string& node) override {
+    return absl::UnavailableError("no NodeAgent service in this test");
+  }
+};
+
 class World {
  public:
   World()
@@ -79,7 +88,8 @@ class World {
              ("berth-usbctl-" + std::to_string(getpid()) + "-" + std::to_string(rand()))),
         clock_(absl::FromUnixSeconds(1700000000)) {
     store_ = *OpenSqliteStore(dir_.string(), clock_);
-    rec_ = NewNodeUSBDeviceReconciler(*store_, agents_, clock_);
+    rec_ = NewNodeUSBDeviceReconciler(
+        {*store_, no_agents_, clock_, config_, tracker_, nullptr, &agents_});
     for (const char* n : {"node-1", "node-2"}) {
       Json node = {{"apiVersion", kApiVersion}, {"kind", "Node"}, {"metadata", {{"name", n}}}};
       node["status"] = {{"address", "fake"},
@@ -163,6 +173,9 @@ class World {
   SimulatedClock clock_;
   std::unique_ptr<ObjectStore> store_;
   FakeUsbAgents agents_;
+  NoAgents no_agents_;
+  ControllerConfig config_;
+  NodeTracker tracker_{clock_};
   std::unique_ptr<Reconciler> rec_;
   bool running_ = true;
 };

@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -17,6 +18,7 @@ namespace berth::controller {
 class ExportAgents;  // berth/controller/data_export.h
 class UsbAgents;     // berth/controller/usb.h
 
+// The controller's settings: values only. What reconcilers talk to is in ReconcilerDeps.
 struct ControllerConfig {
   // Storage class name -> pool name that agents serve.
   std::map<std::string, std::string> storage_classes;
@@ -32,12 +34,8 @@ struct ControllerConfig {
   absl::Duration vm_poll_interval = absl::Seconds(3);
   // Pool that VirtualMachineIPAddress objects of type Auto are allocated from.
   std::string ip_cidr = "10.66.0.0/16";
-  // Agents' NodeExport service, for uploads (VirtualDisk/VirtualImage dataSource Upload).
-  // Not owned; null disables uploads.
-  ExportAgents* export_agents = nullptr;
-  // Agents' NodeUSB service, for VM spec.usbDevices (berth/controller/usb.h). Not owned; null
-  // reports every USB device unattached.
-  UsbAgents* usb_agents = nullptr;
+  // How often the NodeUSBDevice reconciler polls each Ready node's USB devices.
+  absl::Duration usb_poll_interval = absl::Seconds(1);
   // Idle time after which an unfinished upload expires.
   absl::Duration upload_ttl = absl::Minutes(10);
   // URL of the Kubernetes REST API (https://HOST:PORT), told to clients by WhoAmI so that
@@ -74,42 +72,46 @@ class NodeTracker {
   std::map<std::string, uint64_t> beats_ ABSL_GUARDED_BY(mu_);
 };
 
-std::unique_ptr<Reconciler> NewNodeReconciler(ObjectStore& store, AgentDirectory& agents,
-                                              NodeTracker& tracker, const Clock& clock,
-                                              const ControllerConfig& config);
-std::unique_ptr<Reconciler> NewVirtualDiskReconciler(ObjectStore& store, AgentDirectory& agents,
-                                                     const Clock& clock,
-                                                     const ControllerConfig& config);
-std::unique_ptr<Reconciler> NewVirtualDiskSnapshotReconciler(ObjectStore& store,
-                                                             AgentDirectory& agents,
-                                                             const Clock& clock,
-                                                             const ControllerConfig& config);
+// What every reconciler is built from: the settings and the services it talks to. None is
+// owned; each must outlive the reconcilers.
+struct ReconcilerDeps {
+  ObjectStore& store;
+  AgentDirectory& agents;  // the agents' NodeAgent service
+  const Clock& clock;
+  const ControllerConfig& config;
+  NodeTracker& tracker;  // heartbeats (Node reconciler)
+  // Agents' NodeExport service, for exports and uploads (VirtualDisk/VirtualImage dataSource
+  // Upload). Null disables uploads; the DataExport reconciler requires it.
+  ExportAgents* exports = nullptr;
+  // Agents' NodeUSB service, for VM spec.usbDevices (berth/controller/usb.h). Null reports every
+  // USB device unattached; the NodeUSBDevice reconciler requires it.
+  UsbAgents* usb = nullptr;
+};
 
-std::unique_ptr<Reconciler> NewVirtualMachineReconciler(ObjectStore& store, AgentDirectory& agents,
-                                                        const Clock& clock,
-                                                        const ControllerConfig& config);
-std::unique_ptr<Reconciler> NewVirtualMachineOperationReconciler(ObjectStore& store,
-                                                                 const Clock& clock);
+// One signature for every reconciler's factory.
+using ReconcilerFactory = std::unique_ptr<Reconciler> (*)(const ReconcilerDeps&);
+
+std::unique_ptr<Reconciler> NewNodeReconciler(const ReconcilerDeps& deps);
+std::unique_ptr<Reconciler> NewVirtualDiskReconciler(const ReconcilerDeps& deps);
+std::unique_ptr<Reconciler> NewVirtualDiskSnapshotReconciler(const ReconcilerDeps& deps);
+std::unique_ptr<Reconciler> NewVirtualMachineReconciler(const ReconcilerDeps& deps);
+std::unique_ptr<Reconciler> NewVirtualMachineOperationReconciler(const ReconcilerDeps& deps);
 // VirtualMachineSnapshotOperation CreateVirtualMachine (docs/restore-clone.md).
-std::unique_ptr<Reconciler> NewVirtualMachineSnapshotOperationReconciler(ObjectStore& store,
-                                                                         const Clock& clock);
-std::unique_ptr<Reconciler> NewVirtualMachineSnapshotReconciler(ObjectStore& store,
-                                                                AgentDirectory& agents,
-                                                                const Clock& clock);
-std::unique_ptr<Reconciler> NewIPAddressReconciler(ObjectStore& store, const Clock& clock,
-                                                   const ControllerConfig& config);
-std::unique_ptr<Reconciler> NewMACAddressReconciler(ObjectStore& store, const Clock& clock);
+std::unique_ptr<Reconciler> NewVirtualMachineSnapshotOperationReconciler(
+    const ReconcilerDeps& deps);
+std::unique_ptr<Reconciler> NewVirtualMachineSnapshotReconciler(const ReconcilerDeps& deps);
+std::unique_ptr<Reconciler> NewIPAddressReconciler(const ReconcilerDeps& deps);
+std::unique_ptr<Reconciler> NewMACAddressReconciler(const ReconcilerDeps& deps);
+// Disk export and upload (docs/export.md). Requires deps.exports.
+std::unique_ptr<Reconciler> NewDataExportReconciler(const ReconcilerDeps& deps);
+std::unique_ptr<Reconciler> NewVirtualImageReconciler(const ReconcilerDeps& deps);
+std::unique_ptr<Reconciler> NewClusterVirtualImageReconciler(const ReconcilerDeps& deps);
+// berth/controller/usb.h. Requires deps.usb.
+std::unique_ptr<Reconciler> NewNodeUSBDeviceReconciler(const ReconcilerDeps& deps);
 
-// Disk export and upload (docs/export.md).
-std::unique_ptr<Reconciler> NewDataExportReconciler(ObjectStore& store, ExportAgents& exports,
-                                                    const Clock& clock);
-std::unique_ptr<Reconciler> NewVirtualImageReconciler(ObjectStore& store, AgentDirectory& agents,
-                                                      const Clock& clock,
-                                                      const ControllerConfig& config);
-std::unique_ptr<Reconciler> NewClusterVirtualImageReconciler(ObjectStore& store,
-                                                             AgentDirectory& agents,
-                                                             const Clock& clock,
-                                                             const ControllerConfig& config);
+// The factories of every reconciler the controller runs. Those whose service is null in `deps`
+// (exports, usb) are left out.
+std::vector<std::unique_ptr<Reconciler>> NewReconcilers(const ReconcilerDeps& deps);
 
 }  // namespace berth::controller
 

@@ -39,13 +39,11 @@ class UsbAgents {
 // Dials agents at the address their Node object records (status.address).
 std::unique_ptr<UsbAgents> NewGrpcUsbAgents(AgentChannels& channels);
 
-// NodeUSBDevice: creates one object per device agents report (polling each Ready node every
-// `poll`), keeps attributes and Ready current (NotFound when unplugged), creates the USBDevice in
-// spec.assignedNamespace and removes it when unassigned (deferred while a VM has it attached),
-// mirrors Ready/Attached into the USBDevice, and tells agents which devices to export.
-std::unique_ptr<Reconciler> NewNodeUSBDeviceReconciler(ObjectStore& store, UsbAgents& agents,
-                                                       const Clock& clock,
-                                                       absl::Duration poll = absl::Seconds(1));
+// NodeUSBDevice (NewNodeUSBDeviceReconciler, controllers.h): creates one object per device agents
+// report (polling each Ready node every config.usb_poll_interval), keeps attributes and Ready
+// current (NotFound when unplugged), creates the USBDevice in spec.assignedNamespace and removes
+// it when unassigned (deferred while a VM has it attached), mirrors Ready/Attached into the
+// USBDevice, and tells agents which devices to export.
 
 // The VM reconciler's USB step: brings status.usbDevices in line with spec.usbDevices for a VM
 // whose domain `domain` is on `node` (running or not), attaching and detaching through the

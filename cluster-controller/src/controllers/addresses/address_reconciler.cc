@@ -141,14 +141,14 @@ class AddressReconciler : public Reconciler {
 
 }  // namespace
 
-std::unique_ptr<Reconciler> NewIPAddressReconciler(ObjectStore& store, const Clock& clock,
-                                                   const ControllerConfig& config) {
-  return std::make_unique<AddressReconciler>(store, clock, "VirtualMachineIPAddress",
-                                             config.ip_cidr);
+std::unique_ptr<Reconciler> NewIPAddressReconciler(const ReconcilerDeps& deps) {
+  return std::make_unique<AddressReconciler>(deps.store, deps.clock, "VirtualMachineIPAddress",
+                                             deps.config.ip_cidr);
 }
 
-std::unique_ptr<Reconciler> NewMACAddressReconciler(ObjectStore& store, const Clock& clock) {
-  return std::make_unique<AddressReconciler>(store, clock, "VirtualMachineMACAddress", "");
+std::unique_ptr<Reconciler> NewMACAddressReconciler(const ReconcilerDeps& deps) {
+  return std::make_unique<AddressReconciler>(deps.store, deps.clock, "VirtualMachineMACAddress",
+                                             "");
 }
 
 }  // namespace berth::controller

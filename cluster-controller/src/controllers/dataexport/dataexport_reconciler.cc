@@ -4,6 +4,7 @@
 // follows the agent's expiry and releases the export (StopExport) when it has run out or when
 // the object is deleted (finalizer).
 #include "absl/strings/str_cat.h"
+#include "berth/controller/controllers.h"
 #include "berth/controller/data_export.h"
 #include "berth/controller/status_util.h"
 #include "berth/status_macros.h"
@@ -216,9 +217,8 @@ class DataExportReconciler : public Reconciler {
 
 }  // namespace
 
-std::unique_ptr<Reconciler> NewDataExportReconciler(ObjectStore& store, ExportAgents& exports,
-                                                    const Clock& clock) {
-  return std::make_unique<DataExportReconciler>(store, exports, clock);
+std::unique_ptr<Reconciler> NewDataExportReconciler(const ReconcilerDeps& deps) {
+  return std::make_unique<DataExportReconciler>(deps.store, *deps.exports, deps.clock);
 }
 
 }  // namespace berth::controller

@@ -72,10 +72,9 @@ class NodeReconciler : public Reconciler {
 
 }  // namespace
 
-std::unique_ptr<Reconciler> NewNodeReconciler(ObjectStore& store, AgentDirectory& agents,
-                                              NodeTracker& tracker, const Clock& clock,
-                                              const ControllerConfig& config) {
-  return std::make_unique<NodeReconciler>(store, agents, tracker, clock, config);
+std::unique_ptr<Reconciler> NewNodeReconciler(const ReconcilerDeps& deps) {
+  return std::make_unique<NodeReconciler>(deps.store, deps.agents, deps.tracker, deps.clock,
+                                          deps.config);
 }
 
 }  // namespace berth::controller

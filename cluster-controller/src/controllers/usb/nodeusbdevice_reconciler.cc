@@ -10,6 +10,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "berth/controller/controllers.h"
 #include "berth/controller/status_util.h"
 #include "berth/controller/usb.h"
 #include "berth/kinds.h"
@@ -235,9 +236,9 @@ absl::Status NodeUSBDeviceReconciler::EnsureUsbDevice(const Json& dev, const std
 
 }  // namespace
 
-std::unique_ptr<Reconciler> NewNodeUSBDeviceReconciler(ObjectStore& store, UsbAgents& agents,
-                                                       const Clock& clock, absl::Duration poll) {
-  return std::make_unique<NodeUSBDeviceReconciler>(store, agents, clock, poll);
+std::unique_ptr<Reconciler> NewNodeUSBDeviceReconciler(const ReconcilerDeps& deps) {
+  return std::make_unique<NodeUSBDeviceReconciler>(deps.store, *deps.usb, deps.clock,
+                                                   deps.config.usb_poll_interval);
 }
 
 }  // namespace berth::controller

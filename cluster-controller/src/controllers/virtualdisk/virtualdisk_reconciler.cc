@@ -29,13 +29,13 @@ struct Source {
 
 class VirtualDiskReconciler : public Reconciler {
  public:
-  VirtualDiskReconciler(ObjectStore& store, AgentDirectory& agents, const Clock& clock,
-                        const ControllerConfig& config)
-      : store_(store),
-        agents_(agents),
-        clock_(clock),
-        config_(config),
-        restored_from_(store, "VirtualDisk", [](const Json& disk) {
+  explicit VirtualDiskReconciler(const ReconcilerDeps& deps)
+      : store_(deps.store),
+        agents_(deps.agents),
+        clock_(deps.clock),
+        config_(deps.config),
+        exports_(deps.exports),
+        restored_from_(deps.store, "VirtualDisk", [](const Json& disk) {
           if (JsonString(disk, "/spec/dataSource/objectRef/kind") != "VirtualDiskSnapshot") {
             return std::string();
           }
@@ -76,7 +76,7 @@ class VirtualDiskReconciler : public Reconciler {
     }
     std::string node = status.value("node", "");
     if (!node.empty() && HasFinalizer(obj, kVolumeFinalizer)) {
-      BERTH_RETURN_IF_ERROR(StopUpload(config_.export_agents, obj));
+      BERTH_RETURN_IF_ERROR(StopUpload(exports_, obj));
       BERTH_ASSIGN_OR_RETURN(auto agent, agents_.ForNode(node));
       BERTH_RETURN_IF_ERROR(
           agent->DeleteVolume(status.value("pool", ""), JsonString(obj, "/metadata/uid")).status());
@@ -198,9 +198,9 @@ class VirtualDiskReconciler : public Reconciler {
   absl::StatusOr<ReconcileResult> ProvisionUpload(const Json& obj, std::string pool) {
     std::string size_text = JsonString(obj, "/spec/persistentVolumeClaim/size");
     auto size = ParseQuantity(size_text);
-    if (config_.export_agents == nullptr || !size.ok() || *size == 0) {
+    if (exports_ == nullptr || !size.ok() || *size == 0) {
       return SetPhase(obj, "Failed", false, "ProvisioningFailed",
-                      config_.export_agents == nullptr
+                      exports_ == nullptr
                           ? "uploads are not enabled on this controller"
                           : "dataSource Upload needs spec.persistentVolumeClaim.size");
     }
@@ -256,7 +256,7 @@ class VirtualDiskReconciler : public Reconciler {
       BERTH_RETURN_IF_ERROR(written);
       return ReconcileResult{};  // the write queues the next pass
     }
-    return DriveUpload(store_, agents_, *config_.export_agents, clock_, obj, volume);
+    return DriveUpload(store_, agents_, *exports_, clock_, obj, volume);
   }
 
   absl::StatusOr<ReconcileResult> CreateOnNode(const Json& obj, const std::string& pool,
@@ -310,6 +310,7 @@ class VirtualDiskReconciler : public Reconciler {
   AgentDirectory& agents_;
   const Clock& clock_;
   const ControllerConfig& config_;
+  ExportAgents* exports_;  // null: off
   // VirtualDisks by the VirtualDiskSnapshot their spec.dataSource names.
   RefIndex restored_from_;
   absl::Mutex place_mu_;
@@ -319,10 +320,8 @@ class VirtualDiskReconciler : public Reconciler {
 
 }  // namespace
 
-std::unique_ptr<Reconciler> NewVirtualDiskReconciler(ObjectStore& store, AgentDirectory& agents,
-                                                     const Clock& clock,
-                                                     const ControllerConfig& config) {
-  return std::make_unique<VirtualDiskReconciler>(store, agents, clock, config);
+std::unique_ptr<Reconciler> NewVirtualDiskReconciler(const ReconcilerDeps& deps) {
+  return std::make_unique<VirtualDiskReconciler>(deps);
 }
 
 }  // namespace berth::controller

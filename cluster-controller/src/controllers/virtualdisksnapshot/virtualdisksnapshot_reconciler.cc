@@ -304,11 +304,9 @@ class VirtualDiskSnapshotReconciler : public Reconciler {
 
 }  // namespace
 
-std::unique_ptr<Reconciler> NewVirtualDiskSnapshotReconciler(ObjectStore& store,
-                                                             AgentDirectory& agents,
-                                                             const Clock& clock,
-                                                             const ControllerConfig& config) {
-  return std::make_unique<VirtualDiskSnapshotReconciler>(store, agents, clock, config);
+std::unique_ptr<Reconciler> NewVirtualDiskSnapshotReconciler(const ReconcilerDeps& deps) {
+  return std::make_unique<VirtualDiskSnapshotReconciler>(deps.store, deps.agents, deps.clock,
+                                                         deps.config);
 }
 
 }  // namespace berth::controller

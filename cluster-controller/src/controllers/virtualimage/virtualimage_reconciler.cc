@@ -25,9 +25,13 @@ constexpr uint64_t kPlaceholderSize = 1 << 20;  // the upload sets the real size
 
 class VirtualImageReconciler : public Reconciler {
  public:
-  VirtualImageReconciler(std::string kind, ObjectStore& store, AgentDirectory& agents,
-                         const Clock& clock, const ControllerConfig& config)
-      : kind_(std::move(kind)), store_(store), agents_(agents), clock_(clock), config_(config) {}
+  VirtualImageReconciler(std::string kind, const ReconcilerDeps& deps)
+      : kind_(std::move(kind)),
+        store_(deps.store),
+        agents_(deps.agents),
+        clock_(deps.clock),
+        config_(deps.config),
+        exports_(deps.exports) {}
 
   std::string Kind() const override { return kind_; }
 
@@ -40,7 +44,7 @@ class VirtualImageReconciler : public Reconciler {
     std::string phase = JsonString(obj, "/status/phase");
     if (phase == "Ready" || phase == "Failed") return ReconcileResult{};
     if (JsonString(obj, "/spec/dataSource/type") == "ObjectRef") return FromObjectRef(obj);
-    if (!IsUploadSource(obj) || config_.export_agents == nullptr) {
+    if (!IsUploadSource(obj) || exports_ == nullptr) {
       return SetPhase(obj, "Pending", "DataSourceNotSupported",
                       absl::StrCat("dataSource type \"", JsonString(obj, "/spec/dataSource/type"),
                                    "\" is not supported by Berth yet; use Upload"));
@@ -48,7 +52,7 @@ class VirtualImageReconciler : public Reconciler {
     BERTH_ASSIGN_OR_RETURN(obj, AddFinalizer(store_, obj, kVolumeFinalizer));
     if (JsonString(obj, "/status/node").empty()) return Place(obj);
     UploadVolume volume{kPlaceholderSize, /*resizable=*/true, config_.upload_ttl};
-    auto result = DriveUpload(store_, agents_, *config_.export_agents, clock_, obj, volume);
+    auto result = DriveUpload(store_, agents_, *exports_, clock_, obj, volume);
     if (result.ok()) Annotate(key);
     return result;
   }
@@ -148,7 +152,7 @@ class VirtualImageReconciler : public Reconciler {
     Json status = obj.value("status", Json::object());
     std::string node = status.value("node", "");
     if (!node.empty() && HasFinalizer(obj, kVolumeFinalizer)) {
-      BERTH_RETURN_IF_ERROR(StopUpload(config_.export_agents, obj));
+      BERTH_RETURN_IF_ERROR(StopUpload(exports_, obj));
       BERTH_ASSIGN_OR_RETURN(auto agent, agents_.ForNode(node));
       BERTH_RETURN_IF_ERROR(
           agent->DeleteVolume(status.value("pool", ""), JsonString(obj, "/metadata/uid")).status());
@@ -207,22 +211,17 @@ class VirtualImageReconciler : public Reconciler {
   AgentDirectory& agents_;
   const Clock& clock_;
   const ControllerConfig& config_;
+  ExportAgents* exports_;  // null: off
 };
 
 }  // namespace
 
-std::unique_ptr<Reconciler> NewVirtualImageReconciler(ObjectStore& store, AgentDirectory& agents,
-                                                      const Clock& clock,
-                                                      const ControllerConfig& config) {
-  return std::make_unique<VirtualImageReconciler>("VirtualImage", store, agents, clock, config);
+std::unique_ptr<Reconciler> NewVirtualImageReconciler(const ReconcilerDeps& deps) {
+  return std::make_unique<VirtualImageReconciler>("VirtualImage", deps);
 }
 
-std::unique_ptr<Reconciler> NewClusterVirtualImageReconciler(ObjectStore& store,
-                                                             AgentDirectory& agents,
-                                                             const Clock& clock,
-                                                             const ControllerConfig& config) {
-  return std::make_unique<VirtualImageReconciler>("ClusterVirtualImage", store, agents, clock,
-                                                  config);
+std::unique_ptr<Reconciler> NewClusterVirtualImageReconciler(const ReconcilerDeps& deps) {
+  return std::make_unique<VirtualImageReconciler>("ClusterVirtualImage", deps);
 }
 
 }  // namespace berth::controller

@@ -32,9 +32,12 @@ std::string DefaultPower(const std::string& run_policy) {
 
 class VirtualMachineReconciler : public Reconciler {
  public:
-  VirtualMachineReconciler(ObjectStore& store, AgentDirectory& agents, const Clock& clock,
-                           const ControllerConfig& config)
-      : store_(store), agents_(agents), clock_(clock), config_(config) {}
+  explicit VirtualMachineReconciler(const ReconcilerDeps& deps)
+      : store_(deps.store),
+        agents_(deps.agents),
+        clock_(deps.clock),
+        config_(deps.config),
+        usb_(deps.usb) {}
 
   std::string Kind() const override { return "VirtualMachine"; }
 
@@ -100,7 +103,7 @@ class VirtualMachineReconciler : public Reconciler {
       return Write(vm, status, absl::ZeroDuration());
     }
     std::string node = status.value("node", "");
-    BERTH_RETURN_IF_ERROR(ReleaseVmUsbDevices(config_.usb_agents, vm));
+    BERTH_RETURN_IF_ERROR(ReleaseVmUsbDevices(usb_, vm));
     if (!node.empty()) {
       BERTH_ASSIGN_OR_RETURN(auto agent, agents_.ForNode(node));
       BERTH_RETURN_IF_ERROR(agent->DeleteDomain(DomainName(vm)).status());
@@ -230,6 +233,7 @@ class VirtualMachineReconciler : public Reconciler {
   AgentDirectory& agents_;
   const Clock& clock_;
   const ControllerConfig& config_;
+  UsbAgents* usb_;  // null: off
 };
 
 absl::StatusOr<ReconcileResult> VirtualMachineReconciler::Drive(const Json& vm, Json status,
@@ -280,7 +284,7 @@ absl::StatusOr<ReconcileResult> VirtualMachineReconciler::Drive(const Json& vm, 
   status.erase("stoppingSince");
   status.erase("forceStop");
   BERTH_RETURN_IF_ERROR(
-      ReconcileVmUsbDevices(store_, config_.usb_agents, vm, status, p.node, name, running, now));
+      ReconcileVmUsbDevices(store_, usb_, vm, status, p.node, name, running, now));
   if (!running) {
     status["phase"] = "Stopped";
     SetCondition(status, "AgentReady", false, "VirtualMachineStopped", "the VM is stopped", vm,
@@ -301,10 +305,8 @@ absl::StatusOr<ReconcileResult> VirtualMachineReconciler::Drive(const Json& vm, 
 
 }  // namespace
 
-std::unique_ptr<Reconciler> NewVirtualMachineReconciler(ObjectStore& store, AgentDirectory& agents,
-                                                        const Clock& clock,
-                                                        const ControllerConfig& config) {
-  return std::make_unique<VirtualMachineReconciler>(store, agents, clock, config);
+std::unique_ptr<Reconciler> NewVirtualMachineReconciler(const ReconcilerDeps& deps) {
+  return std::make_unique<VirtualMachineReconciler>(deps);
 }
 
 }  // namespace berth::controller

@@ -153,9 +153,8 @@ class VmopReconciler : public Reconciler {
 
 }  // namespace
 
-std::unique_ptr<Reconciler> NewVirtualMachineOperationReconciler(ObjectStore& store,
-                                                                 const Clock& clock) {
-  return std::make_unique<VmopReconciler>(store, clock);
+std::unique_ptr<Reconciler> NewVirtualMachineOperationReconciler(const ReconcilerDeps& deps) {
+  return std::make_unique<VmopReconciler>(deps.store, deps.clock);
 }
 
 }  // namespace berth::controller

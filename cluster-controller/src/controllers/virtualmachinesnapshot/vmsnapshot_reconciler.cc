@@ -296,10 +296,8 @@ class VmSnapshotReconciler : public Reconciler {
 
 }  // namespace
 
-std::unique_ptr<Reconciler> NewVirtualMachineSnapshotReconciler(ObjectStore& store,
-                                                                AgentDirectory& agents,
-                                                                const Clock& clock) {
-  return std::make_unique<VmSnapshotReconciler>(store, agents, clock);
+std::unique_ptr<Reconciler> NewVirtualMachineSnapshotReconciler(const ReconcilerDeps& deps) {
+  return std::make_unique<VmSnapshotReconciler>(deps.store, deps.agents, deps.clock);
 }
 
 }  // namespace berth::controller

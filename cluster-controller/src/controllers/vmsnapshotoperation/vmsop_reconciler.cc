@@ -120,9 +120,9 @@ class VmsopReconciler : public Reconciler {
 
 }  // namespace
 
-std::unique_ptr<Reconciler> NewVirtualMachineSnapshotOperationReconciler(ObjectStore& store,
-                                                                         const Clock& clock) {
-  return std::make_unique<VmsopReconciler>(store, clock);
+std::unique_ptr<Reconciler> NewVirtualMachineSnapshotOperationReconciler(
+    const ReconcilerDeps& deps) {
+  return std::make_unique<VmsopReconciler>(deps.store, deps.clock);
 }
 
 }  // namespace berth::controller
