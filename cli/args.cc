@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "berth/status_macros.h"
 #include "resource_client.h"
 
 namespace berth::cli {
@@ -67,9 +68,8 @@ absl::StatusOr<ResourceArgs> ParseResourceArgs(const std::vector<std::string>& a
   }
   ResourceArgs out;
   if (args[0].find('/') == std::string::npos) {
-    auto kind = Kind(args[0]);
-    if (!kind.ok()) return kind.status();
-    out.kind = *kind;
+    BERTH_ASSIGN_OR_RETURN(const KindInfo* kind, Kind(args[0]));
+    out.kind = kind;
     for (size_t i = 1; i < args.size(); ++i) {
       if (args[i].find('/') != std::string::npos) {
         return absl::InvalidArgumentError(absl::StrCat(
@@ -88,10 +88,9 @@ absl::StatusOr<ResourceArgs> ParseResourceArgs(const std::vector<std::string>& a
       return absl::InvalidArgumentError(absl::StrCat(
           "arguments in resource/name form must have a single resource and name: \"", a, "\""));
     }
-    auto kind = Kind(a.substr(0, slash));
-    if (!kind.ok()) return kind.status();
-    if (out.kind == nullptr) out.kind = *kind;
-    out.refs.push_back({*kind, a.substr(slash + 1)});
+    BERTH_ASSIGN_OR_RETURN(const KindInfo* kind, Kind(a.substr(0, slash)));
+    if (out.kind == nullptr) out.kind = kind;
+    out.refs.push_back({kind, a.substr(slash + 1)});
   }
   return out;
 }

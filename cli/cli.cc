@@ -4,6 +4,7 @@
 #include <exception>
 
 #include "CLI/CLI.hpp"
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "cmd_data.h"
 
@@ -40,8 +41,9 @@ void BuildApp(CLI::App& app, CommandContext& ctx) {
   AddDataCommands(app, ctx);
 }
 
-// Returns the first word that is neither a flag nor a flag's value, if it names no verb.
-std::string UnknownVerb(const CLI::App& app, const std::vector<std::string>& args) {
+// Fails with kubectl's "unknown command" error when the first word that is neither a flag nor
+// a flag's value names no verb.
+absl::Status CheckVerb(const CLI::App& app, const std::vector<std::string>& args) {
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--server" || a == "-n" || a == "--namespace" || a == "--tls-dir" || a == "--token") {
@@ -50,9 +52,12 @@ std::string UnknownVerb(const CLI::App& app, const std::vector<std::string>& arg
     }
     if (!a.empty() && a[0] == '-') continue;
     auto named = [&a](const CLI::App* sub) { return sub->get_name() == a; };
-    return app.get_subcommands(std::function<bool(const CLI::App*)>(named)).empty() ? a : "";
+    if (app.get_subcommands(std::function<bool(const CLI::App*)>(named)).empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown command \"", a, "\" for \"berth\""));
+    }
+    return absl::OkStatus();
   }
-  return "";
+  return absl::OkStatus();
 }
 
 std::string OneLine(std::string s) {
@@ -74,12 +79,8 @@ int RunCli(const std::vector<std::string>& args, CliEnv env) {
     if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) {
       return app.exit(e, ctx.out(), ctx.err());
     }
-    std::string verb = UnknownVerb(app, args);
-    if (!verb.empty()) {
-      ctx.err() << "error: unknown command \"" << verb << "\" for \"berth\"\n";
-    } else {
-      ctx.err() << "error: " << OneLine(e.what()) << "\n";
-    }
+    absl::Status verb = CheckVerb(app, args);
+    ctx.err() << "error: " << (verb.ok() ? OneLine(e.what()) : std::string(verb.message())) << "\n";
     return 1;
   } catch (const std::exception& e) {
     ctx.err() << "error: " << OneLine(e.what()) << "\n";

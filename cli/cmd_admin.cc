@@ -14,6 +14,7 @@
 #include "args.h"
 #include "berth/controller/store_copy.h"
 #include "berth/controller/store_spec.h"
+#include "berth/status_macros.h"
 #include "command_context.h"
 
 namespace berth::cli {
@@ -145,10 +146,10 @@ void AddStoreCommands(CLI::App* admin, CommandContext& ctx) {
   copy->callback([co, &ctx] {
     RunGuarded(ctx, [&]() -> absl::Status {
       std::string from_name, to_name;
-      auto from = OpenStoreFor(co->from, "source", *co, ctx, &from_name);
-      if (!from.ok()) return from.status();
-      auto to = OpenStoreFor(co->to, "destination", *co, ctx, &to_name);
-      if (!to.ok()) return to.status();
+      BERTH_ASSIGN_OR_RETURN(std::unique_ptr<controller::ObjectStore> from,
+                             OpenStoreFor(co->from, "source", *co, ctx, &from_name));
+      BERTH_ASSIGN_OR_RETURN(std::unique_ptr<controller::ObjectStore> to,
+                             OpenStoreFor(co->to, "destination", *co, ctx, &to_name));
       controller::CopyOptions options;
       options.from_name = from_name;
       options.to_name = to_name;
@@ -163,13 +164,13 @@ void AddStoreCommands(CLI::App* admin, CommandContext& ctx) {
           ctx.err() << "  " << copied << "/" << total << " objects\n";
         }
       };
-      auto result = controller::CopyStore(**from, **to, options);
-      if (!result.ok()) return result.status();
-      ctx.out() << "copied " << result->objects << " objects from " << from_name << " to "
+      BERTH_ASSIGN_OR_RETURN(controller::CopyResult result,
+                             controller::CopyStore(*from, *to, options));
+      ctx.out() << "copied " << result.objects << " objects from " << from_name << " to "
                 << to_name;
-      if (result->objects > 0) {
-        ctx.out() << "; resourceVersions " << result->from_first << ".." << result->from_last
-                  << " \u2192 " << result->to_first << ".." << result->to_last << " (order kept)";
+      if (result.objects > 0) {
+        ctx.out() << "; resourceVersions " << result.from_first << ".." << result.from_last
+                  << " \u2192 " << result.to_first << ".." << result.to_last << " (order kept)";
       }
       ctx.out() << "\n";
       return absl::OkStatus();
@@ -193,22 +194,22 @@ void AddStoreCommands(CLI::App* admin, CommandContext& ctx) {
   verify->callback([vo, &ctx] {
     RunGuarded(ctx, [&]() -> absl::Status {
       std::string from_name, to_name;
-      auto from = OpenStoreFor(vo->from, "source", *vo, ctx, &from_name);
-      if (!from.ok()) return from.status();
-      auto to = OpenStoreFor(vo->to, "destination", *vo, ctx, &to_name);
-      if (!to.ok()) return to.status();
-      auto report = controller::VerifyStores(**from, **to, vo->max_differences);
-      if (!report.ok()) return report.status();
-      if (report->identical()) {
-        ctx.out() << "identical: " << report->from_objects << " objects\n";
+      BERTH_ASSIGN_OR_RETURN(std::unique_ptr<controller::ObjectStore> from,
+                             OpenStoreFor(vo->from, "source", *vo, ctx, &from_name));
+      BERTH_ASSIGN_OR_RETURN(std::unique_ptr<controller::ObjectStore> to,
+                             OpenStoreFor(vo->to, "destination", *vo, ctx, &to_name));
+      BERTH_ASSIGN_OR_RETURN(controller::VerifyReport report,
+                             controller::VerifyStores(*from, *to, vo->max_differences));
+      if (report.identical()) {
+        ctx.out() << "identical: " << report.from_objects << " objects\n";
         return absl::OkStatus();
       }
-      for (const std::string& line : report->differences) ctx.out() << line << "\n";
-      size_t total = report->missing + report->extra + report->different + report->out_of_order;
-      if (total > report->differences.size()) {
-        ctx.out() << "... and " << total - report->differences.size() << " more\n";
+      for (const std::string& line : report.differences) ctx.out() << line << "\n";
+      size_t total = report.missing + report.extra + report.different + report.out_of_order;
+      if (total > report.differences.size()) {
+        ctx.out() << "... and " << total - report.differences.size() << " more\n";
       }
-      absl::Status st = report->ToStatus();
+      absl::Status st = report.ToStatus();
       return absl::Status(st.code(), absl::StrCat(from_name, " and ", to_name, ": ", st.message()));
     });
   });
@@ -226,15 +227,13 @@ void AddAdminCommands(CLI::App& app, CommandContext& ctx) {
       "Examples:\n  berth auth whoami\n  BERTH_TLS_DIR=~/.berth/alice berth auth whoami");
   whoami->callback([who, &ctx] {
     RunGuarded(ctx, [&]() -> absl::Status {
-      auto client = ctx.Client();
-      if (!client.ok()) return client.status();
-      auto me = (*client)->WhoAmI();
-      if (!me.ok()) return me.status();
-      return PrintJsonOr(ctx, who->output, *me, [&] {
+      BERTH_ASSIGN_OR_RETURN(auto* client, ctx.Client());
+      BERTH_ASSIGN_OR_RETURN(Json me, client->WhoAmI());
+      return PrintJsonOr(ctx, who->output, me, [&] {
         ctx.out() << "USER\tGROUPS\tADMIN\tVIA\tNAMESPACES\n"
-                  << me->value("user", "") << "\t" << Joined(me->value("groups", Json())) << "\t"
-                  << (me->value("admin", false) ? "true" : "false") << "\t" << me->value("via", "")
-                  << "\t" << Joined(me->value("namespaces", Json())) << "\n";
+                  << me.value("user", "") << "\t" << Joined(me.value("groups", Json())) << "\t"
+                  << (me.value("admin", false) ? "true" : "false") << "\t" << me.value("via", "")
+                  << "\t" << Joined(me.value("namespaces", Json())) << "\n";
       });
     });
   });
@@ -264,11 +263,9 @@ void AddAdminCommands(CLI::App& app, CommandContext& ctx) {
                        : "Examples:\n  berth admin grant alice team-a team-b");
     cmd->callback([o, revoke, &ctx] {
       RunGuarded(ctx, [&]() -> absl::Status {
-        auto client = ctx.Client();
-        if (!client.ok()) return client.status();
+        BERTH_ASSIGN_OR_RETURN(auto* client, ctx.Client());
         for (size_t i = 1; i < o->args.size(); ++i) {
-          auto g = (*client)->Grant(o->args[0], o->args[i], revoke);
-          if (!g.ok()) return g.status();
+          BERTH_RETURN_IF_ERROR(client->Grant(o->args[0], o->args[i], revoke).status());
           ctx.out() << "user/" << o->args[0] << (revoke ? " revoked " : " granted ") << "namespace/"
                     << o->args[i] << "\n";
         }
@@ -283,13 +280,11 @@ void AddAdminCommands(CLI::App& app, CommandContext& ctx) {
   grants->footer("Examples:\n  berth admin grants");
   grants->callback([lg, &ctx] {
     RunGuarded(ctx, [&]() -> absl::Status {
-      auto client = ctx.Client();
-      if (!client.ok()) return client.status();
-      auto list = (*client)->ListGrants();
-      if (!list.ok()) return list.status();
-      return PrintJsonOr(ctx, lg->output, Json(*list), [&] {
+      BERTH_ASSIGN_OR_RETURN(auto* client, ctx.Client());
+      BERTH_ASSIGN_OR_RETURN(std::vector<Json> list, client->ListGrants());
+      return PrintJsonOr(ctx, lg->output, Json(list), [&] {
         ctx.out() << "USER\tNAMESPACES\n";
-        for (const Json& g : *list) {
+        for (const Json& g : list) {
           ctx.out() << JsonString(g, "/metadata/name") << "\t"
                     << Joined(JsonAt(g, "/spec/namespaces")) << "\n";
         }
@@ -311,13 +306,10 @@ void AddAdminCommands(CLI::App& app, CommandContext& ctx) {
       "  BERTH_TOKEN=$(berth admin token create ci --ttl 1h) berth get vd -n ci");
   create->callback([tc, &ctx] {
     RunGuarded(ctx, [&]() -> absl::Status {
-      auto ttl = ParseTimeout(tc->ttl);
-      if (!ttl.ok()) return ttl.status();
-      auto client = ctx.Client();
-      if (!client.ok()) return client.status();
-      auto t = (*client)->IssueToken(tc->args[0], tc->admin, *ttl);
-      if (!t.ok()) return t.status();
-      return PrintJsonOr(ctx, tc->output, *t, [&] { ctx.out() << t->value("token", "") << "\n"; });
+      BERTH_ASSIGN_OR_RETURN(absl::Duration ttl, ParseTimeout(tc->ttl));
+      BERTH_ASSIGN_OR_RETURN(auto* client, ctx.Client());
+      BERTH_ASSIGN_OR_RETURN(Json t, client->IssueToken(tc->args[0], tc->admin, ttl));
+      return PrintJsonOr(ctx, tc->output, t, [&] { ctx.out() << t.value("token", "") << "\n"; });
     });
   });
   auto tl = std::make_shared<AdminOptions>();
@@ -326,13 +318,11 @@ void AddAdminCommands(CLI::App& app, CommandContext& ctx) {
   list->footer("Examples:\n  berth admin token list");
   list->callback([tl, &ctx] {
     RunGuarded(ctx, [&]() -> absl::Status {
-      auto client = ctx.Client();
-      if (!client.ok()) return client.status();
-      auto items = (*client)->ListTokens();
-      if (!items.ok()) return items.status();
-      return PrintJsonOr(ctx, tl->output, Json(*items), [&] {
+      BERTH_ASSIGN_OR_RETURN(auto* client, ctx.Client());
+      BERTH_ASSIGN_OR_RETURN(std::vector<Json> items, client->ListTokens());
+      return PrintJsonOr(ctx, tl->output, Json(items), [&] {
         ctx.out() << "ID\tUSER\tADMIN\tEXPIRES\n";
-        for (const Json& t : *items) {
+        for (const Json& t : items) {
           std::string expires = JsonString(t, "/spec/expiresAt");
           ctx.out() << JsonString(t, "/metadata/name") << "\t" << JsonString(t, "/spec/user")
                     << "\t" << (JsonAt(t, "/spec/admin") == true ? "true" : "false") << "\t"
@@ -347,10 +337,8 @@ void AddAdminCommands(CLI::App& app, CommandContext& ctx) {
   revoke->footer("Examples:\n  berth admin token revoke 3f2a9c0d1b7e4a55");
   revoke->callback([tr, &ctx] {
     RunGuarded(ctx, [&]() -> absl::Status {
-      auto client = ctx.Client();
-      if (!client.ok()) return client.status();
-      auto r = (*client)->RevokeToken(tr->args[0]);
-      if (!r.ok()) return r.status();
+      BERTH_ASSIGN_OR_RETURN(auto* client, ctx.Client());
+      BERTH_RETURN_IF_ERROR(client->RevokeToken(tr->args[0]).status());
       ctx.out() << "token/" << tr->args[0] << " revoked\n";
       return absl::OkStatus();
     });

@@ -3,6 +3,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
+#include "berth/status_macros.h"
 #include "command_context.h"
 #include "printers.h"
 
@@ -54,18 +55,14 @@ absl::Status ApplyOne(const FileObject& fo, const ApplyOptions& o, ResourceClien
     return absl::InvalidArgumentError(
         absl::StrCat("error validating \"", source, "\": a ", kind->kind, " needs metadata.name"));
   }
-  absl::Status ns = SetNamespace(obj, *kind, ctx);
-  if (!ns.ok()) return ns;
+  BERTH_RETURN_IF_ERROR(SetNamespace(obj, *kind, ctx));
   std::string action, suffix;
   if (o.dry_run == "client") {
-    auto a = ClientDryRunAction(client, *kind, obj);
-    if (!a.ok()) return a.status();
-    action = *a;
+    BERTH_ASSIGN_OR_RETURN(action, ClientDryRunAction(client, *kind, obj));
     suffix = " (dry run)";
   } else {
-    auto res = client.Apply(obj, o.dry_run == "server");
-    if (!res.ok()) return res.status();
-    action = res->action.empty() ? "configured" : res->action;
+    BERTH_ASSIGN_OR_RETURN(ObjectResult res, client.Apply(obj, o.dry_run == "server"));
+    action = res.action.empty() ? "configured" : res.action;
     if (o.dry_run == "server") suffix = " (server dry run)";
   }
   ctx.out() << QualifiedSingular(*kind) << "/" << name << " " << action << suffix << "\n";
@@ -93,10 +90,9 @@ absl::Status RunApply(const ApplyOptions& o, CommandContext& ctx) {
                                                    " objects given; at most ", kMaxObjectsPerApply,
                                                    " per apply (split the manifests)"));
   }
-  auto client = ctx.Client();
-  if (!client.ok()) return client.status();
+  BERTH_ASSIGN_OR_RETURN(auto* client, ctx.Client());
   for (const FileObject& fo : objects) {
-    absl::Status st = ApplyOne(fo, o, **client, ctx);
+    absl::Status st = ApplyOne(fo, o, *client, ctx);
     if (!st.ok()) ctx.Fail(st);  // keep going like kubectl; the run still exits 1
   }
   return absl::OkStatus();

@@ -14,6 +14,7 @@
 #include "berth/exportwire/export_wire.h"
 #include "berth/kinds.h"
 #include "berth/quantity.h"
+#include "berth/status_macros.h"
 #include "berth/time_util.h"
 #include "cmd_data_incremental.h"
 #include "cmd_data_transfer.h"
@@ -82,15 +83,13 @@ absl::StatusOr<Json> PollObject(CommandContext& ctx, ResourceClient& client, con
                                 const std::string& ns, absl::Time deadline,
                                 const std::function<absl::StatusOr<bool>(const Json&)>& done) {
   while (true) {
-    auto obj = client.Get(n.kind, ns, n.name);
-    if (!obj.ok()) return obj.status();
-    auto finished = done(*obj);
-    if (!finished.ok()) return finished.status();
-    if (*finished) return obj;
+    BERTH_ASSIGN_OR_RETURN(Json obj, client.Get(n.kind, ns, n.name));
+    BERTH_ASSIGN_OR_RETURN(bool finished, done(obj));
+    if (finished) return obj;
     if (ctx.clock().Now() > deadline) {
       return absl::DeadlineExceededError(
           absl::StrCat("timed out waiting for ", n.kind, " \"", n.name, "\" (phase ",
-                       JsonString(*obj, "/status/phase", "none"), ")"));
+                       JsonString(obj, "/status/phase", "none"), ")"));
     }
     ctx.timing().sleep(absl::Milliseconds(200));
   }
@@ -104,26 +103,23 @@ std::string ReadyMessage(const Json& obj) {
 }
 
 absl::StatusOr<Json> ApplyNew(ResourceClient& client, const Json& obj) {
-  auto r = client.Apply(obj, false);
-  if (!r.ok()) return r.status();
-  if (r->action != "created") {
+  BERTH_ASSIGN_OR_RETURN(ObjectResult r, client.Apply(obj, false));
+  if (r.action != "created") {
     return absl::AlreadyExistsError(absl::StrCat(obj["kind"].get<std::string>(), " \"",
                                                  JsonString(obj, "/metadata/name"),
                                                  "\" already exists; choose another name"));
   }
-  return r->object;
+  return r.object;
 }
 
 absl::Status RunImportUpload(const DataOptions& o, CommandContext& ctx);
 
 absl::Status RunExportDownload(const DataOptions& o, CommandContext& ctx) {
-  auto target = ParseTarget(o.target, {"VirtualDisk", "VirtualDiskSnapshot"});
-  if (!target.ok()) return target.status();
+  BERTH_ASSIGN_OR_RETURN(Named target,
+                         ParseTarget(o.target, {"VirtualDisk", "VirtualDiskSnapshot"}));
   if (o.file.empty()) return absl::InvalidArgumentError("-o FILE is required");
-  auto ttl = ParseDurationFlag("--ttl", o.ttl);
-  if (!ttl.ok()) return ttl.status();
-  auto timeout = ParseDurationFlag("--timeout", o.timeout);
-  if (!timeout.ok()) return timeout.status();
+  BERTH_RETURN_IF_ERROR(ParseDurationFlag("--ttl", o.ttl).status());  // the object carries o.ttl
+  BERTH_ASSIGN_OR_RETURN(absl::Duration timeout, ParseDurationFlag("--timeout", o.timeout));
   if (!o.since.empty() && o.base.empty()) {
     return absl::InvalidArgumentError(
         "--since needs --base FILE: a local copy of the since snapshot (from an earlier "
@@ -143,16 +139,14 @@ absl::Status RunExportDownload(const DataOptions& o, CommandContext& ctx) {
     if (!base_size.ok())
       return absl::NotFoundError(absl::StrCat("--base ", base_size.status().message()));
   }
-  auto client = ctx.Client();
-  if (!client.ok()) return client.status();
-  const KindInfo* kind = ResolveKind(target->kind);
+  BERTH_ASSIGN_OR_RETURN(auto* client, ctx.Client());
+  const KindInfo* kind = ResolveKind(target.kind);
   std::string ns = ctx.NamespaceFor(*kind);
-  auto source = (*client)->Get(target->kind, ns, target->name);
-  if (!source.ok()) return source.status();
-  std::string identity = absl::StrCat(target->kind, " ", ns, "/", target->name,
-                                      " uid=", JsonString(*source, "/metadata/uid"));
+  BERTH_ASSIGN_OR_RETURN(Json source, client->Get(target.kind, ns, target.name));
+  std::string identity = absl::StrCat(target.kind, " ", ns, "/", target.name,
+                                      " uid=", JsonString(source, "/metadata/uid"));
   if (!o.since.empty()) {
-    auto a = (*client)->Get("VirtualDiskSnapshot", ns, since->name);
+    auto a = client->Get("VirtualDiskSnapshot", ns, since->name);
     if (absl::IsNotFound(a.status())) {
       return absl::NotFoundError(absl::StrCat("--since: VirtualDiskSnapshot \"", since->name,
                                               "\" not found in namespace \"", ns,
@@ -166,40 +160,38 @@ absl::Status RunExportDownload(const DataOptions& o, CommandContext& ctx) {
           "--base ", o.base, " has ", *base_size, " bytes but VirtualDiskSnapshot \"", since->name,
           "\" has ", a_size.get<uint64_t>(), " bytes: the base must be a download of it"));
     }
-    if (target->kind == "VirtualDiskSnapshot" &&
+    if (target.kind == "VirtualDiskSnapshot" &&
         ParseRfc3339(JsonString(*a, "/metadata/creationTimestamp")) >
-            ParseRfc3339(JsonString(*source, "/metadata/creationTimestamp"))) {
+            ParseRfc3339(JsonString(source, "/metadata/creationTimestamp"))) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "--since: VirtualDiskSnapshot \"", since->name, "\" was taken after \"", target->name,
+          "--since: VirtualDiskSnapshot \"", since->name, "\" was taken after \"", target.name,
           "\"; an incremental export goes from an older snapshot to a newer one"));
     }
     absl::StrAppend(&identity, " since ", since->name, " uid=", JsonString(*a, "/metadata/uid"));
   }
   Named ex{"DataExport", o.resume ? PreviousExportName(o.file, identity) : ""};
   absl::StatusOr<Json> existing = absl::NotFoundError("");
-  if (!ex.name.empty()) existing = (*client)->Get("DataExport", ns, ex.name);
+  if (!ex.name.empty()) existing = client->Get("DataExport", ns, ex.name);
   if (!existing.ok() || JsonString(*existing, "/status/phase") == "Expired") {
-    if (existing.ok()) (*client)->Delete("DataExport", ns, ex.name).status().IgnoreError();
-    auto suffix = exportwire::RandomHex(3);
-    if (!suffix.ok()) return suffix.status();
-    ex.name = absl::StrCat(target->name.substr(0, 200), "-export-", *suffix);
+    if (existing.ok()) client->Delete("DataExport", ns, ex.name).status().IgnoreError();
+    BERTH_ASSIGN_OR_RETURN(std::string suffix, exportwire::RandomHex(3));
+    ex.name = absl::StrCat(target.name.substr(0, 200), "-export-", suffix);
     Json obj{{"apiVersion", kApiVersion},
              {"kind", "DataExport"},
              {"metadata", {{"name", ex.name}, {"namespace", ns}}},
              {"spec",
-              {{"targetRef", {{"kind", target->kind}, {"name", target->name}}},
+              {{"targetRef", {{"kind", target.kind}, {"name", target.name}}},
                {"ttl", o.ttl},
                {"publish", o.publish}}}};
     if (!o.since.empty()) {
       obj["spec"]["since"] = Json{{"kind", "VirtualDiskSnapshot"}, {"name", since->name}};
     }
-    auto created = ApplyNew(**client, obj);
-    if (!created.ok()) return created.status();
+    BERTH_RETURN_IF_ERROR(ApplyNew(*client, obj).status());
   }
   auto cleanup = [&] {
-    if (!o.keep) (*client)->Delete("DataExport", ns, ex.name).status().IgnoreError();
+    if (!o.keep) client->Delete("DataExport", ns, ex.name).status().IgnoreError();
   };
-  auto ready = PollObject(ctx, **client, ex, ns, ctx.clock().Now() + *timeout,
+  auto ready = PollObject(ctx, *client, ex, ns, ctx.clock().Now() + timeout,
                           [](const Json& obj) -> absl::StatusOr<bool> {
                             std::string phase = JsonString(obj, "/status/phase");
                             if (phase == "Failed" || phase == "Expired") {
@@ -222,8 +214,8 @@ absl::Status RunExportDownload(const DataOptions& o, CommandContext& ctx) {
     if (!inc.ok()) return inc.status();
     if (!inc->fell_back.empty()) ctx.err() << "note: digest method: " << inc->fell_back << "\n";
     const TransferStats& s = inc->transfer;
-    ctx.out() << kind->singular << "/" << target->name << " exported to " << o.file << ": "
-              << s.size << " bytes (" << s.transferred << " transferred, " << s.reused
+    ctx.out() << kind->singular << "/" << target.name << " exported to " << o.file << ": " << s.size
+              << " bytes (" << s.transferred << " transferred, " << s.reused
               << " resumed), incremental since virtualdisksnapshot/" << since->name << " by "
               << inc->method << " (" << inc->changed << " bytes changed), "
               << exportwire::kDigestAlgorithm << " " << s.digest << "\n";
@@ -233,7 +225,7 @@ absl::Status RunExportDownload(const DataOptions& o, CommandContext& ctx) {
   auto stats = DownloadExport(ep, t, DownloadHooks{ex.name});
   cleanup();
   if (!stats.ok()) return stats.status();
-  ctx.out() << kind->singular << "/" << target->name << " exported to " << o.file << ": "
+  ctx.out() << kind->singular << "/" << target.name << " exported to " << o.file << ": "
             << stats->size << " bytes (" << stats->transferred << " transferred, " << stats->reused
             << " resumed), " << exportwire::kDigestAlgorithm << " " << stats->digest << "\n";
   return absl::OkStatus();
@@ -256,32 +248,29 @@ Json UploadObject(const Named& n, const std::string& ns, const std::string& stor
 }
 
 absl::Status RunImportUpload(const DataOptions& o, CommandContext& ctx) {
-  auto target = ParseTarget(o.target, {"VirtualDisk", "VirtualImage"});
-  if (!target.ok()) return target.status();
+  BERTH_ASSIGN_OR_RETURN(Named target, ParseTarget(o.target, {"VirtualDisk", "VirtualImage"}));
   if (o.file.empty()) return absl::InvalidArgumentError("-f FILE is required");
-  auto file_size = LocalFileSize(o.file);
-  if (!file_size.ok()) return file_size.status();
-  if (*file_size == 0) return absl::InvalidArgumentError(o.file + " is empty");
-  uint64_t size = *file_size;
+  BERTH_ASSIGN_OR_RETURN(uint64_t file_size, LocalFileSize(o.file));
+  if (file_size == 0) return absl::InvalidArgumentError(o.file + " is empty");
+  uint64_t size = file_size;
   if (!o.size.empty()) {
-    if (target->kind != "VirtualDisk") {
+    if (target.kind != "VirtualDisk") {
       return absl::InvalidArgumentError("--size applies to VirtualDisk only");
     }
     auto parsed = ParseQuantity(o.size);
     if (!parsed.ok())
       return absl::InvalidArgumentError("--size: " + std::string(parsed.status().message()));
-    if (*parsed < *file_size) {
+    if (*parsed < file_size) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "--size ", o.size, " (", *parsed, " bytes) is smaller than ", o.file, " (", *file_size,
-          " bytes); use at least ", FormatQuantity(*file_size), "; nothing was created"));
+          "--size ", o.size, " (", *parsed, " bytes) is smaller than ", o.file, " (", file_size,
+          " bytes); use at least ", FormatQuantity(file_size), "; nothing was created"));
     }
     size = *parsed;
   }
-  auto timeout = ParseDurationFlag("--timeout", o.timeout);
-  if (!timeout.ok()) return timeout.status();
+  BERTH_ASSIGN_OR_RETURN(absl::Duration timeout, ParseDurationFlag("--timeout", o.timeout));
   absl::StatusOr<Named> since = Named{};
   if (!o.since.empty()) {
-    if (target->kind != "VirtualDisk") {
+    if (target.kind != "VirtualDisk") {
       return absl::InvalidArgumentError("--since-snapshot applies to vd/NAME only");
     }
     since = ParseTarget(o.since, {"VirtualDiskSnapshot"});
@@ -290,12 +279,11 @@ absl::Status RunImportUpload(const DataOptions& o, CommandContext& ctx) {
           absl::StrCat("--since-snapshot: ", since.status().message()));
     }
   }
-  auto client = ctx.Client();
-  if (!client.ok()) return client.status();
-  std::string ns = ctx.NamespaceFor(*ResolveKind(target->kind));
-  Json upload_obj = UploadObject(*target, ns, o.storage_class, size);
+  BERTH_ASSIGN_OR_RETURN(auto* client, ctx.Client());
+  std::string ns = ctx.NamespaceFor(*ResolveKind(target.kind));
+  Json upload_obj = UploadObject(target, ns, o.storage_class, size);
   if (!o.since.empty()) {
-    auto a = (*client)->Get("VirtualDiskSnapshot", ns, since->name);
+    auto a = client->Get("VirtualDiskSnapshot", ns, since->name);
     if (absl::IsNotFound(a.status())) {
       return absl::NotFoundError(absl::StrCat("--since-snapshot: VirtualDiskSnapshot \"",
                                               since->name, "\" not found in namespace \"", ns,
@@ -317,15 +305,14 @@ absl::Status RunImportUpload(const DataOptions& o, CommandContext& ctx) {
           "snapshot's pool");
     }
   }
-  auto created = ApplyNew(**client, upload_obj);
-  if (!created.ok()) return created.status();
+  BERTH_RETURN_IF_ERROR(ApplyNew(*client, upload_obj).status());
   // From here on a failure removes the object again: nothing is left half-made.
   auto fail = [&](absl::Status st) {
-    (*client)->Delete(target->kind, ns, target->name).status().IgnoreError();
+    client->Delete(target.kind, ns, target.name).status().IgnoreError();
     return st;
   };
   auto wait_phase = [&](const std::string& want) {
-    return PollObject(ctx, **client, *target, ns, ctx.clock().Now() + *timeout,
+    return PollObject(ctx, *client, target, ns, ctx.clock().Now() + timeout,
                       [want](const Json& obj) -> absl::StatusOr<bool> {
                         std::string phase = JsonString(obj, "/status/phase");
                         if (phase == "Failed") {
@@ -345,7 +332,7 @@ absl::Status RunImportUpload(const DataOptions& o, CommandContext& ctx) {
   if (!stats.ok()) return fail(stats.status());
   auto ready = wait_phase("Ready");
   if (!ready.ok()) return fail(ready.status());
-  ctx.out() << ResolveKind(target->kind)->singular << "/" << target->name << " uploaded from "
+  ctx.out() << ResolveKind(target.kind)->singular << "/" << target.name << " uploaded from "
             << o.file << ": " << stats->size << " bytes (" << stats->transferred << " transferred)"
             << (o.since.empty() ? "" : absl::StrCat(" since virtualdisksnapshot/", since->name))
             << ", " << exportwire::kDigestAlgorithm << " " << stats->digest

@@ -4,25 +4,24 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "berth/exportwire/tls_context.h"
+#include "berth/status_macros.h"
 
 namespace berth::cli {
 
 namespace ew = exportwire;
 
 absl::StatusOr<std::unique_ptr<ExportSession>> ExportSession::Create(const ExportEndpoint& ep) {
-  auto url = ew::ParseHttpsUrl(ep.url);
-  if (!url.ok()) return url.status();
-  auto ctx = ew::NewClientContext(ep.ca_pem);
-  if (!ctx.ok()) return ctx.status();
+  BERTH_ASSIGN_OR_RETURN(ew::HttpsUrl url, ew::ParseHttpsUrl(ep.url));
+  BERTH_ASSIGN_OR_RETURN(ew::UniqueSslCtx ctx, ew::NewClientContext(ep.ca_pem));
   if (!ep.tls_dir.empty()) {  // the client certificate an agent with mutual TLS requires
     TlsFiles files = TlsFiles::FromDir(ep.tls_dir);
-    if (absl::Status st = ew::UseCertificate(ctx->get(), files.cert, files.key); !st.ok()) {
+    if (absl::Status st = ew::UseCertificate(ctx.get(), files.cert, files.key); !st.ok()) {
       return absl::Status(st.code(), absl::StrCat("--tls-dir: ", st.message()));
     }
   }
   std::unique_ptr<ExportSession> s(new ExportSession());
-  s->ctx_ = *std::move(ctx);
-  s->url_ = *url;
+  s->ctx_ = std::move(ctx);
+  s->url_ = url;
   s->token_ = ep.token;
   return s;
 }
@@ -49,9 +48,7 @@ absl::Status ExportSession::HttpError(const HttpResponse& r, const std::string& 
 
 absl::Status ExportSession::Connection::Ensure() {
   if (conn_) return absl::OkStatus();
-  auto c = ew::Dial(s_.ctx_.get(), s_.url_.host, s_.url_.port);
-  if (!c.ok()) return c.status();
-  conn_ = *std::move(c);
+  BERTH_ASSIGN_OR_RETURN(conn_, ew::Dial(s_.ctx_.get(), s_.url_.host, s_.url_.port));
   return absl::OkStatus();
 }
 
@@ -68,9 +65,8 @@ absl::Status ExportSession::Connection::SendRequest(const std::string& method,
 }
 
 absl::StatusOr<HttpResponse> ExportSession::Connection::ReadResponseHead() {
-  auto text = conn_->ReadHead();
-  if (!text.ok()) return text.status();
-  auto head = ew::ParseHead(*text);
+  BERTH_ASSIGN_OR_RETURN(std::string text, conn_->ReadHead());
+  auto head = ew::ParseHead(text);
   if (!head.ok()) return absl::DataLossError(head.status().message());
   HttpResponse r;
   r.head = *std::move(head);

@@ -20,6 +20,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "berth/json.h"
+#include "berth/status_macros.h"
 #include "cmd_data_http.h"
 #include "cmd_data_io.h"
 
@@ -66,12 +67,8 @@ absl::StatusOr<ChangeList> ParseChanges(const HttpResponse& r, const std::string
     c.base_size = j["baseSize"].get<uint64_t>();
   }
   c.base_digest = j.value("baseDigest", "");
-  auto data = RangesFrom(j, "data", c.size);
-  if (!data.ok()) return data.status();
-  auto zeros = RangesFrom(j, "zeros", c.size);
-  if (!zeros.ok()) return zeros.status();
-  c.data = *std::move(data);
-  c.zeros = *std::move(zeros);
+  BERTH_ASSIGN_OR_RETURN(c.data, RangesFrom(j, "data", c.size));
+  BERTH_ASSIGN_OR_RETURN(c.zeros, RangesFrom(j, "zeros", c.size));
   return c;
 }
 
@@ -80,15 +77,15 @@ absl::StatusOr<ChangeList> CompareByDigest(ExportSession::Connection& conn,
                                            const ew::LeafTree& tree) {
   std::string body(reinterpret_cast<const char*>(tree.leaves.data()),
                    tree.leaves.size() * sizeof(ew::Sha256Bytes));
-  auto r = conn.Call("POST", "changes", "Content-Type: application/octet-stream\r\n", body);
-  if (!r.ok()) return r.status();
-  return ParseChanges(*r, "POST changes");
+  BERTH_ASSIGN_OR_RETURN(
+      HttpResponse r,
+      conn.Call("POST", "changes", "Content-Type: application/octet-stream\r\n", body));
+  return ParseChanges(r, "POST changes");
 }
 
 absl::StatusOr<ew::LeafTree> LocalTree(int fd, uint64_t size) {
-  auto extents = ew::DataExtents(fd, size);
-  if (!extents.ok()) return extents.status();
-  return ew::FileLeafTree(fd, size, *extents, 2);
+  BERTH_ASSIGN_OR_RETURN(std::vector<ew::Extent> extents, ew::DataExtents(fd, size));
+  return ew::FileLeafTree(fd, size, extents, 2);
 }
 
 // Makes `out` a copy of `base`: a reflink clone where the filesystem allows (no data copied),
@@ -163,8 +160,7 @@ struct Progress {
   }
   absl::Status Start(const std::string& header, const ew::LeafTree* base_tree) {
     if (base_tree != nullptr) {
-      absl::Status st = ew::WriteLeafTreeFile(tree_path, *base_tree);
-      if (!st.ok()) return st;
+      BERTH_RETURN_IF_ERROR(ew::WriteLeafTreeFile(tree_path, *base_tree));
     }
     std::string tmp = path + ".tmp";
     {
@@ -281,14 +277,11 @@ absl::StatusOr<IncrementalStats> IncrementalDownload(const ExportEndpoint& ep,
                                                      const IncrementalOptions& o,
                                                      const std::string& export_name) {
   ew::ScopedSigpipeBlock no_sigpipe;
-  auto session = ExportSession::Create(ep);
-  if (!session.ok()) return session.status();
-  ExportSession::Connection control(**session);
-  auto offered_r = control.Call("GET", "changes", "", "");
-  if (!offered_r.ok()) return offered_r.status();
-  auto offered = ParseChanges(*offered_r, "GET changes");
-  if (!offered.ok()) return offered.status();
-  const uint64_t size = offered->size;
+  BERTH_ASSIGN_OR_RETURN(std::unique_ptr<ExportSession> session, ExportSession::Create(ep));
+  ExportSession::Connection control(*session);
+  BERTH_ASSIGN_OR_RETURN(HttpResponse offered_r, control.Call("GET", "changes", "", ""));
+  BERTH_ASSIGN_OR_RETURN(ChangeList offered, ParseChanges(offered_r, "GET changes"));
+  const uint64_t size = offered.size;
   IncrementalStats stats;
   stats.transfer.size = size;
 
@@ -296,8 +289,7 @@ absl::StatusOr<IncrementalStats> IncrementalDownload(const ExportEndpoint& ep,
   progress.path = ProgressFile(o.file);
   progress.tree_path = progress.path + "-tree";
   bool in_place = o.file == o.base;
-  auto base_size = LocalFileSize(o.base);
-  if (!base_size.ok()) return base_size.status();
+  BERTH_ASSIGN_OR_RETURN(uint64_t base_size, LocalFileSize(o.base));
 
   // The base's leaf tree: an earlier run's (resume), the base's trusted sidecar, or none.
   std::optional<ew::LeafTree> base_tree;
@@ -317,32 +309,29 @@ absl::StatusOr<IncrementalStats> IncrementalDownload(const ExportEndpoint& ep,
     if (!resumed || !base_tree) progress.done.clear();
   }
   if (!resumed) base_tree = TrustedTree(o.base);
-  bool extent = offered->method == kMethodExtentMapName && base_tree.has_value();
-  if (offered->method == kMethodExtentMapName && !extent && !resumed) {
+  bool extent = offered.method == kMethodExtentMapName && base_tree.has_value();
+  if (offered.method == kMethodExtentMapName && !extent && !resumed) {
     stats.fell_back =
         "the base is not known to be the since snapshot (no " + TreeFile(o.base) + " matching it)";
-  } else if (extent && (base_tree->Digest() != offered->base_digest ||
-                        base_tree->size != offered->base_size)) {
+  } else if (extent &&
+             (base_tree->Digest() != offered.base_digest || base_tree->size != offered.base_size)) {
     extent = false;
     stats.fell_back = "the base's digest is not the since snapshot's";
   }
-  if (!resumed && extent && *base_size != base_tree->size) extent = false;
+  if (!resumed && extent && base_size != base_tree->size) extent = false;
 
   // Prepare the result: a copy of the base (or the base itself), sized as the image.
   if (!resumed) {
     if (!in_place) {
       ForgetTree(o.file);
-      absl::Status st = CopyBase(o.base, o.file);
-      if (!st.ok()) return st;
+      BERTH_RETURN_IF_ERROR(CopyBase(o.base, o.file));
     }
     std::string method = extent ? kMethodExtentMapName : "digest";
-    absl::Status st = progress.Start(Progress::Header(export_name, method, size, o.identity),
-                                     extent ? &*base_tree : nullptr);
-    if (!st.ok()) return st;
+    BERTH_RETURN_IF_ERROR(progress.Start(Progress::Header(export_name, method, size, o.identity),
+                                         extent ? &*base_tree : nullptr));
     ForgetTree(o.file);  // from here on the file is being changed
   } else {
-    absl::Status st = progress.Open();
-    if (!st.ok()) return st;
+    BERTH_RETURN_IF_ERROR(progress.Open());
   }
   ew::UniqueFd fd(open(o.file.c_str(), O_RDWR | O_CLOEXEC));
   if (!fd.valid()) return absl::PermissionDeniedError(absl::StrCat(o.file, ": ", strerror(errno)));
@@ -358,33 +347,26 @@ absl::StatusOr<IncrementalStats> IncrementalDownload(const ExportEndpoint& ep,
   auto pass = [&](bool by_extent, ew::LeafTree& tree) -> absl::Status {
     ChangeList changes;
     if (by_extent) {
-      changes = *offered;
-      absl::Status st = ew::ResizeLeafTree(fd.get(), size, tree);
-      if (!st.ok()) return st;
+      changes = offered;
+      BERTH_RETURN_IF_ERROR(ew::ResizeLeafTree(fd.get(), size, tree));
     } else {
       if (fresh_copy_tree) {
         // The file is still an unchanged copy of a base whose leaves are known: no need to
         // read it.
         tree = *std::move(fresh_copy_tree);
         fresh_copy_tree.reset();
-        absl::Status st = ew::ResizeLeafTree(fd.get(), size, tree);
-        if (!st.ok()) return st;
+        BERTH_RETURN_IF_ERROR(ew::ResizeLeafTree(fd.get(), size, tree));
       } else {
-        auto local = LocalTree(fd.get(), size);
-        if (!local.ok()) return local.status();
-        tree = *std::move(local);
+        BERTH_ASSIGN_OR_RETURN(tree, LocalTree(fd.get(), size));
       }
-      auto compared = CompareByDigest(control, tree);
-      if (!compared.ok()) return compared.status();
-      changes = *std::move(compared);
+      BERTH_ASSIGN_OR_RETURN(changes, CompareByDigest(control, tree));
     }
     stats.method = changes.method;
     stats.changed = changes.DataBytes();
     for (const ew::Extent& e : changes.zeros) stats.changed += e.length;
     if (o.log != nullptr) *o.log << "incremental: " << Describe(changes) << "\n" << std::flush;
     for (const ew::Extent& z : changes.zeros) {
-      absl::Status st = ew::ZeroRange(fd.get(), z);
-      if (!st.ok()) return st;
+      BERTH_RETURN_IF_ERROR(ew::ZeroRange(fd.get(), z));
     }
     std::vector<Batch> batches = Batches(changes.data);
     uint64_t skipped = 0;
@@ -393,32 +375,28 @@ absl::StatusOr<IncrementalStats> IncrementalDownload(const ExportEndpoint& ep,
         skipped += e.length;
     }
     stats.transfer.reused += by_extent ? skipped : 0;
-    absl::Status st = FetchBatches(**session, fd.get(), batches, by_extent ? &progress : nullptr,
-                                   o.connections, o.progress, &stats.transfer.transferred);
-    if (!st.ok()) return st;
+    BERTH_RETURN_IF_ERROR(FetchBatches(*session, fd.get(), batches, by_extent ? &progress : nullptr,
+                                       o.connections, o.progress, &stats.transfer.transferred));
     std::vector<ew::Extent> touched = changes.data;
     touched.insert(touched.end(), changes.zeros.begin(), changes.zeros.end());
     return ew::RehashLeaves(fd.get(), ew::LeavesTouching(touched, size), tree);
   };
 
   ew::LeafTree tree = extent ? *base_tree : ew::LeafTree{};
-  absl::Status st = pass(extent, tree);
-  if (!st.ok()) return st;
-  auto remote = FetchDigest(control);
-  if (!remote.ok()) return remote.status();
+  BERTH_RETURN_IF_ERROR(pass(extent, tree));
+  BERTH_ASSIGN_OR_RETURN(std::string remote, FetchDigest(control));
   stats.transfer.digest = tree.Digest();
-  if (stats.transfer.digest != *remote && extent) {
+  if (stats.transfer.digest != remote && extent) {
     // The extent map missed something (or the base changed under us): the digest method
     // compares every leaf and fetches what still differs.
     stats.fell_back = "the result did not match after the extent-map pass";
-    st = pass(false, tree);
-    if (!st.ok()) return st;
+    BERTH_RETURN_IF_ERROR(pass(false, tree));
     stats.transfer.digest = tree.Digest();
   }
-  if (stats.transfer.digest != *remote) {
+  if (stats.transfer.digest != remote) {
     progress.Remove();
     return absl::DataLossError(absl::StrCat("SHA-256 mismatch: ", o.file, " has ",
-                                            stats.transfer.digest, ", the agent has ", *remote,
+                                            stats.transfer.digest, ", the agent has ", remote,
                                             "; download it again without --resume"));
   }
   fsync(fd.get());
@@ -431,42 +409,35 @@ absl::StatusOr<IncrementalStats> IncrementalDownload(const ExportEndpoint& ep,
 absl::StatusOr<TransferStats> IncrementalUpload(const ExportEndpoint& ep,
                                                 const TransferOptions& o) {
   ew::ScopedSigpipeBlock no_sigpipe;
-  auto session = ExportSession::Create(ep);
-  if (!session.ok()) return session.status();
+  BERTH_ASSIGN_OR_RETURN(std::unique_ptr<ExportSession> session, ExportSession::Create(ep));
   ew::UniqueFd fd(open(o.file.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) return absl::NotFoundError(absl::StrCat(o.file, ": ", strerror(errno)));
-  auto size = LocalFileSize(o.file);
-  if (!size.ok()) return size.status();
+  BERTH_ASSIGN_OR_RETURN(uint64_t size, LocalFileSize(o.file));
   std::optional<ew::LeafTree> trusted = TrustedTree(o.file);
-  absl::StatusOr<ew::LeafTree> tree =
-      trusted ? absl::StatusOr<ew::LeafTree>(*trusted) : LocalTree(fd.get(), *size);
-  if (!tree.ok()) return tree.status();
+  BERTH_ASSIGN_OR_RETURN(ew::LeafTree tree, trusted ? absl::StatusOr<ew::LeafTree>(*trusted)
+                                                    : LocalTree(fd.get(), size));
   // The volume may be larger than the file (--size): compare the file as padded with zeros.
-  ExportSession::Connection conn(**session);
-  auto offered_r = conn.Call("GET", "changes", "", "");
-  if (!offered_r.ok()) return offered_r.status();
-  auto offered = ParseChanges(*offered_r, "GET changes");
-  if (!offered.ok()) return offered.status();
-  const uint64_t volume_size = offered->size;
-  if (volume_size < *size) {
+  ExportSession::Connection conn(*session);
+  BERTH_ASSIGN_OR_RETURN(HttpResponse offered_r, conn.Call("GET", "changes", "", ""));
+  BERTH_ASSIGN_OR_RETURN(ChangeList offered, ParseChanges(offered_r, "GET changes"));
+  const uint64_t volume_size = offered.size;
+  if (volume_size < size) {
     return absl::InvalidArgumentError(
-        absl::StrCat(o.file, " has ", *size, " bytes, more than the volume's ", volume_size));
+        absl::StrCat(o.file, " has ", size, " bytes, more than the volume's ", volume_size));
   }
-  absl::Status resized = ew::ResizeLeafTree(fd.get(), volume_size, *tree);
-  if (!resized.ok()) return resized;
-  auto changes = CompareByDigest(conn, *tree);
-  if (!changes.ok()) return changes.status();
+  BERTH_RETURN_IF_ERROR(ew::ResizeLeafTree(fd.get(), volume_size, tree));
+  BERTH_ASSIGN_OR_RETURN(ChangeList changes, CompareByDigest(conn, tree));
   // The agent lists the leaves where the volume differs; what to send depends on this side's
   // leaves: a zero leaf becomes a hole, any other is sent.
-  std::vector<ew::Extent> differ = changes->data;
-  differ.insert(differ.end(), changes->zeros.begin(), changes->zeros.end());
+  std::vector<ew::Extent> differ = changes.data;
+  differ.insert(differ.end(), changes.zeros.begin(), changes.zeros.end());
   std::vector<ew::Extent> send, zeros;
   for (uint64_t i : ew::LeavesTouching(differ, volume_size)) {
     uint64_t start = i * ew::kDigestLeaf, len = ew::LeafLength(i, volume_size);
-    if (tree->leaves[i] == ew::ZeroLeafDigest(len)) {
+    if (tree.leaves[i] == ew::ZeroLeafDigest(len)) {
       zeros.push_back({start, len});
     } else {  // past the file's end the volume reads zeros already (it is at least A's size)
-      send.push_back({start, std::min(len, *size - start)});
+      send.push_back({start, std::min(len, size - start)});
     }
   }
   send = ew::MergeRanges(send);
@@ -474,18 +445,16 @@ absl::StatusOr<TransferStats> IncrementalUpload(const ExportEndpoint& ep,
   if (!zeros.empty()) {
     Json list = Json::array();
     for (const ew::Extent& z : zeros) list.push_back(Json::array({z.offset, z.length}));
-    auto r = conn.Call("POST", "zero", "Content-Type: application/json\r\n",
-                       Json{{"ranges", list}}.dump());
-    if (!r.ok()) return r.status();
-    if (r->code != 204) return ExportSession::HttpError(*r, "zeroing ranges");
+    BERTH_ASSIGN_OR_RETURN(HttpResponse r,
+                           conn.Call("POST", "zero", "Content-Type: application/json\r\n",
+                                     Json{{"ranges", list}}.dump()));
+    if (r.code != 204) return ExportSession::HttpError(r, "zeroing ranges");
   }
-  auto sent =
-      PutBatches(**session, fd.get(), volume_size, Batches(send), o.connections, o.progress);
-  if (!sent.ok()) return sent.status();
-  std::string digest = tree->Digest();
-  absl::Status done = CompleteUpload(conn, volume_size, digest);
-  if (!done.ok()) return done;
-  return TransferStats{volume_size, *sent, 0, digest};
+  BERTH_ASSIGN_OR_RETURN(uint64_t sent, PutBatches(*session, fd.get(), volume_size, Batches(send),
+                                                   o.connections, o.progress));
+  std::string digest = tree.Digest();
+  BERTH_RETURN_IF_ERROR(CompleteUpload(conn, volume_size, digest));
+  return TransferStats{volume_size, sent, 0, digest};
 }
 
 }  // namespace berth::cli

@@ -13,16 +13,16 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "berth/json.h"
+#include "berth/status_macros.h"
 
 namespace berth::cli {
 
 namespace ew = exportwire;
 
 absl::StatusOr<std::string> FetchDigest(ExportSession::Connection& conn) {
-  auto r = conn.Call("GET", "digest", "", "");
-  if (!r.ok()) return r.status();
-  if (r->code != 200) return ExportSession::HttpError(*r, "GET digest");
-  Json j = Json::parse(r->body, nullptr, false);
+  BERTH_ASSIGN_OR_RETURN(HttpResponse r, conn.Call("GET", "digest", "", ""));
+  if (r.code != 200) return ExportSession::HttpError(r, "GET digest");
+  Json j = Json::parse(r.body, nullptr, false);
   if (j.is_discarded() || JsonString(j, "/algorithm") != ew::kDigestAlgorithm) {
     return absl::DataLossError("the agent's digest answer is not " +
                                std::string(ew::kDigestAlgorithm));
@@ -55,12 +55,12 @@ absl::Status PreadAll(int fd, char* p, uint64_t n, uint64_t off) {
 namespace berth::cli {
 namespace {
 
-int fsync_file(const std::string& file) {
+absl::Status FsyncFile(const std::string& file) {
   int fd = open(file.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  int rc = fsync(fd);
-  close(fd);
-  return rc;
+  int rc = fd < 0 ? -1 : fsync(fd);
+  if (fd >= 0) close(fd);
+  if (rc != 0) return absl::InternalError(absl::StrCat("fsync ", file));
+  return absl::OkStatus();
 }
 
 // The identity line of a file: what changes when anything writes to it.
@@ -79,13 +79,12 @@ absl::StatusOr<std::string> FileIdentity(const std::string& file) {
 std::string TreeFile(const std::string& file) { return file + ".berth-tree"; }
 
 absl::Status RecordTree(const std::string& file, const ew::LeafTree& tree) {
-  if (fsync_file(file) != 0) return absl::InternalError(absl::StrCat("fsync ", file));
-  auto id = FileIdentity(file);
-  if (!id.ok()) return id.status();
+  BERTH_RETURN_IF_ERROR(FsyncFile(file));
+  BERTH_ASSIGN_OR_RETURN(std::string id, FileIdentity(file));
   std::string path = TreeFile(file), tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << *id << ew::LeafTreeToBytes(tree);
+    out << id << ew::LeafTreeToBytes(tree);
     if (!out) return absl::InternalError(absl::StrCat("writing ", tmp));
   }
   if (rename(tmp.c_str(), path.c_str()) != 0) {
@@ -147,16 +146,16 @@ absl::StatusOr<uint64_t> PutBatches(const ExportSession& session, int fd, uint64
     for (int t = 0; t < std::max(1, connections); ++t) workers.emplace_back(work);
     for (std::thread& t : workers) t.join();
   }
-  if (!error.ok()) return error;
+  BERTH_RETURN_IF_ERROR(error);
   return moved.load();
 }
 
 absl::Status CompleteUpload(ExportSession::Connection& conn, uint64_t size,
                             const std::string& digest) {
-  auto r = conn.Call("POST", "complete", "Content-Type: application/json\r\n",
-                     Json{{"size", size}, {"digest", digest}}.dump());
-  if (!r.ok()) return r.status();
-  if (r->code != 200) return ExportSession::HttpError(*r, "completing the upload");
+  BERTH_ASSIGN_OR_RETURN(HttpResponse r,
+                         conn.Call("POST", "complete", "Content-Type: application/json\r\n",
+                                   Json{{"size", size}, {"digest", digest}}.dump()));
+  if (r.code != 200) return ExportSession::HttpError(r, "completing the upload");
   return absl::OkStatus();
 }
 

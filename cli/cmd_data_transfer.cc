@@ -19,6 +19,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "berth/json.h"
+#include "berth/status_macros.h"
 #include "cmd_data_http.h"
 #include "cmd_data_io.h"
 
@@ -74,10 +75,9 @@ class Sidecar {
 
 absl::StatusOr<std::pair<uint64_t, std::vector<ew::Extent>>> FetchExtents(
     ExportSession::Connection& conn) {
-  auto r = conn.Call("GET", "extents", "", "");
-  if (!r.ok()) return r.status();
-  if (r->code != 200) return ExportSession::HttpError(*r, "GET extents");
-  return ew::ExtentsFromJson(r->body);
+  BERTH_ASSIGN_OR_RETURN(HttpResponse r, conn.Call("GET", "extents", "", ""));
+  if (r.code != 200) return ExportSession::HttpError(r, "GET extents");
+  return ew::ExtentsFromJson(r.body);
 }
 
 // Shared state of one download. Workers take chunk indexes from `next`.
@@ -108,8 +108,7 @@ absl::Status FetchChunk(DownloadJob& job, ExportSession::Connection& conn, uint6
   std::vector<ew::Extent> pieces = ew::ExtentsInChunk(job.extents, i, job.size);
   if (!(pieces.size() == 1 && pieces[0].length == len)) memset(buf.data(), 0, len);
   for (const ew::Extent& p : pieces) {
-    absl::Status st = conn.GetRange(p.offset, p.length, buf.data() + (p.offset - start));
-    if (!st.ok()) return st;
+    BERTH_RETURN_IF_ERROR(conn.GetRange(p.offset, p.length, buf.data() + (p.offset - start)));
     job.transferred += p.length;
     job.progress += p.length;
   }
@@ -132,8 +131,7 @@ absl::Status FinishChunk(DownloadJob& job, uint64_t i, const std::vector<char>& 
   {
     absl::MutexLock l(&job.write_mu);
     for (const ew::Extent& p : ew::ExtentsInChunk(job.extents, i, job.size)) {
-      absl::Status st = PwriteAll(job.fd, buf.data() + (p.offset - start), p.length, p.offset);
-      if (!st.ok()) return st;
+      BERTH_RETURN_IF_ERROR(PwriteAll(job.fd, buf.data() + (p.offset - start), p.length, p.offset));
     }
   }
   job.sidecar->Record(i);
@@ -234,15 +232,13 @@ absl::StatusOr<uint64_t> LocalFileSize(const std::string& file) {
 absl::StatusOr<TransferStats> DownloadExport(const ExportEndpoint& ep, const TransferOptions& o,
                                              const DownloadHooks& hooks) {
   ew::ScopedSigpipeBlock no_sigpipe;  // inherited by the worker threads
-  auto session = ExportSession::Create(ep);
-  if (!session.ok()) return session.status();
-  ExportSession::Connection control(**session);
-  auto listed = FetchExtents(control);
-  if (!listed.ok()) return listed.status();
+  BERTH_ASSIGN_OR_RETURN(std::unique_ptr<ExportSession> session, ExportSession::Create(ep));
+  ExportSession::Connection control(*session);
+  BERTH_ASSIGN_OR_RETURN(auto listed, FetchExtents(control));
   DownloadJob job;
-  job.session = session->get();
-  job.size = listed->first;
-  job.extents = std::move(listed->second);
+  job.session = session.get();
+  job.size = listed.first;
+  job.extents = std::move(listed.second);
   job.chunks = ew::DataChunks(job.extents, job.size);
 
   std::string sidecar_path = ProgressFile(o.file);
@@ -262,7 +258,7 @@ absl::StatusOr<TransferStats> DownloadExport(const ExportEndpoint& ep, const Tra
     st = sidecar.Open(sidecar_path, Sidecar::Header(o.identity, job.size, hooks.export_name),
                       !job.reused.empty());
   }
-  if (!st.ok()) return st;
+  BERTH_RETURN_IF_ERROR(st);
   job.fd = fd.get();
   job.sidecar = &sidecar;
   job.tree.Resize(job.size);  // zero leaves until chunks arrive
@@ -284,20 +280,19 @@ absl::StatusOr<TransferStats> DownloadExport(const ExportEndpoint& ep, const Tra
   }
   {
     absl::MutexLock l(&job.mu);
-    if (!job.error.ok()) return job.error;
+    BERTH_RETURN_IF_ERROR(job.error);
   }
   // Asked last: the agent hashed each whole chunk as it sent it, so it reads only the rest.
-  absl::StatusOr<std::string> remote_digest = FetchDigest(control);
-  if (!remote_digest.ok()) return remote_digest.status();
+  BERTH_ASSIGN_OR_RETURN(std::string remote_digest, FetchDigest(control));
   TransferStats stats;
   stats.size = job.size;
   stats.transferred = job.transferred;
   stats.reused = data_bytes - job.transferred;
   stats.digest = ew::CombineChunkDigests(job.size, job.hashes);
-  if (stats.digest != *remote_digest) {
+  if (stats.digest != remote_digest) {
     unlink(sidecar_path.c_str());  // do not trust the partial record either
     return absl::DataLossError(absl::StrCat("SHA-256 mismatch: ", o.file, " has ", stats.digest,
-                                            ", the agent has ", *remote_digest,
+                                            ", the agent has ", remote_digest,
                                             "; download again without --resume"));
   }
   unlink(sidecar_path.c_str());
@@ -307,28 +302,24 @@ absl::StatusOr<TransferStats> DownloadExport(const ExportEndpoint& ep, const Tra
 
 absl::StatusOr<TransferStats> UploadToExport(const ExportEndpoint& ep, const TransferOptions& o) {
   ew::ScopedSigpipeBlock no_sigpipe;  // inherited by the worker threads
-  auto session = ExportSession::Create(ep);
-  if (!session.ok()) return session.status();
+  BERTH_ASSIGN_OR_RETURN(std::unique_ptr<ExportSession> session, ExportSession::Create(ep));
   ew::UniqueFd fd(open(o.file.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) return absl::NotFoundError(absl::StrCat(o.file, ": ", strerror(errno)));
-  auto size = LocalFileSize(o.file);
-  if (!size.ok()) return size.status();
-  auto extents = ew::DataExtents(fd.get(), *size);
-  if (!extents.ok()) return extents.status();
+  BERTH_ASSIGN_OR_RETURN(uint64_t size, LocalFileSize(o.file));
+  BERTH_ASSIGN_OR_RETURN(std::vector<ew::Extent> extents, ew::DataExtents(fd.get(), size));
   absl::StatusOr<std::string> digest = absl::UnknownError("not computed");
-  std::thread hasher([&] { digest = ew::FileDigest(fd.get(), *size, *extents, 1); });
+  std::thread hasher([&] { digest = ew::FileDigest(fd.get(), size, extents, 1); });
   std::vector<std::vector<ew::Extent>> batches;  // a chunk's data extents each
-  for (uint64_t i : ew::DataChunks(*extents, *size)) {
-    batches.push_back(ew::ExtentsInChunk(*extents, i, *size));
+  for (uint64_t i : ew::DataChunks(extents, size)) {
+    batches.push_back(ew::ExtentsInChunk(extents, i, size));
   }
-  auto sent = PutBatches(**session, fd.get(), *size, batches, o.connections, o.progress);
+  auto sent = PutBatches(*session, fd.get(), size, batches, o.connections, o.progress);
   hasher.join();
   if (!sent.ok()) return sent.status();
   if (!digest.ok()) return digest.status();
-  ExportSession::Connection conn(**session);
-  absl::Status done = CompleteUpload(conn, *size, *digest);
-  if (!done.ok()) return done;
-  return TransferStats{*size, *sent, 0, *digest};
+  ExportSession::Connection conn(*session);
+  BERTH_RETURN_IF_ERROR(CompleteUpload(conn, size, *digest));
+  return TransferStats{size, *sent, 0, *digest};
 }
 
 }  // namespace berth::cli

@@ -3,6 +3,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
+#include "berth/status_macros.h"
 #include "command_context.h"
 #include "printers.h"
 
@@ -46,25 +47,21 @@ absl::StatusOr<std::vector<Target>> Targets(const DeleteOptions& o, CommandConte
     }
     return TargetsFromFiles(o, ctx);
   }
-  auto args = ParseResourceArgs(o.args, "delete");
-  if (!args.ok()) return args.status();
-  if (args->refs.empty() && !o.all && o.selector.empty()) {
+  BERTH_ASSIGN_OR_RETURN(ResourceArgs args, ParseResourceArgs(o.args, "delete"));
+  if (args.refs.empty() && !o.all && o.selector.empty()) {
     return absl::InvalidArgumentError(
         "resource(s) were provided, but no name was specified (use --all to delete every one)");
   }
-  return ResolveTargets(*args, o.all, o.selector, ctx);
+  return ResolveTargets(args, o.all, o.selector, ctx);
 }
 
 absl::Status RunDelete(const DeleteOptions& o, CommandContext& ctx) {
-  auto timeout = ParseTimeout(o.timeout);
-  if (!timeout.ok()) return timeout.status();
-  auto targets = Targets(o, ctx);
-  if (!targets.ok()) return targets.status();
-  auto client = ctx.Client();
-  if (!client.ok()) return client.status();
+  BERTH_ASSIGN_OR_RETURN(absl::Duration timeout, ParseTimeout(o.timeout));
+  BERTH_ASSIGN_OR_RETURN(std::vector<Target> targets, Targets(o, ctx));
+  BERTH_ASSIGN_OR_RETURN(auto* client, ctx.Client());
   std::vector<Target> pending;
-  for (const Target& t : *targets) {
-    auto res = (*client)->Delete(t.ref.kind->kind, t.ns, t.ref.name);
+  for (const Target& t : targets) {
+    auto res = client->Delete(t.ref.kind->kind, t.ns, t.ref.name);
     if (!res.ok()) {
       bool missing = res.status().code() == absl::StatusCode::kNotFound;
       if (!(missing && o.ignore_not_found)) ctx.Fail(res.status());
@@ -75,10 +72,10 @@ absl::Status RunDelete(const DeleteOptions& o, CommandContext& ctx) {
   }
   if (!o.wait || pending.empty()) return absl::OkStatus();
   ctx.out().flush();
-  absl::Time deadline = ctx.clock().Now() + *timeout;
+  absl::Time deadline = ctx.clock().Now() + timeout;
   WaitCondition gone;  // kDelete
   for (const Target& t : pending) {
-    absl::Status st = WaitForObject(**client, t.ref, t.ns, gone, deadline, ctx.timing());
+    absl::Status st = WaitForObject(*client, t.ref, t.ns, gone, deadline, ctx.timing());
     if (!st.ok()) ctx.Fail(st);
   }
   return absl::OkStatus();

@@ -6,6 +6,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "berth/status_macros.h"
 #include "berth/time_util.h"
 #include "command_context.h"
 #include "describe.h"
@@ -50,10 +51,9 @@ absl::StatusOr<Fetched> Fetch(const GetOptions& o, const ResourceArgs& args,
   f.listed = true;
   ListQuery q{args.kind->kind, o.all_namespaces ? "" : ctx.NamespaceFor(*args.kind),
               o.all_namespaces && args.kind->namespaced, o.selector};
-  auto list = client.List(q);
-  if (!list.ok()) return list.status();
-  f.resource_version = list->resource_version;
-  for (Json& obj : list->items) {
+  BERTH_ASSIGN_OR_RETURN(ListResult list, client.List(q));
+  f.resource_version = list.resource_version;
+  for (Json& obj : list.items) {
     if (sel.Matches(obj)) f.objects.push_back(std::move(obj));
   }
   return f;
@@ -132,31 +132,25 @@ absl::Status WatchAndPrint(const GetOptions& o, const OutputFormat& fmt, const R
 }
 
 absl::Status RunGet(const GetOptions& o, CommandContext& ctx) {
-  auto args = ParseResourceArgs(o.args, "get");
-  if (!args.ok()) return args.status();
-  auto fmt = ParseOutputFormat(o.output);
-  if (!fmt.ok()) return fmt.status();
-  auto sel = LabelSelector::Parse(o.selector);
-  if (!sel.ok()) return sel.status();
-  auto client = ctx.Client();
-  if (!client.ok()) return client.status();
-  auto f = Fetch(o, *args, *sel, **client, ctx);
-  if (!f.ok()) return f.status();
-  bool table = fmt->type == OutputFormat::Type::kTable || fmt->type == OutputFormat::Type::kWide;
+  BERTH_ASSIGN_OR_RETURN(ResourceArgs args, ParseResourceArgs(o.args, "get"));
+  BERTH_ASSIGN_OR_RETURN(OutputFormat fmt, ParseOutputFormat(o.output));
+  BERTH_ASSIGN_OR_RETURN(LabelSelector sel, LabelSelector::Parse(o.selector));
+  BERTH_ASSIGN_OR_RETURN(auto* client, ctx.Client());
+  BERTH_ASSIGN_OR_RETURN(Fetched f, Fetch(o, args, sel, *client, ctx));
+  bool table = fmt.type == OutputFormat::Type::kTable || fmt.type == OutputFormat::Type::kWide;
   std::vector<size_t> widths;
-  if (f->objects.empty() && f->listed && (table || fmt->type == OutputFormat::Type::kName)) {
-    PrintNoResources(o, *args->kind, ctx);
+  if (f.objects.empty() && f.listed && (table || fmt.type == OutputFormat::Type::kName)) {
+    PrintNoResources(o, *args.kind, ctx);
   } else if (table) {
-    widths = PrintTables(o, *fmt, *args->kind, f->objects, ctx);
-  } else if (!f->objects.empty() || f->listed) {
-    bool single = !f->listed && args->refs.size() == 1;
-    auto text = FormatObjects(*fmt, *args->kind, f->objects, single);
-    if (!text.ok()) return text.status();
-    ctx.out() << *text;
+    widths = PrintTables(o, fmt, *args.kind, f.objects, ctx);
+  } else if (!f.objects.empty() || f.listed) {
+    bool single = !f.listed && args.refs.size() == 1;
+    BERTH_ASSIGN_OR_RETURN(std::string text, FormatObjects(fmt, *args.kind, f.objects, single));
+    ctx.out() << text;
   }
   if (!o.watch) return absl::OkStatus();
   ctx.out().flush();
-  return WatchAndPrint(o, *fmt, *args, *sel, *f, widths, **client, ctx);
+  return WatchAndPrint(o, fmt, args, sel, f, widths, *client, ctx);
 }
 
 // The object's recent events (phase changes and the like), oldest first, as kubectl shows them.
@@ -198,22 +192,18 @@ struct DescribeOptions {
 };
 
 absl::Status RunDescribe(const DescribeOptions& o, CommandContext& ctx) {
-  auto args = ParseResourceArgs(o.args, "describe");
-  if (!args.ok()) return args.status();
-  auto sel = LabelSelector::Parse(o.selector);
-  if (!sel.ok()) return sel.status();
-  auto client = ctx.Client();
-  if (!client.ok()) return client.status();
+  BERTH_ASSIGN_OR_RETURN(ResourceArgs args, ParseResourceArgs(o.args, "describe"));
+  BERTH_ASSIGN_OR_RETURN(LabelSelector sel, LabelSelector::Parse(o.selector));
+  BERTH_ASSIGN_OR_RETURN(auto* client, ctx.Client());
   GetOptions g;
   g.selector = o.selector;
   g.all_namespaces = o.all_namespaces;
-  auto f = Fetch(g, *args, *sel, **client, ctx);
-  if (!f.ok()) return f.status();
-  if (f->objects.empty() && f->listed) PrintNoResources(g, *args->kind, ctx);
-  for (size_t i = 0; i < f->objects.size(); ++i) {
+  BERTH_ASSIGN_OR_RETURN(Fetched f, Fetch(g, args, sel, *client, ctx));
+  if (f.objects.empty() && f.listed) PrintNoResources(g, *args.kind, ctx);
+  for (size_t i = 0; i < f.objects.size(); ++i) {
     if (i > 0) ctx.out() << "\n\n";
-    ctx.out() << Describe(f->objects[i]);
-    ctx.out() << DescribeEvents(f->objects[i], **client);
+    ctx.out() << Describe(f.objects[i]);
+    ctx.out() << DescribeEvents(f.objects[i], *client);
   }
   return absl::OkStatus();
 }

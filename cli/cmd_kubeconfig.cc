@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "args.h"
 #include "berth/manifest.h"
+#include "berth/status_macros.h"
 #include "command_context.h"
 
 namespace berth::cli {
@@ -29,11 +30,9 @@ std::string Absolute(const std::string& path) {
 absl::StatusOr<Json> UserEntry(CommandContext& ctx, ResourceClient& client,
                                const KubeconfigOptions& o) {
   if (!o.user.empty()) {
-    auto ttl = ParseTimeout(o.ttl);
-    if (!ttl.ok()) return ttl.status();
-    auto t = client.IssueToken(o.user, /*admin=*/false, *ttl);
-    if (!t.ok()) return t.status();
-    return Json{{"token", t->value("token", "")}};
+    BERTH_ASSIGN_OR_RETURN(absl::Duration ttl, ParseTimeout(o.ttl));
+    BERTH_ASSIGN_OR_RETURN(Json t, client.IssueToken(o.user, /*admin=*/false, ttl));
+    return Json{{"token", t.value("token", "")}};
   }
   if (!ctx.token().empty()) return Json{{"token", ctx.token()}};
   if (ctx.tls_dir().empty()) return Json::object();
@@ -42,19 +41,16 @@ absl::StatusOr<Json> UserEntry(CommandContext& ctx, ResourceClient& client,
 }
 
 absl::Status Run(CommandContext& ctx, const KubeconfigOptions& o) {
-  auto client = ctx.Client();
-  if (!client.ok()) return client.status();
-  auto me = (*client)->WhoAmI();
-  if (!me.ok()) return me.status();
-  std::string server = o.server.empty() ? me->value("kubeApiServer", "") : o.server;
+  BERTH_ASSIGN_OR_RETURN(auto* client, ctx.Client());
+  BERTH_ASSIGN_OR_RETURN(Json me, client->WhoAmI());
+  std::string server = o.server.empty() ? me.value("kubeApiServer", "") : o.server;
   if (server.empty()) {
     return absl::FailedPreconditionError(
         "the controller serves no Kubernetes API (start it with --kube_api_listen) and no "
         "--server was given");
   }
-  auto user = UserEntry(ctx, **client, o);
-  if (!user.ok()) return user.status();
-  std::string user_name = o.user.empty() ? me->value("user", "berth-user") : o.user;
+  BERTH_ASSIGN_OR_RETURN(Json user, UserEntry(ctx, *client, o));
+  std::string user_name = o.user.empty() ? me.value("user", "berth-user") : o.user;
   Json cluster = {{"server", server}};
   if (!ctx.tls_dir().empty() && absl::StartsWith(server, "https://")) {
     cluster["certificate-authority"] = Absolute(ctx.tls_dir()) + "/ca.crt";
@@ -63,7 +59,7 @@ absl::Status Run(CommandContext& ctx, const KubeconfigOptions& o) {
       {"apiVersion", "v1"},
       {"kind", "Config"},
       {"clusters", {{{"name", "berth"}, {"cluster", cluster}}}},
-      {"users", {{{"name", user_name}, {"user", *user}}}},
+      {"users", {{{"name", user_name}, {"user", user}}}},
       {"contexts",
        {{{"name", "berth"},
          {"context",

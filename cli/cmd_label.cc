@@ -3,6 +3,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
+#include "berth/status_macros.h"
 #include "command_context.h"
 #include "printers.h"
 
@@ -27,22 +28,20 @@ struct MetadataVerb {
 absl::Status EditOne(const Target& t, const std::vector<MetadataChange>& changes,
                      const MetadataOptions& o, const MetadataVerb& v, ResourceClient& client,
                      CommandContext& ctx) {
-  auto obj = client.Get(t.ref.kind->kind, t.ns, t.ref.name);
-  if (!obj.ok()) return obj.status();
-  Json& map = (*obj)["metadata"][v.field];
+  BERTH_ASSIGN_OR_RETURN(Json obj, client.Get(t.ref.kind->kind, t.ns, t.ref.name));
+  Json& map = obj["metadata"][v.field];
   std::vector<std::string> warnings;
-  auto changed = ApplyMetadataChanges(map, changes, o.overwrite, v.what, &warnings);
-  if (!changed.ok()) return changed.status();
+  BERTH_ASSIGN_OR_RETURN(bool changed,
+                         ApplyMetadataChanges(map, changes, o.overwrite, v.what, &warnings));
   for (const std::string& w : warnings) ctx.err() << w << "\n";
   std::string ref = absl::StrCat(QualifiedSingular(*t.ref.kind), "/", t.ref.name);
-  if (!*changed) {
+  if (!changed) {
     ctx.out() << ref << " not " << v.done << "\n";
     return absl::OkStatus();
   }
   // The Get's metadata.resourceVersion travels along, so a concurrent edit conflicts.
-  obj->erase("status");
-  auto res = client.Apply(*obj, false);
-  if (!res.ok()) return res.status();
+  obj.erase("status");
+  BERTH_RETURN_IF_ERROR(client.Apply(obj, false).status());
   ctx.out() << ref << " " << v.done << "\n";
   return absl::OkStatus();
 }
@@ -50,22 +49,18 @@ absl::Status EditOne(const Target& t, const std::vector<MetadataChange>& changes
 absl::Status RunMetadata(const MetadataOptions& o, const MetadataVerb& v, CommandContext& ctx) {
   std::vector<std::string> resources, change_args;
   SplitMetadataArgs(o.args, &resources, &change_args);
-  auto args = ParseResourceArgs(resources, v.verb);
-  if (!args.ok()) return args.status();
+  BERTH_ASSIGN_OR_RETURN(ResourceArgs args, ParseResourceArgs(resources, v.verb));
   if (change_args.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("at least one ", v.what, " update is required"));
   }
-  auto changes = ParseMetadataChanges(change_args);
-  if (!changes.ok()) return changes.status();
-  if (args->refs.empty() && !o.all && o.selector.empty()) {
+  BERTH_ASSIGN_OR_RETURN(std::vector<MetadataChange> changes, ParseMetadataChanges(change_args));
+  if (args.refs.empty() && !o.all && o.selector.empty()) {
     return absl::InvalidArgumentError("resource(s) were provided, but no name was specified");
   }
-  auto targets = ResolveTargets(*args, o.all, o.selector, ctx);
-  if (!targets.ok()) return targets.status();
-  auto client = ctx.Client();
-  if (!client.ok()) return client.status();
-  for (const Target& t : *targets) {
-    absl::Status st = EditOne(t, *changes, o, v, **client, ctx);
+  BERTH_ASSIGN_OR_RETURN(std::vector<Target> targets, ResolveTargets(args, o.all, o.selector, ctx));
+  BERTH_ASSIGN_OR_RETURN(auto* client, ctx.Client());
+  for (const Target& t : targets) {
+    absl::Status st = EditOne(t, changes, o, v, *client, ctx);
     if (!st.ok()) ctx.Fail(st);
   }
   return absl::OkStatus();

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "berth/status_macros.h"
 #include "cli.h"
 #include "command_context.h"
 
@@ -19,11 +20,9 @@ struct VersionOptions {
 absl::Status RunVersion(const VersionOptions& o, CommandContext& ctx) {
   ctx.out() << "Client Version: v" << kClientVersion << "\n";
   if (o.client_only) return absl::OkStatus();
-  auto client = ctx.Client();
-  if (!client.ok()) return client.status();
-  auto v = (*client)->ServerVersion();
-  if (!v.ok()) return v.status();
-  ctx.out() << "Server Version: " << (v->empty() || (*v)[0] == 'v' ? "" : "v") << *v << "\n";
+  BERTH_ASSIGN_OR_RETURN(auto* client, ctx.Client());
+  BERTH_ASSIGN_OR_RETURN(std::string v, client->ServerVersion());
+  ctx.out() << "Server Version: " << (v.empty() || v[0] == 'v' ? "" : "v") << v << "\n";
   return absl::OkStatus();
 }
 

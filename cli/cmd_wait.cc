@@ -3,6 +3,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
+#include "berth/status_macros.h"
 #include "command_context.h"
 #include "printers.h"
 
@@ -18,24 +19,19 @@ struct WaitOptions {
 };
 
 absl::Status RunWait(const WaitOptions& o, CommandContext& ctx) {
-  auto cond = ParseWaitFor(o.for_condition);
-  if (!cond.ok()) return cond.status();
-  auto timeout = ParseTimeout(o.timeout);
-  if (!timeout.ok()) return timeout.status();
-  auto args = ParseResourceArgs(o.args, "wait");
-  if (!args.ok()) return args.status();
-  if (args->refs.empty() && !o.all && o.selector.empty()) {
+  BERTH_ASSIGN_OR_RETURN(WaitCondition cond, ParseWaitFor(o.for_condition));
+  BERTH_ASSIGN_OR_RETURN(absl::Duration timeout, ParseTimeout(o.timeout));
+  BERTH_ASSIGN_OR_RETURN(ResourceArgs args, ParseResourceArgs(o.args, "wait"));
+  if (args.refs.empty() && !o.all && o.selector.empty()) {
     return absl::InvalidArgumentError(
         "resource(s) were provided, but no name was specified (use --all or -l)");
   }
-  absl::Time deadline = ctx.clock().Now() + *timeout;
-  auto targets = ResolveTargets(*args, o.all, o.selector, ctx);
-  if (!targets.ok()) return targets.status();
-  if (targets->empty()) return absl::NotFoundError("no matching resources found");
-  auto client = ctx.Client();
-  if (!client.ok()) return client.status();
-  for (const Target& t : *targets) {
-    absl::Status st = WaitForObject(**client, t.ref, t.ns, *cond, deadline, ctx.timing());
+  absl::Time deadline = ctx.clock().Now() + timeout;
+  BERTH_ASSIGN_OR_RETURN(std::vector<Target> targets, ResolveTargets(args, o.all, o.selector, ctx));
+  if (targets.empty()) return absl::NotFoundError("no matching resources found");
+  BERTH_ASSIGN_OR_RETURN(auto* client, ctx.Client());
+  for (const Target& t : targets) {
+    absl::Status st = WaitForObject(*client, t.ref, t.ns, cond, deadline, ctx.timing());
     if (!st.ok()) {
       ctx.Fail(st);
       continue;

@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "berth/manifest.h"
 #include "berth/net/socket.h"
+#include "berth/status_macros.h"
 #include "label_selector.h"
 
 namespace berth::cli {
@@ -100,13 +101,12 @@ absl::StatusOr<ServerTarget> ParseServerAddress(const std::string& server) {
   if (parts.size() == 1) return ServerTarget{parts[0], "", ""};
   std::vector<ListedServer> listed;
   for (const std::string& part : parts) {
-    auto one = ParseListedServer(part);
-    if (!one.ok()) return one.status();
-    if (!listed.empty() && one->v6 != listed[0].v6) {
+    BERTH_ASSIGN_OR_RETURN(ListedServer one, ParseListedServer(part));
+    if (!listed.empty() && one.v6 != listed[0].v6) {
       return absl::InvalidArgumentError(absl::StrCat(
           "--server: \"", server, "\" mixes IPv4 and IPv6 addresses; list one family only"));
     }
-    listed.push_back(*std::move(one));
+    listed.push_back(std::move(one));
   }
   std::vector<std::string> addresses;
   for (const ListedServer& s : listed) addresses.push_back(s.address);
@@ -121,9 +121,7 @@ std::string CommandContext::NamespaceFor(const KindInfo& kind) const {
 
 absl::StatusOr<ResourceClient*> CommandContext::Client() {
   if (client_ == nullptr) {
-    auto c = env_.connect(connection_);
-    if (!c.ok()) return c.status();
-    client_ = *std::move(c);
+    BERTH_ASSIGN_OR_RETURN(client_, env_.connect(connection_));
   }
   return client_.get();
 }
@@ -179,15 +177,12 @@ absl::StatusOr<std::vector<Target>> ResolveTargets(const ResourceArgs& args, boo
   if (!args.refs.empty()) {
     return absl::InvalidArgumentError("names cannot be provided when a selector or --all is given");
   }
-  auto sel = LabelSelector::Parse(selector);
-  if (!sel.ok()) return sel.status();
-  auto client = ctx.Client();
-  if (!client.ok()) return client.status();
+  BERTH_ASSIGN_OR_RETURN(LabelSelector sel, LabelSelector::Parse(selector));
+  BERTH_ASSIGN_OR_RETURN(auto* client, ctx.Client());
   ListQuery q{args.kind->kind, ctx.NamespaceFor(*args.kind), false, selector};
-  auto list = (*client)->List(q);
-  if (!list.ok()) return list.status();
-  for (const Json& o : list->items) {
-    if (!sel->Matches(o)) continue;
+  BERTH_ASSIGN_OR_RETURN(ListResult list, client->List(q));
+  for (const Json& o : list.items) {
+    if (!sel.Matches(o)) continue;
     std::string ns = args.kind->namespaced ? JsonString(o, "/metadata/namespace", q.ns) : "";
     out.push_back({{args.kind, JsonString(o, "/metadata/name")}, ns});
   }

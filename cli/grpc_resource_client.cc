@@ -7,6 +7,7 @@
 #include "api.grpc.pb.h"
 #include "berth/grpc_status.h"
 #include "berth/kinds.h"
+#include "berth/status_macros.h"
 #include "berth/tls.h"
 #include "grpcpp/grpcpp.h"
 
@@ -48,9 +49,8 @@ class GrpcResourceClient : public ResourceClient {
     req.set_kind(kind);
     req.set_namespace_(ns);
     req.set_name(name);
-    auto res = CallObject(&v1::Resources::Stub::Get, req);
-    if (!res.ok()) return res.status();
-    return std::move(res->object);
+    BERTH_ASSIGN_OR_RETURN(ObjectResult res, CallObject(&v1::Resources::Stub::Get, req));
+    return std::move(res.object);
   }
 
   absl::StatusOr<ListResult> List(const ListQuery& query) override {
@@ -171,9 +171,8 @@ class GrpcResourceClient : public ResourceClient {
     SetDeadline(ctx, absl::Now() + kUnaryTimeout);
     grpc::Status st = (admin_.get()->*method)(&ctx, req, &resp);
     if (!st.ok()) return FromRpc(st);
-    auto list = ToListResult(resp);
-    if (!list.ok()) return list.status();
-    return std::move(list->items);
+    BERTH_ASSIGN_OR_RETURN(ListResult list, ToListResult(resp));
+    return std::move(list.items);
   }
 
   template <typename Req>
@@ -187,9 +186,8 @@ class GrpcResourceClient : public ResourceClient {
     SetDeadline(ctx, absl::Now() + kUnaryTimeout);
     grpc::Status st = (resources_.get()->*method)(&ctx, req, &resp);
     if (!st.ok()) return FromRpc(st);
-    auto obj = ParseObject(resp.object_json());
-    if (!obj.ok()) return obj.status();
-    return ObjectResult{*std::move(obj), resp.action()};
+    BERTH_ASSIGN_OR_RETURN(Json obj, ParseObject(resp.object_json()));
+    return ObjectResult{std::move(obj), resp.action()};
   }
 
   absl::StatusOr<ListResult> ListNodes() {
@@ -206,9 +204,8 @@ class GrpcResourceClient : public ResourceClient {
     ListResult out;
     out.resource_version = resp.resource_version();
     for (const std::string& text : resp.items_json()) {
-      auto obj = ParseObject(text);
-      if (!obj.ok()) return obj.status();
-      out.items.push_back(*std::move(obj));
+      BERTH_ASSIGN_OR_RETURN(Json obj, ParseObject(text));
+      out.items.push_back(std::move(obj));
     }
     return out;
   }
@@ -220,9 +217,8 @@ class GrpcResourceClient : public ResourceClient {
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const Connection& c) {
-  absl::StatusOr<ServerTarget> target = ParseServerAddress(c.server);
-  if (!target.ok()) return target.status();
-  const std::string& address = target->target;
+  BERTH_ASSIGN_OR_RETURN(ServerTarget target, ParseServerAddress(c.server));
+  const std::string& address = target.target;
   std::shared_ptr<grpc::ChannelCredentials> creds;
   if (c.tls_dir.empty()) {
     if (!c.token.empty()) {
@@ -244,12 +240,12 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const Connection& c) 
   // fail on big clusters. Lists are bounded by the store, not by this.
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
-  if (!target->tls_name.empty()) {
+  if (!target.tls_name.empty()) {
     // Several controllers (HA): pick_first tries them in order and moves on when one fails.
     // They share one certificate, checked against the first host; a paused controller accepts
     // TCP but never finishes the handshake, so give up on it after 2 s, not gRPC's 20 s.
-    args.SetSslTargetNameOverride(target->tls_name);
-    args.SetString(GRPC_ARG_DEFAULT_AUTHORITY, target->authority);
+    args.SetSslTargetNameOverride(target.tls_name);
+    args.SetString(GRPC_ARG_DEFAULT_AUTHORITY, target.authority);
     args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 2000);
   }
   std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(address, creds, args);
@@ -260,9 +256,8 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const Connection& c) 
 }
 
 absl::StatusOr<std::unique_ptr<ResourceClient>> CreateGrpcResourceClient(const Connection& c) {
-  auto channel = MakeChannel(c);
-  if (!channel.ok()) return channel.status();
-  return std::unique_ptr<ResourceClient>(new GrpcResourceClient(*std::move(channel)));
+  BERTH_ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> channel, MakeChannel(c));
+  return std::unique_ptr<ResourceClient>(new GrpcResourceClient(std::move(channel)));
 }
 
 }  // namespace berth::cli

@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "berth/status_macros.h"
 
 namespace berth::cli {
 namespace {
@@ -60,9 +61,8 @@ absl::StatusOr<LabelSelector> LabelSelector::Parse(const std::string& text) {
       return absl::InvalidArgumentError(
           absl::StrCat("unable to parse selector \"", text, "\": empty requirement"));
     }
-    auto req = ParseRequirement(term);
-    if (!req.ok()) return req.status();
-    sel.requirements_.push_back(*std::move(req));
+    BERTH_ASSIGN_OR_RETURN(LabelRequirement req, ParseRequirement(term));
+    sel.requirements_.push_back(std::move(req));
   }
   return sel;
 }

@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "berth/jsonpath.h"
+#include "berth/status_macros.h"
 #include "printers.h"
 
 namespace berth::cli {
@@ -98,10 +99,11 @@ absl::StatusOr<bool> CheckOnce(ResourceClient& client, const ResourceRef& ref,
   return !for_delete && ConditionMet(cond, *obj);
 }
 
-// Watches one slice; returns true when an event met the condition, sets *broken when the
+// Watches one slice; returns whether an event met the condition, or the watch's error when the
 // watch itself failed (not merely timed out).
-bool WatchSlice(ResourceClient& client, const ResourceRef& ref, const std::string& ns,
-                const WaitCondition& cond, absl::Time until, bool* broken) {
+absl::StatusOr<bool> WatchSlice(ResourceClient& client, const ResourceRef& ref,
+                                const std::string& ns, const WaitCondition& cond,
+                                absl::Time until) {
   bool met = false;
   WatchQuery q{ref.kind->kind, ns, false, ref.name, ""};
   absl::Status st = client.Watch(q, until, [&](const WatchEvent& ev) {
@@ -113,7 +115,7 @@ bool WatchSlice(ResourceClient& client, const ResourceRef& ref, const std::strin
     }
     return !met;
   });
-  if (!met && !st.ok() && st.code() != absl::StatusCode::kDeadlineExceeded) *broken = true;
+  if (!met && !st.ok() && st.code() != absl::StatusCode::kDeadlineExceeded) return st;
   return met;
 }
 
@@ -124,16 +126,19 @@ absl::Status WaitForObject(ResourceClient& client, const ResourceRef& ref, const
                            const WaitTiming& timing) {
   bool watch_broken = false;
   while (true) {
-    auto met = CheckOnce(client, ref, ns, cond);
-    if (!met.ok()) return met.status();
-    if (*met) return absl::OkStatus();
+    BERTH_ASSIGN_OR_RETURN(bool met, CheckOnce(client, ref, ns, cond));
+    if (met) return absl::OkStatus();
     absl::Time now = timing.clock->Now();
     if (now >= deadline) {
       return absl::DeadlineExceededError(
           absl::StrCat("timed out waiting for the condition on ", ref.kind->plural, "/", ref.name));
     }
     if (!watch_broken) {
-      if (WatchSlice(client, ref, ns, cond, std::min(deadline, now + kWatchSlice), &watch_broken)) {
+      absl::StatusOr<bool> watched =
+          WatchSlice(client, ref, ns, cond, std::min(deadline, now + kWatchSlice));
+      if (!watched.ok()) {
+        watch_broken = true;  // poll from now on
+      } else if (*watched) {
         return absl::OkStatus();
       }
     } else {
