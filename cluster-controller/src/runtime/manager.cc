@@ -9,6 +9,14 @@
 namespace berth::controller {
 namespace {
 
+ObjectKey ParseKey(const std::string& s) {
+  std::vector<std::string> parts = absl::StrSplit(s, absl::MaxSplits('/', 2));
+  parts.resize(3);
+  return ObjectKey{parts[0], parts[1], parts[2]};
+}
+
+}  // namespace
+
 bool Retryable(absl::StatusCode code) {
   switch (code) {
     case absl::StatusCode::kUnavailable:
@@ -22,14 +30,6 @@ bool Retryable(absl::StatusCode code) {
       return false;
   }
 }
-
-ObjectKey ParseKey(const std::string& s) {
-  std::vector<std::string> parts = absl::StrSplit(s, absl::MaxSplits('/', 2));
-  parts.resize(3);
-  return ObjectKey{parts[0], parts[1], parts[2]};
-}
-
-}  // namespace
 
 Manager::Manager(ObjectStore& store, const Clock& clock, int workers_per_kind)
     : store_(store), clock_(clock), workers_(workers_per_kind) {}

@@ -1,5 +1,6 @@
-// Drives the reconcilers against a real SQLite store and an in-memory fake agent, pass by pass,
-// until nothing changes — deterministic, no threads.
+// Drives the reconcilers against a real SQLite store and an in-memory fake agent, as the
+// Manager does (store events, Related, requeues; world.h), until nothing changes — deterministic,
+// no threads.
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>

@@ -24,9 +24,8 @@ struct ReconcileResult {
 // Drives one kind toward its spec. Reconcile re-reads state by key, is idempotent and
 // level-triggered; it is never run for the same key on two threads at once.
 //
-// Error codes say what happens next: Unavailable, Aborted, Internal, Unknown,
-// DeadlineExceeded and ResourceExhausted retry the key with backoff (manager.cc, Retryable);
-// any other error is logged and the key waits for the next change of the object or of
+// Error codes say what happens next (Retryable, below): retryable ones retry the key with
+// backoff; any other error is logged and the key waits for the next change of the object or of
 // something related to it.
 class Reconciler {
  public:
@@ -40,6 +39,11 @@ class Reconciler {
   // mostly wait (on agent calls and store commits) and that comes in thousands asks for more.
   virtual int Workers(int workers_per_kind) const { return workers_per_kind; }
 };
+
+// Whether the Manager retries a key whose pass failed with `code` (with backoff): Unavailable,
+// Aborted, Internal, Unknown, DeadlineExceeded and ResourceExhausted. Other errors wait for the
+// next change of the object or of something related to it.
+bool Retryable(absl::StatusCode code);
 
 // Runs reconcilers: one work queue and Reconciler::Workers(workers_per_kind) threads per kind,
 // fed by a store watch.
