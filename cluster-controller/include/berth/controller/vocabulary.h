@@ -29,7 +29,23 @@ namespace vd {                             // VirtualDisk
 inline constexpr char kReady[] = "Ready";  // condition
 inline constexpr char kReasonProvisioning[] = "Provisioning";
 inline constexpr char kReasonReady[] = "Ready";
+inline constexpr char kReasonStorageClassNotFound[] = "StorageClassNotFound";
+inline constexpr char kReasonWaitingForDataSource[] = "WaitingForDataSource";
+inline constexpr char kReasonWaitingForNode[] = "WaitingForNode";
+inline constexpr char kReasonProvisioningFailed[] = "ProvisioningFailed";
 }  // namespace vd
+
+namespace vi {                             // VirtualImage and ClusterVirtualImage
+inline constexpr char kReady[] = "Ready";  // condition
+inline constexpr char kReasonProvisioning[] = "Provisioning";
+inline constexpr char kReasonReady[] = "Ready";
+inline constexpr char kReasonWaitingForSource[] = "WaitingForSource";
+inline constexpr char kReasonSourceInUse[] = "SourceInUse";
+inline constexpr char kReasonDataSourceNotSupported[] = "DataSourceNotSupported";
+inline constexpr char kReasonStorageClassNotFound[] = "StorageClassNotFound";
+inline constexpr char kReasonWaitingForNode[] = "WaitingForNode";
+inline constexpr char kReasonProvisioningFailed[] = "ProvisioningFailed";
+}  // namespace vi
 
 namespace vds {                                                  // VirtualDiskSnapshot
 inline constexpr char kVirtualDiskReady[] = "VirtualDiskReady";  // condition
@@ -68,6 +84,10 @@ inline constexpr char kReasonWaitingForTheVirtualMachine[] = "WaitingForTheVirtu
 inline constexpr char kReasonSnapshotting[] = "Snapshotting";
 inline constexpr char kReasonFileSystemFreezing[] = "FileSystemFreezing";
 inline constexpr char kReasonReady[] = "VirtualMachineSnapshotReady";
+inline constexpr char kReasonFailed[] = "VirtualMachineSnapshotFailed";
+inline constexpr char kReasonBlockDevicesNotReady[] = "BlockDevicesNotReady";
+inline constexpr char kReasonPotentiallyInconsistent[] = "PotentiallyInconsistent";
+inline constexpr char kReasonVirtualDiskSnapshotLost[] = "VirtualDiskSnapshotLost";
 }  // namespace vmsnapshot
 
 namespace vmop {  // VirtualMachineOperation and VirtualMachineSnapshotOperation
@@ -88,7 +108,25 @@ inline constexpr char kReasonConflictsFound[] = "ConflictsFound";
 inline constexpr char kReasonDryRunCompleted[] = "DryRunCompleted";
 inline constexpr char kReasonStartingVirtualMachine[] = "StartingVirtualMachine";
 inline constexpr char kReasonStoppingVirtualMachine[] = "StoppingVirtualMachine";
+inline constexpr char kReasonCompleted[] = "Completed";
+inline constexpr char kReasonNotSupported[] = "NotSupported";
+inline constexpr char kReasonRunPolicyForbids[] = "RunPolicyForbids";
+inline constexpr char kReasonVirtualMachineNotFound[] = "VirtualMachineNotFound";
+inline constexpr char kReasonVirtualMachineNotReady[] = "VirtualMachineNotReady";
+inline constexpr char kReasonVirtualMachineSnapshotNotFound[] = "VirtualMachineSnapshotNotFound";
+inline constexpr char kReasonVirtualMachineSnapshotFailed[] = "VirtualMachineSnapshotFailed";
+inline constexpr char kReasonVirtualMachineSnapshotLost[] = "VirtualMachineSnapshotLost";
+inline constexpr char kReasonRestoringDisks[] = "RestoringDisks";
+inline constexpr char kReasonVirtualDiskRestoreFailed[] = "VirtualDiskRestoreFailed";
+inline constexpr char kReasonRolledBack[] = "RolledBack";
+inline constexpr char kReasonSnapshotting[] = "Snapshotting";  // a Clone's temporary snapshot
+inline constexpr char kReasonSnapshotFailed[] = "SnapshotFailed";
+inline constexpr char kReasonSnapshotLost[] = "SnapshotLost";
 }  // namespace vmop
+
+namespace vmsop {  // VirtualMachineSnapshotOperation: the words are vmop's
+using namespace ::berth::controller::vmop;  // NOLINT(build/namespaces)
+}  // namespace vmsop
 
 namespace address {                        // VirtualMachineIPAddress and VirtualMachineMACAddress
 inline constexpr char kBound[] = "Bound";  // condition
@@ -110,11 +148,26 @@ inline constexpr char kReasonAttachedToVirtualMachine[] = "AttachedToVirtualMach
 inline constexpr char kReasonDetachedForMigration[] = "DetachedForMigration";
 inline constexpr char kReasonNoFreeUSBIPPort[] = "NoFreeUSBIPPort";
 inline constexpr char kReasonAttachFailed[] = "AttachFailed";
+// Why a VM's status.usbDevices entry is not attached (besides the reasons above).
+inline constexpr char kReasonVirtualMachineStopped[] = "VirtualMachineStopped";
+inline constexpr char kReasonUSBDisabled[] = "USBDisabled";
+inline constexpr char kReasonInUse[] = "InUse";
 }  // namespace usb
 
 namespace dataexport {
 inline constexpr char kReady[] = "Ready";  // condition
 inline constexpr char kReasonServing[] = "Serving";
+inline constexpr char kReasonWaitingForTarget[] = "WaitingForTarget";
+inline constexpr char kReasonInvalidTTL[] = "InvalidTTL";
+inline constexpr char kReasonExportRefused[] = "ExportRefused";
+inline constexpr char kReasonExportFailed[] = "ExportFailed";
+inline constexpr char kReasonExpired[] = "Expired";
+// The upload flow (dataSource Upload of VirtualDisks and images) writes the object's Ready
+// condition (common::kReady) with these reasons.
+inline constexpr char kReasonUploadReady[] = "Ready";
+inline constexpr char kReasonUploadProvisioningFailed[] = "ProvisioningFailed";
+inline constexpr char kReasonWaitForUserUpload[] = "WaitForUserUpload";
+inline constexpr char kReasonUploadExpired[] = "UploadExpired";
 }  // namespace dataexport
 
 }  // namespace berth::controller

@@ -1,5 +1,6 @@
 #include "controllers/virtualmachineoperation/clone_plan.h"
 
+#include <optional>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -11,8 +12,8 @@
 namespace berth::controller {
 namespace {
 
-// Returns what is wrong with `name` as a name of `kind`, or "".
-std::string NameProblem(const std::string& kind, const std::string& name) {
+// Returns what is wrong with `name` as a name of `kind`; nullopt when it is a valid name.
+std::optional<std::string> NameProblem(const std::string& kind, const std::string& name) {
   size_t max = kind == "Secret" ? 253 : 63;
   if (name.empty() || name.size() > max) {
     return absl::StrCat("the new name \"", name, "\" is ", name.size(), " characters long; a ",
@@ -25,7 +26,7 @@ std::string NameProblem(const std::string& kind, const std::string& name) {
     return absl::StrCat("the new name \"", name, "\" is not a valid ", kind,
                         " name (lower case alphanumerics and '-', alphanumeric at both ends)");
   }
-  return "";
+  return std::nullopt;
 }
 
 // Collects entries and tracks names so that two objects never get the same new name.
@@ -38,9 +39,9 @@ class Checker {
   // object (null when absent), or nullopt after recording a conflict.
   absl::StatusOr<std::optional<Json>> Target(const std::string& kind, const std::string& from,
                                              const std::string& name) {
-    std::string problem = NameProblem(kind, name);
-    if (!problem.empty()) {
-      out_.Conflict(kind, name, absl::StrCat(kind, " \"", from, "\": ", problem));
+    std::optional<std::string> problem = NameProblem(kind, name);
+    if (problem) {
+      out_.Conflict(kind, name, absl::StrCat(kind, " \"", from, "\": ", *problem));
       return std::nullopt;
     }
     if (!seen_.insert(kind + "/" + name).second) {

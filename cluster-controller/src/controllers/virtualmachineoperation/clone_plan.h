@@ -3,6 +3,7 @@
 #ifndef BERTH_CONTROLLER_CONTROLLERS_VIRTUALMACHINEOPERATION_CLONE_PLAN_H_
 #define BERTH_CONTROLLER_CONTROLLERS_VIRTUALMACHINEOPERATION_CLONE_PLAN_H_
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,8 +45,8 @@ absl::Status CreateClone(ObjectStore& store, const ClonePlan& plan, const std::s
 
 // Where a clone run stands after one pass of RunClone.
 struct CloneProgress {
-  bool done = false;    // every object exists and every disk is Ready
-  std::string failure;  // non-empty: the clone failed (and was rolled back) for this reason
+  bool done = false;                   // every object exists and every disk is Ready
+  std::optional<std::string> failure;  // the clone failed (and was rolled back) for this reason
 };
 
 // Plans against the current state, creates what is missing and reports progress in

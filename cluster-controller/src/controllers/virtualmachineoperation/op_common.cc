@@ -8,6 +8,7 @@
 #include "berth/quantity.h"
 #include "berth/status_macros.h"
 #include "controllers/common/vm_common.h"
+#include "controllers/virtualmachineoperation/vmop_machine.h"
 
 namespace berth::controller {
 
@@ -205,55 +206,42 @@ absl::StatusOr<Json> OpStatus::Write(const Json& op, Json status) {
 absl::StatusOr<ReconcileResult> OpStatus::Finish(const Json& op, Json status, bool ok,
                                                  const std::string& reason,
                                                  const std::string& msg) {
-  status["phase"] = ok ? "Completed" : "Failed";
-  if (!ok && status.contains("resources") && status["resources"].is_array()) {
-    // A failed operation has nothing in progress: what it had not done says so, with why.
-    for (Json& e : status["resources"]) {
-      if (e.value("status", "") != "InProgress") continue;
-      e["status"] = "Skipped";
-      e["message"] = absl::StrCat("not done: the operation failed (", reason, ")");
-    }
-  }
-  SetCondition(status, "Completed", ok, reason, msg, op, clock_.Now());
-  BERTH_ASSIGN_OR_RETURN(Json written, WriteStatus(store_, op, status));
+  Step<vmop::Action> done = vmop::Conclude(op, std::move(status), ok, reason, msg, clock_.Now());
+  BERTH_ASSIGN_OR_RETURN(Json written, StoreStep(store_, op, done));
   BERTH_RETURN_IF_ERROR(RemoveFinalizer(store_, written, kOperationFinalizer).status());
-  return ReconcileResult{};
+  return done.Result();
 }
 
 absl::StatusOr<Json> OpStatus::Begin(const Json& op, Json status, const std::string& reason) {
   BERTH_ASSIGN_OR_RETURN(Json held, AddFinalizer(store_, op, kOperationFinalizer));
-  status["phase"] = "InProgress";
-  SetCondition(status, "Completed", false, reason, "", held, clock_.Now());
+  // The phase names of VirtualMachineSnapshotOperation are the same.
+  types::VirtualMachineOperationStatusWriter(status).set_phase(vmop::Phase::kInProgress);
+  SetCondition(status, vmop::kCompleted, false, reason, "", held, clock_.Now());
   return WriteStatus(store_, held, status);
 }
 
 std::vector<ObjectKey> ActiveOperations(ObjectStore& store, const std::string& kind,
-                                        const std::string& ns) {
+                                        const std::string& ns, bool (*terminal)(const Json&)) {
   std::vector<ObjectKey> keys;
   auto ops = store.List(kind, ns);
   if (!ops.ok()) return keys;
   for (const Json& op : *ops) {
-    if (!TerminalPhase(JsonString(op, "/status/phase")) || IsDeleting(op)) {
-      keys.push_back(ObjectKey::Of(op));
-    }
+    if (!terminal(op) || IsDeleting(op)) keys.push_back(ObjectKey::Of(op));
   }
   return keys;
 }
 
 absl::StatusOr<bool> OtherOperationInProgress(ObjectStore& store, const Json& op) {
-  BERTH_ASSIGN_OR_RETURN(std::vector<Json> ops, store.List("VirtualMachineOperation",
-                                                           JsonString(op, "/metadata/namespace")));
-  for (const Json& other : ops) {
-    if (JsonString(other, "/metadata/uid") == JsonString(op, "/metadata/uid")) continue;
-    if (JsonString(other, "/spec/virtualMachineName") !=
-        JsonString(op, "/spec/virtualMachineName")) {
-      continue;
-    }
-    if (JsonString(other, "/status/phase") == "InProgress") return true;
+  types::VirtualMachineOperation self(op);
+  BERTH_ASSIGN_OR_RETURN(std::vector<Json> ops,
+                         store.List(kinds::kVirtualMachineOperation, self.namespace_()));
+  for (const Json& json : ops) {
+    types::VirtualMachineOperation other(json);
+    if (other.uid() == self.uid()) continue;
+    if (other.spec().virtual_machine_name() != self.spec().virtual_machine_name()) continue;
+    if (other.status().phase() == vmop::Phase::kInProgress) return true;
   }
   return false;
 }
-
-bool TerminalPhase(const std::string& phase) { return phase == "Completed" || phase == "Failed"; }
 
 }  // namespace berth::controller

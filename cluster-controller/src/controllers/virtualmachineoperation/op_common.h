@@ -96,10 +96,10 @@ class OpStatus {
   const Clock& clock_;
 };
 
-// Returns the keys of non-terminal objects of `kind` in `ns` (for Related()).
+// Returns the keys of the objects of `kind` in `ns` that are not `terminal` or are being
+// deleted (for Related()).
 std::vector<ObjectKey> ActiveOperations(ObjectStore& store, const std::string& kind,
-                                        const std::string& ns);
-bool TerminalPhase(const std::string& phase);
+                                        const std::string& ns, bool (*terminal)(const Json&));
 // Returns whether another VirtualMachineOperation on the same VM is InProgress.
 absl::StatusOr<bool> OtherOperationInProgress(ObjectStore& store, const Json& op);
 

@@ -7,11 +7,9 @@
 #include "berth/controller/object_store.h"
 #include "berth/controller/reconciler.h"
 #include "controllers/virtualmachineoperation/op_common.h"
+#include "controllers/virtualmachineoperation/vmop_machine.h"
 
 namespace berth::controller {
-
-// Polling interval while an operation waits on other reconcilers.
-inline constexpr absl::Duration kOpPoll = absl::Seconds(1);
 
 // What one pass over an operation works with. Not thread-safe; lives for one Reconcile.
 struct OpRun {

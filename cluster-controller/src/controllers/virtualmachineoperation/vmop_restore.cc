@@ -3,6 +3,8 @@
 // again from its VirtualDiskSnapshot) → objects (IP, MAC, provisioning Secret, VM spec) →
 // start (release the VM at its former power state) → Completed. Every object written is stamped
 // with the operation's uid, so a repeated pass skips it.
+#include <optional>
+
 #include "absl/strings/str_cat.h"
 #include "berth/controller/status_util.h"
 #include "berth/kinds.h"
@@ -17,26 +19,25 @@ std::string Q(const std::string& kind, const std::string& name) {
   return absl::StrCat(kind, " \"", name, "\"");
 }
 
-// Returns the holder VM of another address object leasing `address`, as text; "" when free.
-absl::StatusOr<std::string> AddressHeldElsewhere(ObjectStore& store, const char* kind,
-                                                 const std::string& ns, const std::string& name,
-                                                 const std::string& address,
-                                                 const std::string& vm_name) {
-  if (address.empty()) return std::string();
+// Returns the holder VM of another address object leasing `address`, as text; nullopt when
+// free.
+absl::StatusOr<std::optional<std::string>> AddressHeldElsewhere(
+    ObjectStore& store, const char* kind, const std::string& ns, const std::string& name,
+    const std::string& address, const std::string& vm_name) {
+  if (address.empty()) return std::nullopt;
   BERTH_ASSIGN_OR_RETURN(std::vector<Json> all, store.List(kind, ""));
-  for (const Json& o : all) {
-    if (JsonString(o, "/metadata/namespace") == ns && JsonString(o, "/metadata/name") == name) {
-      continue;
-    }
-    if (JsonString(o, "/status/address") != address) continue;
-    std::string holder = JsonString(o, "/status/virtualMachine");
-    if (JsonString(o, "/metadata/namespace") == ns && holder == vm_name) continue;
-    return absl::StrCat("address ", address, " is held by ",
-                        Q(kind, JsonString(o, "/metadata/name")),
+  for (const Json& json : all) {
+    // IP and MAC address objects alike: metadata, status.address, status.virtualMachine.
+    types::VirtualMachineIPAddress o(json);
+    if (o.namespace_() == ns && o.name() == name) continue;
+    if (o.status().address() != address) continue;
+    std::string holder = o.status().virtual_machine();
+    if (o.namespace_() == ns && holder == vm_name) continue;
+    return absl::StrCat("address ", address, " is held by ", Q(kind, o.name()),
                         holder.empty() ? std::string(" (no VM)")
                                        : absl::StrCat(" of VirtualMachine \"", holder, "\""));
   }
-  return std::string();
+  return std::nullopt;
 }
 
 // Checks one address object of the snapshot (IP or MAC) against the cluster.
@@ -48,16 +49,17 @@ absl::Status CheckAddress(ObjectStore& store, const std::string& ns, const char*
   std::string address = JsonString(saved, address_field);
   auto live = store.Get(ObjectKey{kind, ns, name});
   if (!live.ok() && !absl::IsNotFound(live.status())) return live.status();
-  std::string holder = live.ok() ? JsonString(*live, "/status/virtualMachine") : "";
+  std::string holder =
+      live.ok() ? types::VirtualMachineIPAddress(*live).status().virtual_machine() : "";
   if (!holder.empty() && holder != vm) {
     out.Conflict(kind, name,
                  absl::StrCat(Q(kind, name), " is used by VirtualMachine \"", holder, "\""));
     return absl::OkStatus();
   }
-  BERTH_ASSIGN_OR_RETURN(std::string elsewhere,
+  BERTH_ASSIGN_OR_RETURN(std::optional<std::string> elsewhere,
                          AddressHeldElsewhere(store, kind, ns, name, address, vm));
-  if (!elsewhere.empty()) {
-    out.Conflict(kind, name, absl::StrCat(Q(kind, name), ": ", elsewhere));
+  if (elsewhere) {
+    out.Conflict(kind, name, absl::StrCat(Q(kind, name), ": ", *elsewhere));
     return absl::OkStatus();
   }
   out.Add(kind, name, mode == Mode::kDryRun ? "Completed" : "InProgress",
@@ -170,12 +172,19 @@ absl::StatusOr<ResourceList> PlanRestore(ObjectStore& store, const std::string& 
   return out;
 }
 
+// Where the disks step stands after one pass.
+struct DiskProgress {
+  std::optional<std::string> failure;  // a restored disk Failed: the restore fails
+  std::optional<std::string> waiting;  // what the step still waits for
+};
+
 class Restore : OpRun {
  public:
   Restore(ObjectStore& store, OpStatus& out, const Json& op, Json status)
       : OpRun(store, out, op, std::move(status)),
-        vm_name_(JsonString(op, "/spec/virtualMachineName")),
-        mode_(ParseMode(JsonString(op, "/spec/restore/mode"))) {}
+        view_(op),
+        vm_name_(view_.spec().virtual_machine_name()),
+        mode_(ParseMode(std::string(types::Name(view_.spec().restore().mode())))) {}
 
   absl::StatusOr<ReconcileResult> Run();
 
@@ -183,8 +192,12 @@ class Restore : OpRun {
   absl::StatusOr<ReconcileResult> Validate(const Json& snap);
   absl::StatusOr<ReconcileResult> Step(const SnapshotPayload& p, const Json& vm);
   absl::StatusOr<ReconcileResult> RollBack(const Json& vm);
+  std::string CurrentStep() const {
+    types::VirtualMachineOperationStatus st(status_);
+    return st.has_step() ? st.step() : vmop::kStepStop;
+  }
   absl::StatusOr<ReconcileResult> Next(const std::string& step) {
-    status_["step"] = step;
+    types::VirtualMachineOperationStatusWriter(status_).set_step(step);
     BERTH_RETURN_IF_ERROR(out_.Write(op_, status_).status());
     return ReconcileResult{};
   }
@@ -193,8 +206,7 @@ class Restore : OpRun {
   }
   // Writes the VM's power wishes: held off for the restore, or released.
   absl::Status Power(const Json& vm, bool hold);
-  // Returns "" when every disk is restored and Ready; else what it waits for.
-  absl::StatusOr<std::string> ReplaceDisks(const SnapshotPayload& p, std::string& failure);
+  absl::StatusOr<DiskProgress> ReplaceDisks(const SnapshotPayload& p);
   absl::Status RestoreAddress(const Json& saved, const char* kind, const char* field,
                               const Json& vm);
   absl::Status RestoreObjects(const SnapshotPayload& p, const Json& vm);
@@ -202,180 +214,191 @@ class Restore : OpRun {
   // Records progress in the Completed condition; while the operation is being deleted the
   // reason says the restore is finished first.
   absl::StatusOr<ReconcileResult> Progress(const std::string& reason, const std::string& msg) {
-    if (IsDeleting(op_)) {
-      SetCondition(status_, "Completed", false, "FinishingBeforeDeletion",
+    if (view_.deleting()) {
+      SetCondition(status_, vmop::kCompleted, false, vmop::kReasonFinishingBeforeDeletion,
                    absl::StrCat("deleted while InProgress after the disks were touched: "
                                 "finishing the restore before removal (",
                                 reason, msg.empty() ? "" : ": ", msg, ")"),
                    op_, out_.Now());
     } else {
-      SetCondition(status_, "Completed", false, reason, msg, op_, out_.Now());
+      SetCondition(status_, vmop::kCompleted, false, reason, msg, op_, out_.Now());
     }
     BERTH_RETURN_IF_ERROR(out_.Write(op_, status_).status());
-    return ReconcileResult{kOpPoll};
+    return ReconcileResult{vmop::kPoll};
   }
 
+  const types::VirtualMachineOperation view_;
   const std::string vm_name_;
   const Mode mode_;
 };
 
 absl::StatusOr<ReconcileResult> Restore::Run() {
-  bool deleting = IsDeleting(op_);
-  std::string phase = status_.value("phase", "");
+  const bool deleting = view_.deleting();
+  const vmop::Phase phase = types::VirtualMachineOperationStatus(status_).phase();
   if (deleting) {
-    if (!HasFinalizer(op_, kOperationFinalizer)) return ReconcileResult{};
-    if (phase != "InProgress") {
+    if (!view_.metadata().HasFinalizer(kOperationFinalizer)) return ReconcileResult{};
+    if (phase != vmop::Phase::kInProgress) {
       BERTH_RETURN_IF_ERROR(RemoveFinalizer(store_, op_, kOperationFinalizer).status());
       return ReconcileResult{};
     }
-  } else if (TerminalPhase(phase)) {
+  } else if (vmop::Terminal(phase)) {
     return ReconcileResult{};
   }
-  std::string snap_name = JsonString(op_, "/spec/restore/virtualMachineSnapshotName");
-  auto snap = store_.Get(ObjectKey{"VirtualMachineSnapshot", ns_, snap_name});
+  std::string snap_name = view_.spec().restore().virtual_machine_snapshot_name();
+  auto snap = store_.Get(ObjectKey{kinds::kVirtualMachineSnapshot, ns_, snap_name});
   if (!snap.ok() && !absl::IsNotFound(snap.status())) return snap.status();
-  if (phase != "InProgress") {
+  if (phase != vmop::Phase::kInProgress) {
     if (!snap.ok()) {
-      return Fail("VirtualMachineSnapshotNotFound",
+      return Fail(vmop::kReasonVirtualMachineSnapshotNotFound,
                   absl::StrCat("VirtualMachineSnapshot \"", snap_name, "\" not found"));
     }
     return Validate(*snap);
   }
-  auto vm = store_.Get(ObjectKey{"VirtualMachine", ns_, vm_name_});
+  auto vm = store_.Get(ObjectKey{kinds::kVirtualMachine, ns_, vm_name_});
   if (!vm.ok()) return vm.status();  // the VM's finalizer keeps it while we hold it
-  std::string step = status_.value("step", "stop");
-  if (deleting && step == "stop") return RollBack(*vm);
+  std::string step = CurrentStep();
+  if (deleting && step == vmop::kStepStop) return RollBack(*vm);
   absl::StatusOr<SnapshotPayload> p =
       snap.ok() ? LoadPayload(store_, *snap)
                 : absl::FailedPreconditionError(
                       absl::StrCat("VirtualMachineSnapshot \"", snap_name, "\" was deleted"));
-  if (!p.ok() && step == "stop") {
+  if (!p.ok() && step == vmop::kStepStop) {
     BERTH_RETURN_IF_ERROR(Power(*vm, /*hold=*/false));
-    return Fail("VirtualMachineSnapshotLost",
+    return Fail(vmop::kReasonVirtualMachineSnapshotLost,
                 absl::StrCat(p.status().message(), "; nothing was changed"));
   }
-  if (!p.ok() && step == "disks") {
-    return Fail("VirtualMachineSnapshotLost",
+  if (!p.ok() && step == vmop::kStepDisks) {
+    return Fail(vmop::kReasonVirtualMachineSnapshotLost,
                 absl::StrCat(p.status().message(),
                              " while disks were being restored: the VM is held stopped; "
                              "restore it from another snapshot"));
   }
-  if (!p.ok() && step != "start") return p.status();
+  if (!p.ok() && step != vmop::kStepStart) return p.status();
   return Step(p.ok() ? *p : SnapshotPayload{}, *vm);
 }
 
 absl::StatusOr<ReconcileResult> Restore::Validate(const Json& snap) {
-  std::string snap_phase = JsonString(snap, "/status/phase");
-  if (snap_phase != "Ready") {
-    std::string name = JsonString(snap, "/metadata/name");
-    if (snap_phase == "Failed") {
-      return Fail("VirtualMachineSnapshotFailed",
-                  absl::StrCat("VirtualMachineSnapshot \"", name, "\" is Failed"));
+  types::VirtualMachineSnapshot s(snap);
+  const types::VirtualMachineSnapshotPhase snap_phase = s.status().phase();
+  if (snap_phase != types::VirtualMachineSnapshotPhase::kReady) {
+    if (snap_phase == types::VirtualMachineSnapshotPhase::kFailed) {
+      return Fail(vmop::kReasonVirtualMachineSnapshotFailed,
+                  absl::StrCat("VirtualMachineSnapshot \"", s.name(), "\" is Failed"));
     }
-    status_["phase"] = "Pending";
-    SetCondition(status_, "SnapshotReady", false, "WaitingForTheSnapshot",
-                 absl::StrCat("VirtualMachineSnapshot \"", name, "\" is not Ready"), op_,
+    types::VirtualMachineOperationStatusWriter(status_).set_phase(vmop::Phase::kPending);
+    SetCondition(status_, vmop::kSnapshotReady, false, vmop::kReasonWaitingForTheSnapshot,
+                 absl::StrCat("VirtualMachineSnapshot \"", s.name(), "\" is not Ready"), op_,
                  out_.Now());
     BERTH_RETURN_IF_ERROR(out_.Write(op_, status_).status());
-    return ReconcileResult{kOpPoll};
+    return ReconcileResult{vmop::kPoll};
   }
-  SetCondition(status_, "SnapshotReady", true, "SnapshotReady", "", op_, out_.Now());
+  SetCondition(status_, vmop::kSnapshotReady, true, vmop::kReasonSnapshotReady, "", op_,
+               out_.Now());
   auto p = LoadPayload(store_, snap);
   if (absl::IsFailedPrecondition(p.status()) || absl::IsDataLoss(p.status())) {
-    return Fail("VirtualMachineSnapshotLost", std::string(p.status().message()));
+    return Fail(vmop::kReasonVirtualMachineSnapshotLost, std::string(p.status().message()));
   }
   if (!p.ok()) return p.status();
   BERTH_ASSIGN_OR_RETURN(ResourceList plan, PlanRestore(store_, ns_, *p, vm_name_, mode_));
-  status_["resources"] = plan.json();
+  types::VirtualMachineOperationStatusWriter w(status_);
+  w.set_resources(plan.json());
   if (mode_ == Mode::kDryRun) {
     return out_.Finish(
         op_, status_, !plan.HasConflict(),
-        plan.HasConflict() ? "ConflictsFound" : "DryRunCompleted",
+        plan.HasConflict() ? vmop::kReasonConflictsFound : vmop::kReasonDryRunCompleted,
         plan.HasConflict() ? plan.ConflictSummary() : "dry run: the restore would succeed");
   }
-  if (plan.HasConflict()) return Fail("ConflictsFound", plan.ConflictSummary());
-  BERTH_ASSIGN_OR_RETURN(Json vm, store_.Get(ObjectKey{"VirtualMachine", ns_, vm_name_}));
-  std::string desired = JsonString(vm, "/status/desiredPower");
-  status_["wasRunning"] =
-      desired.empty() ? VmActive(JsonString(vm, "/status/phase")) : desired == "On";
-  status_["step"] = "stop";
-  SetCondition(status_, "MaintenanceMode", true, "MaintenanceMode",
+  if (plan.HasConflict()) return Fail(vmop::kReasonConflictsFound, plan.ConflictSummary());
+  BERTH_ASSIGN_OR_RETURN(Json vm, store_.Get(ObjectKey{kinds::kVirtualMachine, ns_, vm_name_}));
+  types::VirtualMachineStatus vs = types::VirtualMachine(vm).status();
+  // Where the VM is headed; a VM that has never been asked is as its phase shows.
+  w.set_was_running(vs.desired_power() == types::VirtualMachineDesiredPower::kUnset
+                        ? VmActive(JsonString(vm, "/status/phase"))
+                        : vs.desired_power() == types::VirtualMachineDesiredPower::kOn);
+  w.set_step(vmop::kStepStop);
+  SetCondition(status_, vmop::kMaintenanceMode, true, vmop::kReasonMaintenanceMode,
                "the VM is held stopped while it is restored", op_, out_.Now());
-  BERTH_RETURN_IF_ERROR(out_.Begin(op_, status_, "StoppingVirtualMachine").status());
+  BERTH_RETURN_IF_ERROR(out_.Begin(op_, status_, vmop::kReasonStoppingVirtualMachine).status());
   return ReconcileResult{};
 }
 
 absl::Status Restore::Power(const Json& vm, bool hold) {
-  Json vs = vm.value("status", Json::object());
+  Json vs = types::VirtualMachine(vm).status().json();
+  types::VirtualMachineStatusWriter w(vs);
   if (hold) {
-    vs["maintenance"] = true;
-    vs["desiredPower"] = "Off";
+    w.set_maintenance(true);
+    w.set_desired_power(types::VirtualMachineDesiredPower::kOff);
   } else {
-    vs.erase("maintenance");
-    vs["desiredPower"] = status_.value("wasRunning", false) ? "On" : "Off";
+    w.clear_maintenance();
+    w.set_desired_power(types::VirtualMachineOperationStatus(status_).was_running()
+                            ? types::VirtualMachineDesiredPower::kOn
+                            : types::VirtualMachineDesiredPower::kOff);
   }
   return WriteStatus(store_, vm, vs).status();
 }
 
 absl::StatusOr<ReconcileResult> Restore::RollBack(const Json& vm) {
   BERTH_RETURN_IF_ERROR(Power(vm, /*hold=*/false));
-  BERTH_RETURN_IF_ERROR(Annotate(absl::StrCat("vmop/", JsonString(op_, "/metadata/name"),
+  BERTH_RETURN_IF_ERROR(Annotate(absl::StrCat("vmop/", view_.name(),
                                               " deleted before any disk was replaced: rolled "
                                               "back, nothing changed")));
-  return out_.Finish(op_, status_, false, "RolledBack",
+  return out_.Finish(op_, status_, false, vmop::kReasonRolledBack,
                      "deleted while InProgress before any disk was replaced: rolled back, the "
                      "VM is unchanged");
 }
 
 absl::Status Restore::Annotate(const std::string& result) {
-  BERTH_ASSIGN_OR_RETURN(Json vm, store_.Get(ObjectKey{"VirtualMachine", ns_, vm_name_}));
-  if (JsonString(vm, "/metadata/annotations/virtualization.deckhouse.io~1berth-last-restore") ==
-      result) {
+  BERTH_ASSIGN_OR_RETURN(Json vm, store_.Get(ObjectKey{kinds::kVirtualMachine, ns_, vm_name_}));
+  if (types::VirtualMachine(vm).metadata().annotation(kRestoreResultAnnotation) == result) {
     return absl::OkStatus();
   }
   vm["metadata"]["annotations"][kRestoreResultAnnotation] = result;
   return store_.Update(vm).status();
 }
 
-absl::StatusOr<std::string> Restore::ReplaceDisks(const SnapshotPayload& p, std::string& failure) {
-  std::string waiting;
+absl::StatusOr<DiskProgress> Restore::ReplaceDisks(const SnapshotPayload& p) {
+  DiskProgress progress;
   for (const Json& src : p.disks) {
     std::string name = JsonString(src, "/metadata/name");
-    ObjectKey key{"VirtualDisk", ns_, name};
+    ObjectKey key{kinds::kVirtualDisk, ns_, name};
     auto live = store_.Get(key);
     if (!live.ok() && !absl::IsNotFound(live.status())) return live.status();
     if (live.ok() && StampedBy(*live, uid_)) {
-      std::string phase = JsonString(*live, "/status/phase");
-      if (phase == "Failed") {
-        failure =
-            absl::StrCat(Q("VirtualDisk", name),
-                         " failed to restore: ", GetCondition(*live, "Ready").value("message", ""));
-      } else if (phase != "Ready") {
-        waiting = absl::StrCat(Q("VirtualDisk", name), " is ", phase.empty() ? "Pending" : phase);
+      types::VirtualDisk disk(*live);
+      types::VirtualDiskPhase phase = disk.status().phase();
+      if (phase == types::VirtualDiskPhase::kFailed) {
+        progress.failure = absl::StrCat(Q(kinds::kVirtualDisk, name), " failed to restore: ",
+                                        disk.status().conditions().Get(vd::kReady).message());
+      } else if (phase != types::VirtualDiskPhase::kReady) {
+        std::string text = JsonString(*live, "/status/phase");  // as stored, even if unknown
+        progress.waiting =
+            absl::StrCat(Q(kinds::kVirtualDisk, name), " is ", text.empty() ? "Pending" : text);
       }
       continue;
     }
     if (live.ok()) {  // the old disk: delete it, then create it again from the snapshot
       if (!IsDeleting(*live)) {
-        auto d = store_.Delete(key, JsonString(*live, "/metadata/uid"));
+        auto d = store_.Delete(key, types::VirtualDisk(*live).uid());
         if (!d.ok() && !absl::IsNotFound(d.status())) return d.status();
       }
-      waiting = absl::StrCat("the old ", Q("VirtualDisk", name), " is being deleted");
+      progress.waiting =
+          absl::StrCat("the old ", Q(kinds::kVirtualDisk, name), " is being deleted");
       continue;
     }
     Json disk = Copyable(src);
     disk["apiVersion"] = kApiVersion;
-    disk["kind"] = "VirtualDisk";
+    disk["kind"] = kinds::kVirtualDisk;
     disk["metadata"]["namespace"] = ns_;
     disk["spec"]["dataSource"] = {
         {"type", "ObjectRef"},
-        {"objectRef", {{"kind", "VirtualDiskSnapshot"}, {"name", p.disk_snapshots.at(name)}}}};
+        {"objectRef",
+         {{"kind", kinds::kVirtualDiskSnapshot}, {"name", p.disk_snapshots.at(name)}}}};
     Stamp(disk, uid_);
     auto created = store_.Create(disk);
     if (!created.ok() && !absl::IsAlreadyExists(created.status())) return created.status();
-    waiting = absl::StrCat(Q("VirtualDisk", name), " is being restored");
+    progress.waiting = absl::StrCat(Q(kinds::kVirtualDisk, name), " is being restored");
   }
-  return waiting;
+  return progress;
 }
 
 absl::Status Restore::RestoreAddress(const Json& saved, const char* kind, const char* field,
@@ -387,9 +410,9 @@ absl::Status Restore::RestoreAddress(const Json& saved, const char* kind, const 
     Json obj = Copyable(saved);
     obj["metadata"]["namespace"] = ns_;
     obj["metadata"]["ownerReferences"] = Json::array({{{"apiVersion", kApiVersion},
-                                                       {"kind", "VirtualMachine"},
+                                                       {"kind", kinds::kVirtualMachine},
                                                        {"name", vm_name_},
-                                                       {"uid", JsonString(vm, "/metadata/uid")}}});
+                                                       {"uid", types::VirtualMachine(vm).uid()}}});
     Stamp(obj, uid_);
     auto created = store_.Create(obj);
     if (!created.ok() && !absl::IsAlreadyExists(created.status())) return created.status();
@@ -399,7 +422,8 @@ absl::Status Restore::RestoreAddress(const Json& saved, const char* kind, const 
   if (StampedBy(*live, uid_)) return absl::OkStatus();
   Json obj = *live;
   std::string want = JsonString(saved, field);
-  if (!want.empty() && JsonString(obj, "/status/address") != want) {
+  // IP and MAC address objects alike: status.address.
+  if (!want.empty() && types::VirtualMachineIPAddress(obj).status().address() != want) {
     obj["spec"] = saved["spec"];
     obj["status"].erase("address");  // the address reconciler leases the saved one again
   }
@@ -408,8 +432,10 @@ absl::Status Restore::RestoreAddress(const Json& saved, const char* kind, const 
 }
 
 absl::Status Restore::RestoreObjects(const SnapshotPayload& p, const Json& vm) {
-  BERTH_RETURN_IF_ERROR(RestoreAddress(p.ip, "VirtualMachineIPAddress", "/spec/staticIP", vm));
-  BERTH_RETURN_IF_ERROR(RestoreAddress(p.mac, "VirtualMachineMACAddress", "/spec/address", vm));
+  BERTH_RETURN_IF_ERROR(
+      RestoreAddress(p.ip, kinds::kVirtualMachineIPAddress, "/spec/staticIP", vm));
+  BERTH_RETURN_IF_ERROR(
+      RestoreAddress(p.mac, kinds::kVirtualMachineMACAddress, "/spec/address", vm));
   if (!p.provisioning.is_null()) {
     Json secret = Copyable(p.provisioning);
     secret["apiVersion"] = "v1";
@@ -423,55 +449,61 @@ absl::Status Restore::RestoreObjects(const SnapshotPayload& p, const Json& vm) {
 }
 
 absl::StatusOr<ReconcileResult> Restore::Step(const SnapshotPayload& p, const Json& vm) {
-  std::string step = status_.value("step", "stop");
-  if (step == "stop") {
+  std::string step = CurrentStep();
+  const std::string vm_phase = JsonString(vm, "/status/phase");  // VmActive knows "Pausing"
+  if (step == vmop::kStepStop) {
     BERTH_RETURN_IF_ERROR(Power(vm, /*hold=*/true));
-    if (VmActive(JsonString(vm, "/status/phase"))) {
-      return Progress("StoppingVirtualMachine", "waiting for the VM to stop");
+    if (VmActive(vm_phase)) {
+      return Progress(vmop::kReasonStoppingVirtualMachine, "waiting for the VM to stop");
     }
-    return Next("disks");
+    return Next(vmop::kStepDisks);
   }
-  if (step == "disks") {
-    std::string failure;
-    BERTH_ASSIGN_OR_RETURN(std::string waiting, ReplaceDisks(p, failure));
-    if (!failure.empty()) {
-      return Fail("VirtualDiskRestoreFailed",
-                  absl::StrCat(failure, "; the VM is held stopped until it is restored again"));
+  if (step == vmop::kStepDisks) {
+    BERTH_ASSIGN_OR_RETURN(DiskProgress progress, ReplaceDisks(p));
+    if (progress.failure) {
+      return Fail(
+          vmop::kReasonVirtualDiskRestoreFailed,
+          absl::StrCat(*progress.failure, "; the VM is held stopped until it is restored again"));
     }
     for (Json& e : status_["resources"]) {
-      if (e.value("kind", "") == "VirtualDisk") {
-        auto d = store_.Get(ObjectKey{"VirtualDisk", ns_, e.value("name", "")});
-        bool done = d.ok() && StampedBy(*d, uid_) && JsonString(*d, "/status/phase") == "Ready";
+      if (e.value("kind", "") == kinds::kVirtualDisk) {
+        auto d = store_.Get(ObjectKey{kinds::kVirtualDisk, ns_, e.value("name", "")});
+        bool done = d.ok() && StampedBy(*d, uid_) &&
+                    types::VirtualDisk(*d).status().phase() == types::VirtualDiskPhase::kReady;
         e["status"] = done ? "Completed" : "InProgress";
       }
     }
-    if (!waiting.empty()) return Progress("RestoringDisks", waiting);
-    return Next("objects");
+    if (progress.waiting) return Progress(vmop::kReasonRestoringDisks, *progress.waiting);
+    return Next(vmop::kStepObjects);
   }
-  if (step == "objects") {
+  if (step == vmop::kStepObjects) {
     BERTH_RETURN_IF_ERROR(RestoreObjects(p, vm));
-    return Next("start");
+    return Next(vmop::kStepStart);
   }
   BERTH_RETURN_IF_ERROR(Power(vm, /*hold=*/false));
-  std::string policy = JsonString(vm, "/spec/runPolicy", "AlwaysOnUnlessStoppedManually");
-  bool want_running =
-      policy == "AlwaysOn" || (status_.value("wasRunning", false) && policy != "AlwaysOff");
-  std::string vm_phase = JsonString(vm, "/status/phase");
+  using RunPolicy = types::VirtualMachineSpecRunPolicy;
+  RunPolicy policy = types::VirtualMachine(vm).spec().run_policy();
+  bool want_running = policy == RunPolicy::kAlwaysOn ||
+                      (types::VirtualMachineOperationStatus(status_).was_running() &&
+                       policy != RunPolicy::kAlwaysOff);
   // A VM whose images are gone stays Pending (Strict keeps the references): that is the end.
   bool stuck = vm_phase == "Pending" && !MissingDependencies(store_, ns_, vm).empty();
   if (want_running ? vm_phase != "Running" && !stuck : VmActive(vm_phase)) {
-    return Progress(want_running ? "StartingVirtualMachine" : "StoppingVirtualMachine", "");
+    return Progress(
+        want_running ? vmop::kReasonStartingVirtualMachine : vmop::kReasonStoppingVirtualMachine,
+        "");
   }
   for (Json& e : status_["resources"]) {
     if (e.value("status", "") == "InProgress") e["status"] = "Completed";
   }
-  SetCondition(status_, "MaintenanceMode", false, "MaintenanceModeOff", "", op_, out_.Now());
-  bool deleting = IsDeleting(op_);
+  SetCondition(status_, vmop::kMaintenanceMode, false, vmop::kReasonMaintenanceModeOff, "", op_,
+               out_.Now());
+  const bool deleting = view_.deleting();
   std::string msg = deleting ? "deleted while InProgress: the restore was finished first" : "";
-  BERTH_RETURN_IF_ERROR(
-      Annotate(absl::StrCat("vmop/", JsonString(op_, "/metadata/name"), " ",
-                            deleting ? "finished after its deletion" : "completed")));
-  return out_.Finish(op_, status_, true, deleting ? "FinishedBeforeDeletion" : "Completed", msg);
+  BERTH_RETURN_IF_ERROR(Annotate(absl::StrCat(
+      "vmop/", view_.name(), " ", deleting ? "finished after its deletion" : "completed")));
+  return out_.Finish(op_, status_, true,
+                     deleting ? vmop::kReasonFinishedBeforeDeletion : vmop::kReasonCompleted, msg);
 }
 
 }  // namespace

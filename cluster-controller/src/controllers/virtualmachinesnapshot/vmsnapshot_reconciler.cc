@@ -2,38 +2,38 @@
 // VirtualDiskSnapshot per disk (named <disk>-<vmsnapshot uid>, owned by the VM snapshot), and
 // cuts all of them at one instant through the agent — with the guest's filesystems frozen when
 // consistency is required. The agent thaws as soon as the cuts exist; the disk snapshots then
-// complete on their own.
+// complete on their own. The state machine itself is vmsnapshot_machine.h; this file observes
+// and acts.
+#include <optional>
+
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "berth/controller/controllers.h"
 #include "berth/controller/status_util.h"
 #include "berth/kinds.h"
-#include "berth/quantity.h"
 #include "berth/status_macros.h"
 #include "controllers/common/vm_common.h"
+#include "controllers/virtualmachinesnapshot/vmsnapshot_machine.h"
 
 namespace berth::controller {
 namespace {
 
-constexpr char kReady[] = "VirtualMachineSnapshotReady";
-constexpr char kManagedBy[] = "virtualization.deckhouse.io/berth-vmsnapshot";
-constexpr absl::Duration kPoll = absl::Seconds(1);
+using types::VirtualMachineSnapshot;
 
 Json OwnerRef(const Json& owner) {
+  types::VirtualMachineSnapshot o(owner);
   return Json::array({{{"apiVersion", kApiVersion},
-                       {"kind", owner.value("kind", "")},
-                       {"name", JsonString(owner, "/metadata/name")},
-                       {"uid", JsonString(owner, "/metadata/uid")},
+                       {"kind", o.kind()},
+                       {"name", o.name()},
+                       {"uid", o.uid()},
                        {"controller", true}}});
 }
 
 // Keeps what a restore needs of an object: identity, labels, annotations, spec (and Secret data).
 Json Stripped(const Json& obj) {
-  Json out = {{"apiVersion", obj.value("apiVersion", "")}, {"kind", obj.value("kind", "")}};
-  out["metadata"] = {{"name", JsonString(obj, "/metadata/name")},
-                     {"namespace", JsonString(obj, "/metadata/namespace")},
-                     {"uid", JsonString(obj, "/metadata/uid")}};
+  types::VirtualMachine o(obj);  // any kind: only the envelope and metadata are read
+  Json out = {{"apiVersion", obj.value("apiVersion", "")}, {"kind", o.kind()}};
+  out["metadata"] = {{"name", o.name()}, {"namespace", o.namespace_()}, {"uid", o.uid()}};
   for (const char* f : {"labels", "annotations"}) {
     if (obj["metadata"].contains(f)) out["metadata"][f] = obj["metadata"][f];
   }
@@ -48,245 +48,185 @@ class VmSnapshotReconciler : public Reconciler {
   VmSnapshotReconciler(ObjectStore& store, AgentDirectory& agents, const Clock& clock)
       : store_(store), agents_(agents), clock_(clock) {}
 
-  std::string Kind() const override { return "VirtualMachineSnapshot"; }
+  std::string Kind() const override { return kinds::kVirtualMachineSnapshot; }
 
   std::vector<ObjectKey> Related(const StoreEvent& event) override {
-    if (event.object().value("kind", "") != "VirtualDiskSnapshot") return {};
-    for (const Json& ref : JsonAt(event.object(), "/metadata/ownerReferences")) {
-      if (ref.value("kind", "") == "VirtualMachineSnapshot") {
-        return {ObjectKey{"VirtualMachineSnapshot",
-                          JsonString(event.object(), "/metadata/namespace"),
-                          ref.value("name", "")}};
+    types::VirtualDiskSnapshot vds(event.object());  // any kind: only metadata and kind are read
+    if (vds.kind() != kinds::kVirtualDiskSnapshot) return {};
+    for (const Json& ref : vds.metadata().owner_references()) {
+      if (ref.value("kind", "") == kinds::kVirtualMachineSnapshot) {
+        return {ObjectKey{kinds::kVirtualMachineSnapshot, vds.namespace_(), ref.value("name", "")}};
       }
     }
     return {};
   }
 
+  // Observe -> Plan -> (Secret, disk snapshots, cut -> Finish) -> store.
   absl::StatusOr<ReconcileResult> Reconcile(const ObjectKey& key) override {
-    auto got = store_.Get(key);
+    auto got = store_.Peek(key);  // read-only: every write below copies what it changes
     if (absl::IsNotFound(got.status())) return ReconcileResult{};
     if (!got.ok()) return got.status();
-    Json snap = *std::move(got);
-    Json status = snap.value("status", Json::object());
-    std::string phase = status.value("phase", "");
-    if (IsDeleting(snap) || phase == "Failed") return ReconcileResult{};
-    if (phase == "Ready") return CheckLost(snap, status);
-    auto vm = store_.Get(
-        ObjectKey{"VirtualMachine", key.ns, JsonString(snap, "/spec/virtualMachineName")});
-    if (!vm.ok()) {
-      SetCondition(status, "VirtualMachineReady", false, "VirtualMachineNotFound",
-                   "the VM does not exist", snap, clock_.Now());
-      SetCondition(status, kReady, false, "WaitingForTheVirtualMachine", "", snap, clock_.Now());
-      return Write(snap, status, "Pending", absl::Seconds(2));
+    std::shared_ptr<const Json> obj = *std::move(got);
+    VirtualMachineSnapshot snap(*obj);
+    if (vmsnapshot::Done(snap)) return ReconcileResult{};
+
+    // Observe. Any error reading an object counts as its absence, as it always has.
+    vmsnapshot::Observation obs;
+    std::optional<Json> vm;
+    std::vector<std::optional<Json>> found;  // backs obs.disks / obs.disk_snapshots
+    auto look = [&](const char* kind, const std::string& name) {
+      auto o = store_.Get(ObjectKey{kind, key.ns, name});
+      found.push_back(o.ok() ? std::optional<Json>(*std::move(o)) : std::nullopt);
+    };
+    const bool ready = snap.status().phase() == vmsnapshot::Phase::kReady;
+    if (!ready) {
+      auto v =
+          store_.Get(ObjectKey{kinds::kVirtualMachine, key.ns, snap.spec().virtual_machine_name()});
+      if (v.ok()) vm = *std::move(v);
+      if (vm) obs.vm = &*vm;
     }
-    SetCondition(status, "VirtualMachineReady", true, "VirtualMachineReady", "", snap,
-                 clock_.Now());
-    if (!status.value("cutDone", false)) return Prepare(snap, status, *vm);
-    return Complete(snap, status, *vm);
+    std::vector<std::string> names;
+    const char* kind = kinds::kVirtualDiskSnapshot;
+    if (ready || (vm && snap.status().cut_done())) {
+      names = snap.status().virtual_disk_snapshot_names();
+    } else if (vm) {
+      names = VmDiskNames(*vm);
+      kind = kinds::kVirtualDisk;
+    }
+    found.reserve(names.size());
+    for (const std::string& n : names) look(kind, n);
+    auto& into = kind == kinds::kVirtualDisk ? obs.disks : obs.disk_snapshots;
+    for (size_t i = 0; i < names.size(); ++i) {
+      into.emplace_back(names[i], found[i] ? &*found[i] : nullptr);
+    }
+
+    Step<vmsnapshot::Action> step = vmsnapshot::Plan(snap, obs, clock_.Now());
+    if (step.action == vmsnapshot::Action::kNone) {
+      BERTH_RETURN_IF_ERROR(StoreStep(store_, *obj, step).status());
+      return step.Result();
+    }
+    // Cut: every disk Ready (Plan checked), InProgress stored by an earlier pass.
+    std::vector<Json> disks;
+    for (const auto& [name, disk] : obs.disks) disks.push_back(*disk);
+    BERTH_ASSIGN_OR_RETURN(vmsnapshot::Cut cut, StoreSecret(snap, *vm, disks));
+    BERTH_ASSIGN_OR_RETURN(std::vector<Json> vds, EnsureDiskSnapshots(snap, disks));
+    const bool freeze = step.action == vmsnapshot::Action::kCutFrozen;
+    agentpb::SnapshotVolumesRequest req;
+    req.set_freeze(freeze);
+    if (freeze) req.set_domain(DomainName(*vm));
+    for (size_t i = 0; i < disks.size(); ++i) {
+      types::VirtualDisk disk(disks[i]);
+      types::VirtualDiskSnapshot made(vds[i]);
+      agentpb::VolumeRef* v = req.add_volumes();
+      v->set_pool(disk.status().pool());
+      v->set_volume_id(disk.uid());
+      v->set_snapshot_id(made.uid());
+      cut.disk_snapshot_names.push_back(made.name());
+    }
+    if (!disks.empty()) {
+      BERTH_ASSIGN_OR_RETURN(auto client,
+                             agents_.ForNode(types::VirtualDisk(disks[0]).status().node()));
+      auto resp = client->SnapshotVolumes(req);
+      if (resp.ok()) {
+        cut.freeze_window_us = std::optional<int64_t>(resp->freeze_window_us());
+      } else {
+        cut.freeze_window_us = resp.status();
+      }
+    }
+    BERTH_ASSIGN_OR_RETURN(Step<vmsnapshot::Action> done,
+                           vmsnapshot::Finish(snap, types::VirtualMachine(*vm),
+                                              std::move(*step.status), cut, clock_.Now()));
+    BERTH_RETURN_IF_ERROR(StoreStep(store_, *obj, done).status());
+    return done.Result();
   }
 
  private:
-  absl::StatusOr<ReconcileResult> Write(const Json& snap, Json status, const std::string& phase,
-                                        absl::Duration requeue = absl::ZeroDuration()) {
-    status["phase"] = phase;
-    BERTH_RETURN_IF_ERROR(WriteStatus(store_, snap, std::move(status)).status());
-    return ReconcileResult{requeue};
-  }
-
-  absl::StatusOr<ReconcileResult> Fail(const Json& snap, Json status, const std::string& reason,
-                                       const std::string& msg) {
-    status.erase("consistent");
-    SetCondition(status, kReady, false, reason, msg, snap, clock_.Now());
-    return Write(snap, status, "Failed");
-  }
-
-  // Returns the VM's disks when every one is Ready and none is resizing; else a problem text.
-  absl::StatusOr<std::vector<Json>> Disks(const Json& vm, std::string& problem) {
-    std::vector<Json> disks;
-    std::vector<std::string> bad;
-    for (const std::string& name : VmDiskNames(vm)) {
-      auto d = store_.Get(ObjectKey{"VirtualDisk", JsonString(vm, "/metadata/namespace"), name});
-      if (!d.ok() || JsonString(*d, "/status/phase") != "Ready") {
-        bad.push_back(absl::StrCat("VirtualDisk \"", name, "\" is not Ready"));
-        continue;
-      }
-      auto want = ParseQuantity(JsonString(*d, "/spec/persistentVolumeClaim/size", "0"));
-      Json have = JsonAt(*d, "/status/sizeBytes");
-      if (want.ok() && have.is_number() && *want > have.get<uint64_t>()) {
-        bad.push_back(absl::StrCat("VirtualDisk \"", name, "\" is resizing"));
-      }
-      disks.push_back(*std::move(d));
-    }
-    problem = absl::StrJoin(bad, "; ");
-    return disks;
-  }
-
-  absl::StatusOr<ReconcileResult> Prepare(const Json& snap, Json status, const Json& vm) {
-    std::string problem;
-    BERTH_ASSIGN_OR_RETURN(std::vector<Json> disks, Disks(vm, problem));
-    if (!problem.empty()) return Fail(snap, status, "BlockDevicesNotReady", problem);
-    std::string vm_phase = JsonString(vm, "/status/phase");
-    bool required = snap["spec"].value("requiredConsistency", true);
-    bool agent = GetCondition(vm, "AgentReady").value("status", "") == "True";
-    bool freeze = VmActive(vm_phase) && required;
-    if (freeze && (vm_phase != "Running" || !agent)) {
-      return Fail(snap, status, "PotentiallyInconsistent",
-                  absl::StrCat("VirtualMachine \"", JsonString(vm, "/metadata/name"), "\" is ",
-                               vm_phase, " and its guest agent is not ready (",
-                               GetCondition(vm, "AgentReady").value("message", "no report"),
-                               "): a consistent snapshot needs the filesystems frozen"));
-    }
-    if (status.value("phase", "") != "InProgress") {
-      status["virtualMachineUID"] = JsonString(vm, "/metadata/uid");
-      SetCondition(status, kReady, false, freeze ? "FileSystemFreezing" : "Snapshotting", "", snap,
-                   clock_.Now());
-      return Write(snap, status, "InProgress");
-    }
-    BERTH_RETURN_IF_ERROR(StoreSecret(snap, status, vm, disks));
-    BERTH_ASSIGN_OR_RETURN(std::vector<Json> vds, EnsureDiskSnapshots(snap, disks));
-    agentpb::SnapshotVolumesRequest req;
-    req.set_freeze(freeze);
-    if (freeze) req.set_domain(DomainName(vm));
-    std::vector<std::string> names;
-    for (size_t i = 0; i < disks.size(); ++i) {
-      agentpb::VolumeRef* v = req.add_volumes();
-      v->set_pool(JsonString(disks[i], "/status/pool"));
-      v->set_volume_id(JsonString(disks[i], "/metadata/uid"));
-      v->set_snapshot_id(JsonString(vds[i], "/metadata/uid"));
-      names.push_back(JsonString(vds[i], "/metadata/name"));
-    }
-    status["virtualDiskSnapshotNames"] = names;
-    if (!disks.empty()) {
-      BERTH_ASSIGN_OR_RETURN(auto client, agents_.ForNode(JsonString(disks[0], "/status/node")));
-      auto cut = client->SnapshotVolumes(req);
-      if (absl::IsFailedPrecondition(cut.status()) || absl::IsInvalidArgument(cut.status()) ||
-          absl::IsNotFound(cut.status())) {
-        return Fail(snap, status, "VirtualMachineSnapshotFailed",
-                    std::string(cut.status().message()));
-      }
-      if (!cut.ok()) return cut.status();
-      status["freezeWindowMicros"] = cut->freeze_window_us();
-    }
-    if (VmActive(vm_phase) && !required) {
-      status.erase("consistent");
-    } else {
-      status["consistent"] = true;
-    }
-    status["cutDone"] = true;
-    SetCondition(status, kReady, false, "Snapshotting", "waiting for the disk snapshots", snap,
-                 clock_.Now());
-    return Write(snap, status, "InProgress", kPoll);
-  }
-
-  absl::Status StoreSecret(const Json& snap, Json& status, const Json& vm,
-                           const std::vector<Json>& disks) {
-    std::string ns = JsonString(snap, "/metadata/namespace");
-    std::string name = absl::StrCat(JsonString(snap, "/metadata/name"), "-",
-                                    JsonString(snap, "/metadata/uid").substr(0, 8));
+  // Stores the Secret holding the VM's configuration (and its IP, MAC and provisioning Secret);
+  // returns its name and what it captured.
+  absl::StatusOr<vmsnapshot::Cut> StoreSecret(const VirtualMachineSnapshot& snap, const Json& vm,
+                                              const std::vector<Json>& disks) {
+    types::VirtualMachine v(vm);
+    const std::string ns = snap.namespace_();
+    vmsnapshot::Cut cut;
+    cut.secret_name = absl::StrCat(snap.name(), "-", snap.uid().substr(0, 8));
     Json data = {{"vm", absl::Base64Escape(Stripped(vm).dump())}};
-    Json resources = Json::array({{{"apiVersion", kApiVersion},
-                                   {"kind", "VirtualMachine"},
-                                   {"name", JsonString(vm, "/metadata/name")}}});
+    Json& resources = cut.resources;
+    resources.push_back(
+        {{"apiVersion", kApiVersion}, {"kind", kinds::kVirtualMachine}, {"name", v.name()}});
+    // The VM's status names its address objects (fields the VirtualMachine CRD leaves open).
     std::string ip_name = JsonString(vm, "/status/virtualMachineIPAddressName");
-    auto ip = store_.Get(ObjectKey{"VirtualMachineIPAddress", ns, ip_name});
-    if (ip.ok() && snap["spec"].value("keepIPAddress", "Always") == "Always") {
+    auto ip = store_.Get(ObjectKey{kinds::kVirtualMachineIPAddress, ns, ip_name});
+    if (ip.ok() &&
+        snap.spec().keep_ip_address() == types::VirtualMachineSnapshotSpecKeepIPAddress::kAlways) {
       Json kept = Stripped(*ip);
-      std::string address = JsonString(*ip, "/status/address");
+      std::string address = types::VirtualMachineIPAddress(*ip).status().address();
       if (!address.empty()) kept["spec"] = {{"type", "Static"}, {"staticIP", address}};
       data["vmip"] = absl::Base64Escape(kept.dump());
-      resources.push_back(
-          {{"apiVersion", kApiVersion}, {"kind", "VirtualMachineIPAddress"}, {"name", ip_name}});
+      resources.push_back({{"apiVersion", kApiVersion},
+                           {"kind", kinds::kVirtualMachineIPAddress},
+                           {"name", ip_name}});
     }
-    auto mac = store_.Get(ObjectKey{"VirtualMachineMACAddress", ns,
+    auto mac = store_.Get(ObjectKey{kinds::kVirtualMachineMACAddress, ns,
                                     JsonString(vm, "/status/virtualMachineMACAddressName")});
     if (mac.ok()) {
+      types::VirtualMachineMACAddress m(*mac);
       Json kept = Stripped(*mac);
-      std::string address = JsonString(*mac, "/status/address");
+      std::string address = m.status().address();
       if (!address.empty()) kept["spec"]["address"] = address;  // restore brings it back
       data["vmmac"] = absl::Base64Escape(kept.dump());
       resources.push_back({{"apiVersion", kApiVersion},
-                           {"kind", "VirtualMachineMACAddress"},
-                           {"name", JsonString(*mac, "/metadata/name")}});
+                           {"kind", kinds::kVirtualMachineMACAddress},
+                           {"name", m.name()}});
     }
-    if (JsonString(vm, "/spec/provisioning/type") == "UserDataRef") {
-      std::string secret = JsonString(vm, "/spec/provisioning/userDataRef/name");
-      auto prov = store_.Get(ObjectKey{"Secret", ns, secret});
+    if (v.spec().provisioning().type() == types::VirtualMachineSpecProvisioningType::kUserDataRef) {
+      std::string secret = v.spec().provisioning().user_data_ref().name();
+      auto prov = store_.Get(ObjectKey{kinds::kSecret, ns, secret});
       if (prov.ok()) {
         data["provisioning"] = absl::Base64Escape(Stripped(*prov).dump());
-        resources.push_back({{"apiVersion", "v1"}, {"kind", "Secret"}, {"name", secret}});
+        resources.push_back({{"apiVersion", "v1"}, {"kind", kinds::kSecret}, {"name", secret}});
       }
     }
     Json stored_disks = Json::array();
     for (const Json& d : disks) stored_disks.push_back(Stripped(d));
     data["disks"] = absl::Base64Escape(stored_disks.dump());  // specs and labels for clones
     for (const std::string& d : VmDiskNames(vm)) {
-      resources.push_back({{"apiVersion", kApiVersion}, {"kind", "VirtualDisk"}, {"name", d}});
+      resources.push_back(
+          {{"apiVersion", kApiVersion}, {"kind", kinds::kVirtualDisk}, {"name", d}});
     }
-    Json secret = {
-        {"apiVersion", "v1"},
-        {"kind", "Secret"},
-        {"metadata", {{"name", name}, {"namespace", ns}, {"ownerReferences", OwnerRef(snap)}}},
-        {"type", "virtualization.deckhouse.io/snapshot"},
-        {"data", data}};
+    Json secret = {{"apiVersion", "v1"},
+                   {"kind", kinds::kSecret},
+                   {"metadata",
+                    {{"name", cut.secret_name},
+                     {"namespace", ns},
+                     {"ownerReferences", OwnerRef(snap.json())}}},
+                   {"type", "virtualization.deckhouse.io/snapshot"},
+                   {"data", data}};
     auto created = store_.Create(secret);
     if (!created.ok() && !absl::IsAlreadyExists(created.status())) return created.status();
-    status["virtualMachineSnapshotSecretName"] = name;
-    status["pendingResources"] = resources;
-    return absl::OkStatus();
+    return cut;
   }
 
-  absl::StatusOr<std::vector<Json>> EnsureDiskSnapshots(const Json& snap,
+  absl::StatusOr<std::vector<Json>> EnsureDiskSnapshots(const VirtualMachineSnapshot& snap,
                                                         const std::vector<Json>& disks) {
     std::vector<Json> out;
-    std::string ns = JsonString(snap, "/metadata/namespace");
     for (const Json& disk : disks) {
-      std::string name =
-          absl::StrCat(JsonString(disk, "/metadata/name"), "-", JsonString(snap, "/metadata/uid"));
+      std::string disk_name = types::VirtualDisk(disk).name();
       Json vds = {{"apiVersion", kApiVersion},
-                  {"kind", "VirtualDiskSnapshot"},
+                  {"kind", kinds::kVirtualDiskSnapshot},
                   {"metadata",
-                   {{"name", name},
-                    {"namespace", ns},
-                    {"annotations", {{kManagedBy, JsonString(snap, "/metadata/name")}}},
-                    {"ownerReferences", OwnerRef(snap)}}},
+                   {{"name", absl::StrCat(disk_name, "-", snap.uid())},
+                    {"namespace", snap.namespace_()},
+                    {"annotations", {{vds::kManagedByAnnotation, snap.name()}}},
+                    {"ownerReferences", OwnerRef(snap.json())}}},
                   {"spec",
-                   {{"virtualDiskName", JsonString(disk, "/metadata/name")},
-                    {"requiredConsistency", snap["spec"].value("requiredConsistency", true)}}}};
+                   {{"virtualDiskName", disk_name},
+                    {"requiredConsistency", snap.spec().required_consistency()}}}};
       auto created = store_.Create(vds);
       if (absl::IsAlreadyExists(created.status())) created = store_.Get(ObjectKey::Of(vds));
       if (!created.ok()) return created.status();
       out.push_back(*std::move(created));
     }
     return out;
-  }
-
-  absl::StatusOr<ReconcileResult> Complete(const Json& snap, Json status, const Json& vm) {
-    std::string ns = JsonString(snap, "/metadata/namespace");
-    for (const Json& n : status.value("virtualDiskSnapshotNames", Json::array())) {
-      auto vds = store_.Get(ObjectKey{"VirtualDiskSnapshot", ns, n.get<std::string>()});
-      std::string phase = vds.ok() ? JsonString(*vds, "/status/phase") : "Missing";
-      if (phase == "Failed" || phase == "Missing") {
-        return Fail(snap, status, "VirtualDiskSnapshotLost",
-                    absl::StrCat("VirtualDiskSnapshot \"", n.get<std::string>(), "\" is ", phase));
-      }
-      if (phase != "Ready") return ReconcileResult{kPoll};
-    }
-    status["resources"] = status.value("pendingResources", Json::array());
-    status.erase("pendingResources");
-    SetCondition(status, kReady, true, "VirtualMachineSnapshotReady", "", snap, clock_.Now());
-    return Write(snap, status, "Ready", absl::Seconds(20));
-  }
-
-  absl::StatusOr<ReconcileResult> CheckLost(const Json& snap, Json status) {
-    std::string ns = JsonString(snap, "/metadata/namespace");
-    for (const Json& n : status.value("virtualDiskSnapshotNames", Json::array())) {
-      auto vds = store_.Get(ObjectKey{"VirtualDiskSnapshot", ns, n.get<std::string>()});
-      if (!vds.ok() || JsonString(*vds, "/status/phase") == "Failed") {
-        return Fail(snap, status, "VirtualDiskSnapshotLost",
-                    absl::StrCat("VirtualDiskSnapshot \"", n.get<std::string>(), "\" is lost"));
-      }
-    }
-    return ReconcileResult{absl::Seconds(20)};
   }
 
   ObjectStore& store_;
