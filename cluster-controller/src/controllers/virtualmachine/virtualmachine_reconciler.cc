@@ -1,34 +1,27 @@
 // Realizes VirtualMachines as libvirt domains on the node holding their disks, following
 // runPolicy and the power state that VirtualMachineOperations ask for (status.desiredPower).
-#include <functional>
-
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
+// The state machine is vm_machine.h; this file observes, acts and stores.
 #include "berth/controller/controllers.h"
-#include "berth/controller/data_export.h"
 #include "berth/controller/status_util.h"
 #include "berth/controller/usb.h"
-#include "berth/kinds.h"
-#include "berth/quantity.h"
 #include "berth/status_macros.h"
+#include "controllers/addresses/address_machine.h"
 #include "controllers/common/vm_common.h"
+#include "controllers/virtualmachine/vm_machine.h"
 
 namespace berth::controller {
 namespace {
 
-constexpr absl::Duration kPendingPoll = absl::Seconds(2);
-constexpr absl::Duration kTransitionPoll = absl::Milliseconds(500);
+using types::VirtualMachine;
 
-// What the domain is built from, once every block device is Ready.
-struct Placement {
-  std::string node;
-  agentpb::DefineDomainRequest domain;
-  Json devices = Json::array();  // status.blockDeviceRefs
+// The objects an Observation points into.
+struct Observed {
+  std::vector<std::shared_ptr<const Json>> objects;
+  const Json* Keep(std::shared_ptr<const Json> obj) {
+    objects.push_back(std::move(obj));
+    return objects.back().get();
+  }
 };
-
-std::string DefaultPower(const std::string& run_policy) {
-  return run_policy == "AlwaysOff" || run_policy == "Manual" ? "Off" : "On";
-}
 
 class VirtualMachineReconciler : public Reconciler {
  public:
@@ -39,23 +32,28 @@ class VirtualMachineReconciler : public Reconciler {
         config_(deps.config),
         usb_(deps.usb) {}
 
-  std::string Kind() const override { return "VirtualMachine"; }
+  std::string Kind() const override { return kinds::kVirtualMachine; }
 
   std::vector<ObjectKey> Related(const StoreEvent& event) override {
-    std::string kind = event.object().value("kind", "");
+    types::VirtualDisk obj(event.object());  // any kind: only metadata and kind are read
+    std::string kind = obj.kind();
     std::vector<ObjectKey> keys;
-    std::string ns = JsonString(event.object(), "/metadata/namespace");
-    std::string name = JsonString(event.object(), "/metadata/name");
-    if (kind == "VirtualDisk" || kind == "DataExport") {
-      std::string disk =
-          kind == "VirtualDisk" ? name : JsonString(event.object(), "/spec/targetRef/name");
-      auto vms = VmsUsingDisk(store_, ns, disk);
+    if (kind == kinds::kVirtualDisk || kind == kinds::kDataExport) {
+      std::string disk = kind == kinds::kVirtualDisk
+                             ? obj.name()
+                             : types::DataExport(event.object()).spec().target_ref().name();
+      auto vms = VmsUsingDisk(store_, obj.namespace_(), disk);
       if (vms.ok()) {
         for (const Json& vm : *vms) keys.push_back(ObjectKey::Of(vm));
       }
-    } else if (kind == "VirtualMachineIPAddress" || kind == "VirtualMachineMACAddress") {
-      std::string holder = JsonString(event.object(), "/status/virtualMachine");
-      if (!holder.empty()) keys.push_back(ObjectKey{"VirtualMachine", ns, holder});
+    } else if (kind == kinds::kVirtualMachineIPAddress ||
+               kind == kinds::kVirtualMachineMACAddress) {
+      // Both kinds' status.virtualMachine: the VM holding the address.
+      std::string holder =
+          types::VirtualMachineIPAddress(event.object()).status().virtual_machine();
+      if (!holder.empty()) {
+        keys.push_back(ObjectKey{kinds::kVirtualMachine, obj.namespace_(), holder});
+      }
     }
     return keys;
   }
@@ -64,170 +62,92 @@ class VirtualMachineReconciler : public Reconciler {
     auto got = store_.Get(key);
     if (absl::IsNotFound(got.status())) return ReconcileResult{};
     if (!got.ok()) return got.status();
-    Json vm = *std::move(got);
-    if (IsDeleting(vm)) return Finalize(vm);
-    BERTH_ASSIGN_OR_RETURN(vm, AddFinalizer(store_, vm, kVmFinalizer));
-    Json status = vm.value("status", Json::object());
-    BERTH_RETURN_IF_ERROR(EnsureAddresses(vm, status));
-    std::string problem;
-    auto placement = Place(vm, status, problem);
-    if (!placement.ok()) return placement.status();
-    status["blockDeviceRefs"] = placement->devices;
-    if (problem.empty() &&
-        (JsonString(status, "/macAddress").empty() || JsonString(status, "/ipAddress").empty())) {
-      // The domain is defined with its leased MAC (and the guest told its IP): wait for both.
-      if (!VmActive(status.value("phase", ""))) status["phase"] = "Pending";
-      return Write(vm, status, kPendingPoll);
+    Json obj = *std::move(got);
+    if (VirtualMachine(obj).deleting()) return Finalize(obj);
+    // The finalizer is stored before any agent is asked for anything.
+    BERTH_ASSIGN_OR_RETURN(obj, AddFinalizer(store_, obj, kVmFinalizer));
+    VirtualMachine vm(obj);
+
+    // Observe: the address leases, the block devices, then (placed) the domain.
+    Observed kept;
+    vm::Observation obs;
+    BERTH_ASSIGN_OR_RETURN(obs.ip_address,
+                           ObserveAddress(vm, kinds::kVirtualMachineIPAddress, kept));
+    BERTH_ASSIGN_OR_RETURN(obs.mac_address,
+                           ObserveAddress(vm, kinds::kVirtualMachineMACAddress, kept));
+    for (const auto& ref : vm.spec().block_device_refs()) {
+      std::string kind(types::Name(ref.kind()));
+      ObjectKey dev{kind, kind == kinds::kClusterVirtualImage ? "" : vm.namespace_(), ref.name()};
+      auto peeked = store_.Peek(dev);
+      obs.devices.push_back(peeked.ok() ? kept.Keep(*std::move(peeked)) : nullptr);
     }
-    if (!problem.empty()) {
-      SetCondition(status, "BlockDevicesReady", false, "BlockDevicesNotReady", problem, vm,
-                   clock_.Now());
-      if (!VmActive(status.value("phase", ""))) status["phase"] = "Pending";
-      return Write(vm, status, kPendingPoll);
+    for (const std::string& disk : vm::DisksToCheck(vm, obs)) {
+      BERTH_ASSIGN_OR_RETURN(obs.disk_users[disk], VmsUsingDisk(store_, vm.namespace_(), disk));
     }
-    SetCondition(status, "BlockDevicesReady", true, "BlockDevicesReady", "", vm, clock_.Now());
-    status["node"] = placement->node;
-    return Drive(vm, status, *placement);
+    types::VirtualMachineSpecProvisioning prov = vm.spec().provisioning();
+    if (prov.type() == types::VirtualMachineSpecProvisioningType::kUserDataRef) {
+      auto secret =
+          store_.Peek(ObjectKey{kinds::kSecret, vm.namespace_(), prov.user_data_ref().name()});
+      if (secret.ok()) obs.user_data_secret = kept.Keep(*std::move(secret));
+    }
+    std::shared_ptr<AgentClient> agent;
+    if (std::optional<std::string> node = vm::Placed(vm, obs)) {
+      BERTH_ASSIGN_OR_RETURN(agent, agents_.ForNode(*node));
+      BERTH_ASSIGN_OR_RETURN(obs.domain, agent->GetDomain(DomainName(obj)));
+      if (vm::PowersOn(vm, *obs.domain)) {
+        BERTH_ASSIGN_OR_RETURN(obs.exports, store_.List(kinds::kDataExport, vm.namespace_()));
+      }
+    }
+
+    vm::VmStep step =
+        vm::Plan(vm, obs, clock_.Now(), config_.vm_stop_grace, config_.vm_poll_interval);
+    const std::string& name = step.domain.name();
+    switch (step.action) {
+      case vm::Action::kStart:
+        BERTH_RETURN_IF_ERROR(agent->DefineDomain(step.domain).status());
+        BERTH_RETURN_IF_ERROR(agent->StartDomain(name).status());
+        break;
+      case vm::Action::kStop:
+        BERTH_RETURN_IF_ERROR(agent->StopDomain(name, step.force).status());
+        break;
+      case vm::Action::kSyncUsb:
+        BERTH_RETURN_IF_ERROR(ReconcileVmUsbDevices(store_, usb_, obj, *step.status, step.node,
+                                                    name, step.running, clock_.Now()));
+        break;
+      default:
+        break;
+    }
+    BERTH_RETURN_IF_ERROR(StoreStep(store_, obj, step).status());
+    return step.Result();
   }
 
  private:
-  absl::StatusOr<ReconcileResult> Write(const Json& vm, Json status, absl::Duration requeue) {
-    BERTH_RETURN_IF_ERROR(WriteStatus(store_, vm, std::move(status)).status());
-    return ReconcileResult{requeue};
-  }
-
-  absl::StatusOr<ReconcileResult> Finalize(const Json& vm) {
-    Json status = vm.value("status", Json::object());
-    if (status.value("phase", "") != "Terminating") {
-      status["phase"] = "Terminating";
-      return Write(vm, status, absl::ZeroDuration());
+  absl::StatusOr<ReconcileResult> Finalize(const Json& obj) {
+    vm::VmStep step = vm::PlanDeletion(VirtualMachine(obj));
+    BERTH_RETURN_IF_ERROR(StoreStep(store_, obj, step).status());
+    if (step.action == vm::Action::kNone) return step.Result();
+    BERTH_RETURN_IF_ERROR(ReleaseVmUsbDevices(usb_, obj));
+    if (step.action == vm::Action::kDeleteDomain) {
+      BERTH_ASSIGN_OR_RETURN(auto agent, agents_.ForNode(step.node));
+      BERTH_RETURN_IF_ERROR(agent->DeleteDomain(step.domain.name()).status());
     }
-    std::string node = status.value("node", "");
-    BERTH_RETURN_IF_ERROR(ReleaseVmUsbDevices(usb_, vm));
-    if (!node.empty()) {
-      BERTH_ASSIGN_OR_RETURN(auto agent, agents_.ForNode(node));
-      BERTH_RETURN_IF_ERROR(agent->DeleteDomain(DomainName(vm)).status());
+    BERTH_RETURN_IF_ERROR(RemoveFinalizer(store_, obj, kVmFinalizer).status());
+    return step.Result();
+  }
+
+  // The VM's address object of `kind`; created when missing, and then null (no address yet).
+  absl::StatusOr<const Json*> ObserveAddress(const VirtualMachine& vm, const char* kind,
+                                             Observed& kept) {
+    const bool ip = std::string(kind) == kinds::kVirtualMachineIPAddress;
+    auto obj = store_.Peek(ObjectKey{kind, vm.namespace_(), address::ReferencedName(vm, ip)});
+    if (absl::IsNotFound(obj.status())) {
+      auto created = store_.Create(vm::NewAddressObject(vm, kind));
+      if (!created.ok() && !absl::IsAlreadyExists(created.status())) return created.status();
+      return nullptr;
     }
-    BERTH_RETURN_IF_ERROR(RemoveFinalizer(store_, vm, kVmFinalizer).status());
-    return ReconcileResult{};
+    if (!obj.ok()) return obj.status();
+    return kept.Keep(*std::move(obj));
   }
-
-  // Creates the VM's own IP and MAC address objects when it names none, and copies their
-  // allocated values into status.
-  absl::Status EnsureAddresses(const Json& vm, Json& status) {
-    std::string ns = JsonString(vm, "/metadata/namespace");
-    std::string vm_name = JsonString(vm, "/metadata/name");
-    for (const char* kind : {"VirtualMachineIPAddress", "VirtualMachineMACAddress"}) {
-      bool ip = std::string(kind) == "VirtualMachineIPAddress";
-      std::string name =
-          ip ? JsonString(vm, "/spec/virtualMachineIPAddressName", vm_name) : vm_name;
-      auto obj = store_.Get(ObjectKey{kind, ns, name});
-      if (absl::IsNotFound(obj.status())) {
-        Json fresh = {
-            {"apiVersion", kApiVersion},
-            {"kind", kind},
-            {"metadata",
-             {{"name", name},
-              {"namespace", ns},
-              {"ownerReferences", Json::array({{{"apiVersion", kApiVersion},
-                                                {"kind", "VirtualMachine"},
-                                                {"name", vm_name},
-                                                {"uid", JsonString(vm, "/metadata/uid")}}})}}},
-            {"spec", ip ? Json{{"type", "Auto"}} : Json::object()}};
-        auto created = store_.Create(fresh);
-        if (!created.ok() && !absl::IsAlreadyExists(created.status())) return created.status();
-        continue;
-      }
-      if (!obj.ok()) return obj.status();
-      std::string holder = JsonString(*obj, "/status/virtualMachine");
-      std::string address = JsonString(*obj, "/status/address");
-      if (holder != vm_name || address.empty()) continue;
-      status[ip ? "ipAddress" : "macAddress"] = address;
-      status[ip ? "virtualMachineIPAddressName" : "virtualMachineMACAddressName"] = name;
-    }
-    return absl::OkStatus();
-  }
-
-  // Resolves block devices; sets `problem` (and returns OK) when the VM must wait.
-  absl::StatusOr<Placement> Place(const Json& vm, const Json& status, std::string& problem) {
-    Placement p;
-    std::string ns = JsonString(vm, "/metadata/namespace");
-    std::string vm_name = JsonString(vm, "/metadata/name");
-    std::vector<std::string> waiting;
-    int index = 0;
-    for (const Json& ref : JsonAt(vm, "/spec/blockDeviceRefs")) {
-      std::string kind = ref.value("kind", ""), name = ref.value("name", "");
-      ObjectKey key{kind, kind == "ClusterVirtualImage" ? "" : ns, name};
-      auto dev = store_.Get(key);
-      p.devices.push_back({{"kind", kind},
-                           {"name", name},
-                           {"ready", dev.ok() && JsonString(*dev, "/status/phase") == "Ready"},
-                           {"size", dev.ok() ? JsonString(*dev, "/status/capacity") : ""},
-                           {"attached", false}});
-      if (!dev.ok() || JsonString(*dev, "/status/phase") != "Ready") {
-        waiting.push_back(
-            absl::StrCat(kind, " \"", name, "\" is ", dev.ok() ? "not Ready" : "missing"));
-        continue;
-      }
-      std::string node = JsonString(*dev, "/status/node");
-      if (!p.node.empty() && !node.empty() && node != p.node) {
-        waiting.push_back(
-            absl::StrCat(kind, " \"", name, "\" is on node ", node, ", not ", p.node));
-        continue;
-      }
-      if (!node.empty()) p.node = node;
-      if (kind == "VirtualDisk") {
-        BERTH_ASSIGN_OR_RETURN(auto users, VmsUsingDisk(store_, ns, name));
-        for (const Json& other : users) {
-          std::string other_name = JsonString(other, "/metadata/name");
-          if (other_name != vm_name && VmActive(JsonString(other, "/status/phase"))) {
-            waiting.push_back(absl::StrCat("VirtualDisk \"", name,
-                                           "\" is attached to running VirtualMachine \"",
-                                           other_name, "\""));
-          }
-        }
-      }
-      agentpb::DomainDisk* d = p.domain.add_disks();
-      d->set_path(JsonString(*dev, "/status/path"));
-      d->set_target(absl::StrCat("vd", std::string(1, static_cast<char>('a' + index++))));
-      d->set_read_only(kind != "VirtualDisk");
-      p.devices.back()["target"] = d->target();
-    }
-    if (p.node.empty() && waiting.empty()) waiting.push_back("no block device names a node");
-    problem = absl::StrJoin(waiting, "; ");
-    if (!problem.empty()) return p;
-    FillDomain(vm, status, p.domain);
-    return p;
-  }
-
-  void FillDomain(const Json& vm, const Json& status, agentpb::DefineDomainRequest& d) {
-    d.set_name(DomainName(vm));
-    d.set_uuid(JsonString(vm, "/metadata/uid"));
-    Json cores = JsonAt(vm, "/spec/cpu/cores");
-    d.set_vcpus(cores.is_number_integer() ? cores.get<int>() : 1);
-    auto mem = ParseQuantity(JsonString(vm, "/spec/memory/size", "256Mi"));
-    d.set_memory_bytes(mem.ok() ? *mem : 256ull << 20);
-    Json ann = JsonAt(vm, "/metadata/annotations");
-    if (ann.is_object()) {
-      d.set_kernel(ann.value(kKernelAnnotation, ""));
-      d.set_initrd(ann.value(kInitrdAnnotation, ""));
-      d.set_cmdline(ann.value(kCmdlineAnnotation, ""));
-    }
-    d.set_cloud_init_user_data(UserData(vm));
-    d.set_mac_address(JsonString(status, "/macAddress"));
-  }
-
-  std::string UserData(const Json& vm) {
-    std::string type = JsonString(vm, "/spec/provisioning/type");
-    if (type == "UserData") return JsonString(vm, "/spec/provisioning/userData");
-    if (type != "UserDataRef") return "";
-    auto secret = store_.Get(ObjectKey{"Secret", JsonString(vm, "/metadata/namespace"),
-                                       JsonString(vm, "/spec/provisioning/userDataRef/name")});
-    if (!secret.ok()) return "";
-    return JsonString(*secret, "/data/userData", JsonString(*secret, "/data/user-data"));
-  }
-
-  absl::StatusOr<ReconcileResult> Drive(const Json& vm, Json status, const Placement& p);
 
   ObjectStore& store_;
   AgentDirectory& agents_;
@@ -235,73 +155,6 @@ class VirtualMachineReconciler : public Reconciler {
   const ControllerConfig& config_;
   UsbAgents* usb_;  // null: off
 };
-
-absl::StatusOr<ReconcileResult> VirtualMachineReconciler::Drive(const Json& vm, Json status,
-                                                                const Placement& p) {
-  std::string policy = JsonString(vm, "/spec/runPolicy", "AlwaysOnUnlessStoppedManually");
-  std::string desired = status.value("desiredPower", DefaultPower(policy));
-  if (policy == "AlwaysOn") desired = "On";
-  if (policy == "AlwaysOff") desired = "Off";
-  if (status.value("maintenance", false)) desired = "Off";  // a restore holds the VM off
-  status["desiredPower"] = desired;
-  BERTH_ASSIGN_OR_RETURN(auto agent, agents_.ForNode(p.node));
-  std::string name = p.domain.name();
-  BERTH_ASSIGN_OR_RETURN(agentpb::DomainStatus dom, agent->GetDomain(name));
-  std::string spec_hash = absl::StrCat(std::hash<std::string>()(p.domain.SerializeAsString()));
-  absl::Time now = clock_.Now();
-  bool running = dom.state() == "Running" || dom.state() == "Paused";
-  if (desired == "On" && !running) {
-    // A disk being exported is read by the export: the VM waits for it to end (not refused).
-    BERTH_ASSIGN_OR_RETURN(std::vector<Json> exports,
-                           store_.List("DataExport", JsonString(vm, "/metadata/namespace")));
-    for (const std::string& disk : VmDiskNames(vm)) {
-      if (!DiskHasActiveExport(exports, disk)) continue;
-      SetCondition(status, "BlockDevicesReady", false, "DiskExportInProgress",
-                   absl::StrCat("VirtualDisk \"", disk,
-                                "\" is being exported; the VM starts when the export ends"),
-                   vm, now);
-      if (!VmActive(status.value("phase", ""))) status["phase"] = "Pending";
-      return Write(vm, status, kPendingPoll);
-    }
-    BERTH_RETURN_IF_ERROR(agent->DefineDomain(p.domain).status());
-    BERTH_RETURN_IF_ERROR(agent->StartDomain(name).status());
-    status["appliedSpecHash"] = spec_hash;
-    status["phase"] = "Starting";
-    SetCondition(status, "AgentReady", false, "GuestAgentNotReady", "the VM is starting", vm, now);
-    return Write(vm, status, kTransitionPoll);
-  }
-  if (desired == "Off" && running) {
-    absl::Time since = ParseRfc3339(status.value("stoppingSince", ""));
-    bool force = since != absl::InfinitePast() && now - since >= config_.vm_stop_grace;
-    if (since == absl::InfinitePast()) status["stoppingSince"] = FormatRfc3339(now);
-    if (since == absl::InfinitePast() || force) {
-      BERTH_RETURN_IF_ERROR(
-          agent->StopDomain(name, force || status.value("forceStop", false)).status());
-    }
-    status["phase"] = "Stopping";
-    return Write(vm, status, kTransitionPoll);
-  }
-  status.erase("stoppingSince");
-  status.erase("forceStop");
-  BERTH_RETURN_IF_ERROR(
-      ReconcileVmUsbDevices(store_, usb_, vm, status, p.node, name, running, now));
-  if (!running) {
-    status["phase"] = "Stopped";
-    SetCondition(status, "AgentReady", false, "VirtualMachineStopped", "the VM is stopped", vm,
-                 now);
-    return Write(vm, status, absl::ZeroDuration());
-  }
-  status["phase"] = "Running";
-  for (Json& dev : status["blockDeviceRefs"]) dev["attached"] = dev.contains("target");
-  SetCondition(status, "AgentReady", dom.agent_ready(),
-               dom.agent_ready() ? "GuestAgentReady" : "GuestAgentNotReady",
-               dom.agent_ready() ? "" : dom.agent_error(), vm, now);
-  status["guestAddresses"] =
-      Json(std::vector<std::string>(dom.addresses().begin(), dom.addresses().end()));
-  bool awaiting = status.value("appliedSpecHash", spec_hash) != spec_hash;
-  status["restartAwaitingChanges"] = awaiting;
-  return Write(vm, status, config_.vm_poll_interval);
-}
 
 }  // namespace
 
