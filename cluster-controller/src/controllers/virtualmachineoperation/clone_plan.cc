@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "berth/controller/status_util.h"
+#include "berth/controller/vocabulary.h"
 #include "berth/kinds.h"
 #include "berth/status_macros.h"
 #include "controllers/common/vm_common.h"
@@ -14,14 +15,14 @@ namespace {
 
 // Returns what is wrong with `name` as a name of `kind`; nullopt when it is a valid name.
 std::optional<std::string> NameProblem(const std::string& kind, const std::string& name) {
-  size_t max = kind == "Secret" ? 253 : 63;
+  size_t max = kind == kinds::kSecret ? 253 : 63;
   if (name.empty() || name.size() > max) {
     return absl::StrCat("the new name \"", name, "\" is ", name.size(), " characters long; a ",
                         kind, " name has 1-", max);
   }
   auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
   bool ok = alnum(name.front()) && alnum(name.back());
-  for (char c : name) ok = ok && (alnum(c) || c == '-' || (kind == "Secret" && c == '.'));
+  for (char c : name) ok = ok && (alnum(c) || c == '-' || (kind == kinds::kSecret && c == '.'));
   if (!ok) {
     return absl::StrCat("the new name \"", name, "\" is not a valid ", kind,
                         " name (lower case alphanumerics and '-', alphanumeric at both ends)");
@@ -70,9 +71,14 @@ class Checker {
 
 // Returns the entry status for an object of the plan: what a dry run would do, or how far the
 // real run got.
-std::string Progress(Mode mode, const Json& existing) {
-  if (mode == Mode::kDryRun) return "Completed";
-  return existing.is_null() ? "InProgress" : "Completed";
+ResourceState Progress(Mode mode, const Json& existing) {
+  if (mode == Mode::kDryRun) return ResourceState::kCompleted;
+  return existing.is_null() ? ResourceState::kInProgress : ResourceState::kCompleted;
+}
+
+// A new object is written in full; a dry run writes nothing.
+ResourceState Pending(Mode mode) {
+  return mode == Mode::kDryRun ? ResourceState::kCompleted : ResourceState::kInProgress;
 }
 
 std::string Would(Mode mode, const std::string& what) {
@@ -83,13 +89,14 @@ absl::Status PlanDisks(ObjectStore& store, const std::string& ns, const Snapshot
                        const CloneNaming& naming, Mode mode, const std::string& op_uid,
                        Checker& check, ClonePlan& plan) {
   for (const Json& src : payload.disks) {
-    std::string from = JsonString(src, "/metadata/name");
-    std::string name = naming.Rename("VirtualDisk", from);
-    BERTH_ASSIGN_OR_RETURN(std::optional<Json> existing, check.Target("VirtualDisk", from, name));
+    std::string from = types::VirtualDisk(src).name();
+    std::string name = naming.Rename(kinds::kVirtualDisk, from);
+    BERTH_ASSIGN_OR_RETURN(std::optional<Json> existing,
+                           check.Target(kinds::kVirtualDisk, from, name));
     if (!existing) continue;
     Json disk = Copyable(src);  // labels are kept on disks
     disk["apiVersion"] = kApiVersion;
-    disk["kind"] = "VirtualDisk";
+    disk["kind"] = kinds::kVirtualDisk;
     disk["metadata"]["name"] = name;
     disk["metadata"]["namespace"] = ns;
     Stamp(disk, op_uid);
@@ -97,22 +104,22 @@ absl::Status PlanDisks(ObjectStore& store, const std::string& ns, const Snapshot
     if (vds != payload.disk_snapshots.end()) {
       disk["spec"]["dataSource"] = {
           {"type", "ObjectRef"},
-          {"objectRef", {{"kind", "VirtualDiskSnapshot"}, {"name", vds->second}}}};
+          {"objectRef", {{"kind", kinds::kVirtualDiskSnapshot}, {"name", vds->second}}}};
     }
     plan.disks.push_back(disk);
-    std::string phase = JsonString(*existing, "/status/phase");
-    if (phase == "Failed") {
-      plan.resources.Conflict("VirtualDisk", name,
+    types::VirtualDiskStatus live = types::VirtualDisk(*existing).status();  // null: none yet
+    if (live.phase() == types::VirtualDiskPhase::kFailed) {
+      plan.resources.Conflict(kinds::kVirtualDisk, name,
                               absl::StrCat("VirtualDisk \"", name, "\" failed: ",
-                                           GetCondition(*existing, "Ready").value("message", "")));
+                                           live.conditions().Get(vd::kReady).message()));
       continue;
     }
-    bool ready = phase == "Ready";
+    bool ready = live.phase() == types::VirtualDiskPhase::kReady;
     plan.complete = plan.complete && ready;
-    plan.resources.Add("VirtualDisk", name,
-                       mode == Mode::kDryRun ? "Completed"
-                       : ready               ? "Completed"
-                                             : "InProgress",
+    plan.resources.Add(kinds::kVirtualDisk, name,
+                       mode == Mode::kDryRun ? ResourceState::kCompleted
+                       : ready               ? ResourceState::kCompleted
+                                             : ResourceState::kInProgress,
                        mode == Mode::kDryRun
                            ? Would(mode, absl::StrCat("cloned from VirtualDisk \"", from, "\""))
                        : ready ? ""
@@ -127,11 +134,11 @@ void PlanDependencies(ObjectStore& store, const std::string& ns, Mode mode, Json
   std::vector<std::pair<std::string, std::string>> missing = MissingDependencies(store, ns, vm);
   std::vector<std::pair<std::string, std::string>> images;
   for (const auto& [kind, name] : missing) {
-    bool image = kind != "VirtualMachineClass";
+    bool image = kind != kinds::kVirtualMachineClass;
     if (image) images.emplace_back(kind, name);
     std::string what = absl::StrCat(kind, " \"", name, "\" does not exist");
     if (mode == Mode::kBestEffort) {
-      out.Add(kind, name, "Completed",
+      out.Add(kind, name, ResourceState::kCompleted,
               image ? absl::StrCat(what, ": reference dropped (BestEffort)")
                     : absl::StrCat(what, ": kept; the clone stays Pending until it exists"));
     } else {
@@ -139,15 +146,16 @@ void PlanDependencies(ObjectStore& store, const std::string& ns, Mode mode, Json
     }
   }
   if (mode == Mode::kBestEffort) DropImageRefs(vm, images);
-  Json usb = JsonAt(vm, "/spec/usbDevices");
-  if (usb.is_array() && !usb.empty()) {
-    for (const Json& dev : usb) {
-      std::string name = dev.value("name", "");
+  std::vector<types::VirtualMachineSpecUsbDevice> usb =
+      types::VirtualMachine(vm).spec().usb_devices();
+  if (!usb.empty()) {
+    for (const types::VirtualMachineSpecUsbDevice& dev : usb) {
+      std::string name = dev.name();
       if (mode == Mode::kBestEffort) {
-        out.Add("USBDevice", name, "Completed",
+        out.Add(kinds::kUSBDevice, name, ResourceState::kCompleted,
                 "a USB device is attached to one VM only: dropped from the clone (BestEffort)");
       } else {
-        out.Conflict("USBDevice", name,
+        out.Conflict(kinds::kUSBDevice, name,
                      absl::StrCat("USBDevice \"", name,
                                   "\" is attached to the source VM and cannot be cloned (use "
                                   "BestEffort to drop it)"));
@@ -160,37 +168,41 @@ void PlanDependencies(ObjectStore& store, const std::string& ns, Mode mode, Json
 absl::Status PlanSecret(ObjectStore& store, const std::string& ns, const SnapshotPayload& payload,
                         const CloneNaming& naming, Mode mode, Json& vm, ResourceList& out,
                         Json& secret_out) {
-  if (JsonString(vm, "/spec/provisioning/type") != "UserDataRef") return absl::OkStatus();
-  std::string from = JsonString(vm, "/spec/provisioning/userDataRef/name");
-  std::string name = naming.Rename("Secret", from);
+  types::VirtualMachineSpecProvisioning provisioning =
+      types::VirtualMachine(vm).spec().provisioning();
+  if (provisioning.type() != types::VirtualMachineSpecProvisioningType::kUserDataRef) {
+    return absl::OkStatus();
+  }
+  std::string from = provisioning.user_data_ref().name();
+  std::string name = naming.Rename(kinds::kSecret, from);
   vm["spec"]["provisioning"]["userDataRef"]["name"] = name;
-  auto live = store.Get(ObjectKey{"Secret", ns, name});
+  auto live = store.Get(ObjectKey{kinds::kSecret, ns, name});
   if (!live.ok() && !absl::IsNotFound(live.status())) return live.status();
   const Json& want = payload.provisioning;
   if (live.ok()) {
     if (want.is_null() || JsonAt(*live, "/data") == JsonAt(want, "/data")) {
-      out.Add("Secret", name, "Completed", "shared with the source VM");
+      out.Add(kinds::kSecret, name, ResourceState::kCompleted, "shared with the source VM");
     } else if (mode == Mode::kBestEffort) {
-      out.Add("Secret", name, "Completed",
+      out.Add(kinds::kSecret, name, ResourceState::kCompleted,
               "exists with other data than the snapshot's: the clone uses it (BestEffort)");
     } else {
-      out.Conflict("Secret", name,
+      out.Conflict(kinds::kSecret, name,
                    absl::StrCat("Secret \"", name,
                                 "\" exists with other data than the snapshot's provisioning"));
     }
     return absl::OkStatus();
   }
   if (want.is_null()) {
-    out.Conflict("Secret", name, absl::StrCat("provisioning Secret \"", name, "\" is missing"));
+    out.Conflict(kinds::kSecret, name,
+                 absl::StrCat("provisioning Secret \"", name, "\" is missing"));
     return absl::OkStatus();
   }
   secret_out = Copyable(want);
   secret_out["apiVersion"] = "v1";
-  secret_out["kind"] = "Secret";
+  secret_out["kind"] = kinds::kSecret;
   secret_out["metadata"]["name"] = name;
   secret_out["metadata"]["namespace"] = ns;
-  out.Add("Secret", name, mode == Mode::kDryRun ? "Completed" : "InProgress",
-          Would(mode, "created from the snapshot"));
+  out.Add(kinds::kSecret, name, Pending(mode), Would(mode, "created from the snapshot"));
   return absl::OkStatus();
 }
 
@@ -215,7 +227,7 @@ std::string CloneNaming::Rename(const std::string& kind, const std::string& name
       break;
     }
   }
-  if (kind == "Secret") return out;
+  if (kind == kinds::kSecret) return out;
   return absl::StrCat(prefix, out, suffix);
 }
 
@@ -225,43 +237,45 @@ absl::StatusOr<ClonePlan> PlanClone(ObjectStore& store, const std::string& ns,
   ClonePlan plan;
   plan.complete = true;
   Checker check(store, ns, op_uid, plan.resources);
-  std::string from = JsonString(payload.vm, "/metadata/name");
-  std::string vm_name = naming.Rename("VirtualMachine", from);
+  types::VirtualMachine source(payload.vm);
+  std::string from = source.name();
+  std::string vm_name = naming.Rename(kinds::kVirtualMachine, from);
   BERTH_ASSIGN_OR_RETURN(std::optional<Json> vm_existing,
-                         check.Target("VirtualMachine", from, vm_name));
+                         check.Target(kinds::kVirtualMachine, from, vm_name));
   Json vm = Copyable(payload.vm);
   vm["apiVersion"] = kApiVersion;
-  vm["kind"] = "VirtualMachine";
+  vm["kind"] = kinds::kVirtualMachine;
   vm["metadata"]["name"] = vm_name;
   vm["metadata"]["namespace"] = ns;
   vm["metadata"].erase("labels");  // labels would route Service traffic to the clone
   Stamp(vm, op_uid);
   for (Json& ref : vm["spec"]["blockDeviceRefs"]) {
-    if (ref.value("kind", "") == "VirtualDisk") {
-      ref["name"] = naming.Rename("VirtualDisk", ref.value("name", ""));
+    types::VirtualMachineSpecBlockDeviceRef r(ref);
+    if (r.kind() == types::VirtualMachineSpecBlockDeviceRefKind::kVirtualDisk) {
+      ref["name"] = naming.Rename(kinds::kVirtualDisk, r.name());
     }
   }
   if (vm_existing) {
     plan.complete = plan.complete && !vm_existing->is_null();
-    plan.resources.Add("VirtualMachine", vm_name, Progress(mode, *vm_existing),
+    plan.resources.Add(kinds::kVirtualMachine, vm_name, Progress(mode, *vm_existing),
                        Would(mode, absl::StrCat("cloned from VirtualMachine \"", from, "\"")));
   }
   // A fresh address: the VM reconciler creates Auto IP and MAC objects for the new names.
-  std::string ip_from = JsonString(payload.vm, "/spec/virtualMachineIPAddressName");
+  std::string ip_from = source.spec().virtual_machine_ip_address_name();
   std::string ip_name =
-      ip_from.empty() ? vm_name : naming.Rename("VirtualMachineIPAddress", ip_from);
+      ip_from.empty() ? vm_name : naming.Rename(kinds::kVirtualMachineIPAddress, ip_from);
   if (!ip_from.empty()) vm["spec"]["virtualMachineIPAddressName"] = ip_name;
   bool own_vm = vm_existing && !vm_existing->is_null();
-  for (const char* kind : {"VirtualMachineIPAddress", "VirtualMachineMACAddress"}) {
-    std::string name = std::string(kind) == "VirtualMachineIPAddress" ? ip_name : vm_name;
+  for (const char* kind : {kinds::kVirtualMachineIPAddress, kinds::kVirtualMachineMACAddress}) {
+    std::string name = kind == std::string(kinds::kVirtualMachineIPAddress) ? ip_name : vm_name;
     if (own_vm) {
-      plan.resources.Add(kind, name, "Completed", "allocated fresh for the clone");
+      plan.resources.Add(kind, name, ResourceState::kCompleted, "allocated fresh for the clone");
       continue;
     }
     BERTH_ASSIGN_OR_RETURN(std::optional<Json> existing, check.Target(kind, name, name));
     if (existing) {
       plan.resources.Add(
-          kind, name, mode == Mode::kDryRun ? "Completed" : "InProgress",
+          kind, name, Pending(mode),
           mode == Mode::kDryRun ? Would(mode, "allocated fresh") : "allocated fresh for the clone");
     }
   }
@@ -298,7 +312,7 @@ absl::Status CreateClone(ObjectStore& store, const ClonePlan& plan, const std::s
 
 absl::StatusOr<CloneProgress> RunClone(ObjectStore& store, const std::string& ns,
                                        const SnapshotPayload& payload, const CloneNaming& naming,
-                                       Mode mode, const std::string& op_uid, Json& status) {
+                                       Mode mode, const std::string& op_uid, const Json& previous) {
   CloneProgress progress;
   BERTH_ASSIGN_OR_RETURN(ClonePlan plan, PlanClone(store, ns, payload, naming, mode, op_uid));
   if (!plan.resources.HasConflict()) {
@@ -307,13 +321,12 @@ absl::StatusOr<CloneProgress> RunClone(ObjectStore& store, const std::string& ns
     if (created.ok()) {
       BERTH_ASSIGN_OR_RETURN(plan, PlanClone(store, ns, payload, naming, mode, op_uid));
     } else {
-      plan.resources.Conflict("VirtualMachine", JsonString(plan.vm, "/metadata/name"),
+      plan.resources.Conflict(kinds::kVirtualMachine, types::VirtualMachine(plan.vm).name(),
                               std::string(created.message()));
     }
   }
   // Keep earlier entries' names so a rollback finds everything this operation created.
-  Json previous = status.value("resources", Json::array());
-  status["resources"] = plan.resources.json();
+  progress.resources = plan.resources.json();
   if (plan.resources.HasConflict()) {
     BERTH_RETURN_IF_ERROR(RollBackClone(store, ns, previous, op_uid).status());
     BERTH_RETURN_IF_ERROR(RollBackClone(store, ns, plan.resources.json(), op_uid).status());
@@ -328,14 +341,17 @@ absl::StatusOr<int> RollBackClone(ObjectStore& store, const std::string& ns, con
                                   const std::string& op_uid) {
   int deleted = 0;
   for (const Json& e : resources.is_array() ? resources : Json::array()) {
-    std::string kind = e.value("kind", "");
-    if (kind != "VirtualMachine" && kind != "VirtualDisk" && kind != "Secret") continue;
-    ObjectKey key{kind, ns, e.value("name", "")};
+    types::VirtualMachineOperationResource entry(e);
+    std::string kind = entry.kind();
+    if (kind != kinds::kVirtualMachine && kind != kinds::kVirtualDisk && kind != kinds::kSecret) {
+      continue;
+    }
+    ObjectKey key{kind, ns, entry.name()};
     auto got = store.Get(key);
     if (absl::IsNotFound(got.status())) continue;
     if (!got.ok()) return got.status();
     if (!StampedBy(*got, op_uid)) continue;
-    auto d = store.Delete(key, JsonString(*got, "/metadata/uid"));
+    auto d = store.Delete(key, types::VirtualMachine(*got).uid());  // any kind: metadata.uid
     if (!d.ok() && !absl::IsNotFound(d.status())) return d.status();
     ++deleted;
   }

@@ -47,13 +47,15 @@ absl::Status CreateClone(ObjectStore& store, const ClonePlan& plan, const std::s
 struct CloneProgress {
   bool done = false;                   // every object exists and every disk is Ready
   std::optional<std::string> failure;  // the clone failed (and was rolled back) for this reason
+  Json resources = Json::array();      // the entries for status.resources
 };
 
-// Plans against the current state, creates what is missing and reports progress in
-// status["resources"]. On a conflict, rolls back what this operation created.
+// Plans against the current state, creates what is missing and reports progress. On a
+// conflict, rolls back what this operation created, also the objects named in `previous` (the
+// status.resources of an earlier pass).
 absl::StatusOr<CloneProgress> RunClone(ObjectStore& store, const std::string& ns,
                                        const SnapshotPayload& payload, const CloneNaming& naming,
-                                       Mode mode, const std::string& op_uid, Json& status);
+                                       Mode mode, const std::string& op_uid, const Json& previous);
 
 // Deletes the objects named in `resources` that carry `op_uid`'s stamp (a failed or cancelled
 // clone leaves nothing behind). Returns how many were deleted.

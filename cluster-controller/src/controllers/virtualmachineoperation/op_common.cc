@@ -18,21 +18,22 @@ Mode ParseMode(const std::string& mode) {
   return Mode::kStrict;
 }
 
-void ResourceList::Add(const std::string& kind, const std::string& name, const std::string& status,
+void ResourceList::Add(const std::string& kind, const std::string& name, ResourceState status,
                        const std::string& message) {
-  Json e = {{"apiVersion", kind == "Secret" ? "v1" : kApiVersion},
+  Json e = {{"apiVersion", kind == kinds::kSecret ? "v1" : kApiVersion},
             {"kind", kind},
             {"name", name},
-            {"status", status}};
+            {"status", types::Name(status)}};
   if (!message.empty()) e["message"] = message;
-  if (status == "Failed") ++conflicts_;
+  if (status == ResourceState::kFailed) ++conflicts_;
   entries_.push_back(std::move(e));
 }
 
 std::string ResourceList::ConflictSummary() const {
   std::vector<std::string> out;
   for (const Json& e : entries_) {
-    if (e.value("status", "") == "Failed") out.push_back(e.value("message", ""));
+    types::VirtualMachineOperationResource entry(e);
+    if (entry.status() == ResourceState::kFailed) out.push_back(entry.message());
   }
   return absl::StrJoin(out, "; ");
 }
@@ -199,25 +200,21 @@ void DropImageRefs(Json& vm, const std::vector<std::pair<std::string, std::strin
   vm["spec"]["blockDeviceRefs"] = kept;
 }
 
-absl::StatusOr<Json> OpStatus::Write(const Json& op, Json status) {
-  return WriteStatus(store_, op, std::move(status));
-}
-
-absl::StatusOr<ReconcileResult> OpStatus::Finish(const Json& op, Json status, bool ok,
-                                                 const std::string& reason,
-                                                 const std::string& msg) {
-  Step<vmop::Action> done = vmop::Conclude(op, std::move(status), ok, reason, msg, clock_.Now());
-  BERTH_ASSIGN_OR_RETURN(Json written, StoreStep(store_, op, done));
-  BERTH_RETURN_IF_ERROR(RemoveFinalizer(store_, written, kOperationFinalizer).status());
-  return done.Result();
-}
-
-absl::StatusOr<Json> OpStatus::Begin(const Json& op, Json status, const std::string& reason) {
-  BERTH_ASSIGN_OR_RETURN(Json held, AddFinalizer(store_, op, kOperationFinalizer));
+absl::Status StoreOpStatus(ObjectStore& store, const Json& op, const std::optional<Json>& status,
+                           bool add_finalizer) {
+  if (!status) return absl::OkStatus();
+  Json written;
+  if (add_finalizer) {
+    BERTH_ASSIGN_OR_RETURN(Json held, AddFinalizer(store, op, kOperationFinalizer));
+    BERTH_ASSIGN_OR_RETURN(written, WriteStatus(store, held, *status));
+  } else {
+    BERTH_ASSIGN_OR_RETURN(written, WriteStatus(store, op, *status));
+  }
   // The phase names of VirtualMachineSnapshotOperation are the same.
-  types::VirtualMachineOperationStatusWriter(status).set_phase(vmop::Phase::kInProgress);
-  SetCondition(status, vmop::kCompleted, false, reason, "", held, clock_.Now());
-  return WriteStatus(store_, held, status);
+  if (!vmop::Terminal(types::VirtualMachineOperationStatus(*status).phase())) {
+    return absl::OkStatus();
+  }
+  return RemoveFinalizer(store, written, kOperationFinalizer).status();
 }
 
 std::vector<ObjectKey> ActiveOperations(ObjectStore& store, const std::string& kind,

@@ -4,6 +4,7 @@
 #define BERTH_CONTROLLER_CONTROLLERS_VIRTUALMACHINEOPERATION_OP_COMMON_H_
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "berth/controller/reconciler.h"
 #include "berth/json.h"
 #include "berth/time_util.h"
+#include "berth/types/resources.h"
 
 namespace berth::controller {
 
@@ -26,14 +28,17 @@ inline constexpr char kOperationFinalizer[] = "virtualization.deckhouse.io/berth
 enum class Mode { kDryRun, kStrict, kBestEffort };
 Mode ParseMode(const std::string& mode);
 
+// The status of an entry of status.resources (VirtualMachineSnapshotOperation's are the same).
+using ResourceState = types::VirtualMachineOperationResourceStatus;
+
 // Builds status.resources: {apiVersion, kind, name, status, message} entries.
 class ResourceList {
  public:
-  void Add(const std::string& kind, const std::string& name, const std::string& status,
+  void Add(const std::string& kind, const std::string& name, ResourceState status,
            const std::string& message = "");
   // Adds a Failed entry: a conflict that stops the operation.
   void Conflict(const std::string& kind, const std::string& name, const std::string& message) {
-    Add(kind, name, "Failed", message);
+    Add(kind, name, ResourceState::kFailed, message);
   }
   bool HasConflict() const { return conflicts_ > 0; }
   // Returns the Failed messages joined with "; ".
@@ -80,21 +85,11 @@ std::vector<std::pair<std::string, std::string>> MissingDependencies(ObjectStore
 // Removes blockDeviceRefs to `missing` images from `vm`.
 void DropImageRefs(Json& vm, const std::vector<std::pair<std::string, std::string>>& missing);
 
-// Writes an operation's status; Finish also removes kOperationFinalizer.
-class OpStatus {
- public:
-  OpStatus(ObjectStore& store, const Clock& clock) : store_(store), clock_(clock) {}
-  absl::StatusOr<Json> Write(const Json& op, Json status);
-  absl::StatusOr<ReconcileResult> Finish(const Json& op, Json status, bool ok,
-                                         const std::string& reason, const std::string& msg);
-  // Moves to InProgress (once) with the finalizer that makes deletion safe.
-  absl::StatusOr<Json> Begin(const Json& op, Json status, const std::string& reason);
-  absl::Time Now() const { return clock_.Now(); }
-
- private:
-  ObjectStore& store_;
-  const Clock& clock_;
-};
+// Stores an operation's status as a step decided it (nothing when `status` is nullopt):
+// kOperationFinalizer added first when `add_finalizer` (deletion is then safe), the status
+// written if it changed, kOperationFinalizer removed once it is Completed or Failed.
+absl::Status StoreOpStatus(ObjectStore& store, const Json& op, const std::optional<Json>& status,
+                           bool add_finalizer);
 
 // Returns the keys of the objects of `kind` in `ns` that are not `terminal` or are being
 // deleted (for Related()).

@@ -1,6 +1,10 @@
 // VirtualMachineOperation Clone: validate against the live VM, take a temporary consistent
 // VirtualMachineSnapshot (owned by the operation, keepIPAddress Never), create the clone from
-// it, and delete the snapshot once every cloned disk is Ready. Steps live in status.step.
+// it, and delete the snapshot once every cloned disk is Ready. Steps live in status.step. The
+// decisions are vmop_machine.h's (PlanClone, FinishTempSnapshot, FinishClone); this file
+// observes and acts.
+#include <optional>
+
 #include "absl/strings/str_cat.h"
 #include "berth/controller/status_util.h"
 #include "berth/kinds.h"
@@ -11,171 +15,123 @@
 namespace berth::controller {
 namespace {
 
-// The temporary snapshot's name: fixed by the operation's uid, so a pass after a crash finds
-// the one it created.
-std::string TempSnapshotName(const Json& op) {
-  return absl::StrCat("vmop-clone-", types::VirtualMachineOperation(op).uid());
-}
-
-absl::Status DeleteTempSnapshot(ObjectStore& store, const Json& op) {
-  auto d = store.Delete(ObjectKey{kinds::kVirtualMachineSnapshot,
-                                  types::VirtualMachineOperation(op).namespace_(),
-                                  TempSnapshotName(op)});
-  return d.ok() || absl::IsNotFound(d.status()) ? absl::OkStatus() : d.status();
-}
-
-absl::StatusOr<Json> EnsureTempSnapshot(ObjectStore& store, const Json& op) {
-  types::VirtualMachineOperation o(op);
-  Json snap = {{"apiVersion", kApiVersion},
-               {"kind", kinds::kVirtualMachineSnapshot},
-               {"metadata",
-                {{"name", TempSnapshotName(op)},
-                 {"namespace", o.namespace_()},
-                 {"annotations", {{kOperationAnnotation, o.uid()}}},
-                 {"ownerReferences", Json::array({{{"apiVersion", kApiVersion},
-                                                   {"kind", kinds::kVirtualMachineOperation},
-                                                   {"name", o.name()},
-                                                   {"uid", o.uid()},
-                                                   {"controller", true}}})}}},
-               {"spec",
-                {{"virtualMachineName", o.spec().virtual_machine_name()},
-                 {"requiredConsistency", true},
-                 {"keepIPAddress", "Never"}}}};
-  auto created = store.Create(snap);
-  if (absl::IsAlreadyExists(created.status())) return store.Get(ObjectKey::Of(snap));
-  return created;
-}
-
-class Clone : OpRun {
+class Clone {
  public:
-  Clone(ObjectStore& store, OpStatus& out, const Json& op, Json status)
-      : OpRun(store, out, op, std::move(status)),
+  Clone(ObjectStore& store, const Json& op, absl::Time now)
+      : store_(store),
+        op_(op),
         view_(op),
+        ns_(view_.namespace_()),
+        uid_(view_.uid()),
         naming_(CloneNaming::FromSpec(JsonAt(op, "/spec/clone"))),
-        mode_(ParseMode(std::string(types::Name(view_.spec().clone().mode())))) {}
+        mode_(ParseMode(std::string(types::Name(view_.spec().clone().mode())))),
+        now_(now) {}
 
   absl::StatusOr<ReconcileResult> Run() {
-    types::VirtualMachineOperationStatus st(status_);
-    const vmop::Phase phase = st.phase();
-    if (view_.deleting()) {
-      if (!view_.metadata().HasFinalizer(kOperationFinalizer)) return ReconcileResult{};
-      if (phase == vmop::Phase::kInProgress) {
-        BERTH_RETURN_IF_ERROR(
-            RollBackClone(store_, ns_, status_.value("resources", Json::array()), uid_).status());
-        BERTH_RETURN_IF_ERROR(DeleteTempSnapshot(store_, op_));
-      }
-      BERTH_RETURN_IF_ERROR(RemoveFinalizer(store_, op_, kOperationFinalizer).status());
-      return ReconcileResult{};
+    switch (vmop::Preamble(view_)) {
+      case vmop::Held::kDone:
+        return ReconcileResult{};
+      case vmop::Held::kCancel:
+        BERTH_RETURN_IF_ERROR(RollBack(view_.status().json()));
+        BERTH_RETURN_IF_ERROR(DeleteTempSnapshot());
+        [[fallthrough]];
+      case vmop::Held::kRemoveFinalizer:
+        BERTH_RETURN_IF_ERROR(RemoveFinalizer(store_, op_, kOperationFinalizer).status());
+        return ReconcileResult{};
+      case vmop::Held::kRun:
+        break;
     }
-    if (vmop::Terminal(phase)) return ReconcileResult{};
-    if (phase != vmop::Phase::kInProgress) return Validate();
-    if (!st.has_step() || st.step() == vmop::kStepSnapshot) return AwaitSnapshot();
-    return Create();
+    // Observe.
+    vmop::CloneObservation obs;
+    std::optional<Json> vm, snap;
+    std::optional<ResourceList> plan;
+    std::optional<SnapshotPayload> payload;
+    types::VirtualMachineOperationStatus st = view_.status();
+    if (st.phase() != vmop::Phase::kInProgress) {
+      auto got =
+          store_.Get(ObjectKey{kinds::kVirtualMachine, ns_, view_.spec().virtual_machine_name()});
+      if (!got.ok() && !absl::IsNotFound(got.status())) return got.status();
+      if (got.ok()) {
+        vm = *std::move(got);
+        obs.vm = &*vm;
+        auto live = LivePayload(store_, *vm);
+        if (!live.ok() && !absl::IsFailedPrecondition(live.status())) return live.status();
+        obs.live = live.status();
+        if (live.ok()) {
+          BERTH_ASSIGN_OR_RETURN(ClonePlan p, PlanClone(store_, ns_, *live, naming_, mode_, uid_));
+          plan = std::move(p.resources);
+          obs.plan = &*plan;
+        }
+      }
+    } else if (st.has_step() && st.step() != vmop::kStepSnapshot) {
+      auto got =
+          store_.Get(ObjectKey{kinds::kVirtualMachineSnapshot, ns_, vmop::TempSnapshotName(view_)});
+      if (!got.ok() && !absl::IsNotFound(got.status())) return got.status();
+      if (got.ok()) {
+        snap = *std::move(got);
+        obs.snapshot = &*snap;
+        auto loaded = LoadPayload(store_, *snap);
+        if (!loaded.ok() && !absl::IsFailedPrecondition(loaded.status()) &&
+            !absl::IsDataLoss(loaded.status())) {
+          return loaded.status();
+        }
+        obs.payload = loaded.status();
+        if (loaded.ok()) payload = *std::move(loaded);
+      }
+    }
+    // Plan, act (and finish), store.
+    Step<vmop::Rebuild> step = vmop::PlanClone(view_, obs, now_);
+    if (step.action.ensure_snapshot) {
+      BERTH_ASSIGN_OR_RETURN(Json temp, EnsureTempSnapshot());
+      step = vmop::FinishTempSnapshot(view_, temp, now_);
+    }
+    if (step.action.run_clone) {
+      BERTH_ASSIGN_OR_RETURN(CloneProgress progress, RunClone(store_, ns_, *payload, naming_, mode_,
+                                                              uid_, Resources(st.json())));
+      step = vmop::FinishClone(op_, st.json(), progress, vmop::kReasonCreatingClone,
+                               /*temporary_snapshot=*/true, now_);
+    }
+    if (step.action.roll_back) BERTH_RETURN_IF_ERROR(RollBack(*step.status));
+    if (step.action.delete_snapshot) BERTH_RETURN_IF_ERROR(DeleteTempSnapshot());
+    BERTH_RETURN_IF_ERROR(StoreOpStatus(store_, op_, step.status, step.add_finalizer));
+    return step.Result();
   }
 
  private:
-  absl::StatusOr<ReconcileResult> Fail(const std::string& reason, const std::string& msg) {
-    BERTH_RETURN_IF_ERROR(
-        RollBackClone(store_, ns_, status_.value("resources", Json::array()), uid_).status());
-    BERTH_RETURN_IF_ERROR(DeleteTempSnapshot(store_, op_));
-    return out_.Finish(op_, status_, false, reason, msg);
+  static Json Resources(const Json& status) { return status.value("resources", Json::array()); }
+
+  // Deletes what the clone created (the objects named in `status`'s resources).
+  absl::Status RollBack(const Json& status) {
+    return RollBackClone(store_, ns_, Resources(status), uid_).status();
   }
 
-  absl::StatusOr<ReconcileResult> Validate() {
-    std::string vm_name = view_.spec().virtual_machine_name();
-    auto vm = store_.Get(ObjectKey{kinds::kVirtualMachine, ns_, vm_name});
-    if (absl::IsNotFound(vm.status())) {
-      return out_.Finish(op_, status_, false, vmop::kReasonVirtualMachineNotFound,
-                         absl::StrCat("VirtualMachine \"", vm_name, "\" not found"));
-    }
-    if (!vm.ok()) return vm.status();
-    auto live = LivePayload(store_, *vm);
-    if (absl::IsFailedPrecondition(live.status())) {
-      return out_.Finish(op_, status_, false, vmop::kReasonVirtualMachineNotReady,
-                         std::string(live.status().message()));
-    }
-    if (!live.ok()) return live.status();
-    BERTH_ASSIGN_OR_RETURN(ClonePlan plan, PlanClone(store_, ns_, *live, naming_, mode_, uid_));
-    types::VirtualMachineOperationStatusWriter w(status_);
-    w.set_resources(plan.resources.json());
-    if (mode_ == Mode::kDryRun) {
-      return out_.Finish(
-          op_, status_, !plan.resources.HasConflict(),
-          plan.resources.HasConflict() ? vmop::kReasonConflictsFound : vmop::kReasonDryRunCompleted,
-          plan.resources.HasConflict() ? plan.resources.ConflictSummary()
-                                       : "dry run: the clone would succeed");
-    }
-    if (plan.resources.HasConflict()) {
-      return out_.Finish(op_, status_, false, vmop::kReasonConflictsFound,
-                         plan.resources.ConflictSummary());
-    }
-    w.set_step(vmop::kStepSnapshot);
-    w.set_virtual_machine_snapshot_name(TempSnapshotName(op_));
-    BERTH_RETURN_IF_ERROR(out_.Begin(op_, status_, vmop::kReasonSnapshotting).status());
-    return ReconcileResult{};
+  absl::Status DeleteTempSnapshot() {
+    auto d = store_.Delete(
+        ObjectKey{kinds::kVirtualMachineSnapshot, ns_, vmop::TempSnapshotName(view_)});
+    return d.ok() || absl::IsNotFound(d.status()) ? absl::OkStatus() : d.status();
   }
 
-  absl::StatusOr<ReconcileResult> AwaitSnapshot() {
-    BERTH_ASSIGN_OR_RETURN(Json snap, EnsureTempSnapshot(store_, op_));
-    types::VirtualMachineSnapshot temp(snap);
-    const types::VirtualMachineSnapshotPhase phase = temp.status().phase();
-    if (phase == types::VirtualMachineSnapshotPhase::kFailed) {
-      types::Condition ready =
-          temp.status().conditions().Get(vmsnapshot::kVirtualMachineSnapshotReady);
-      return Fail(vmop::kReasonSnapshotFailed,
-                  absl::StrCat("the temporary VirtualMachineSnapshot failed: ",
-                               ready.json().value("message", "no message")));
-    }
-    if (phase != types::VirtualMachineSnapshotPhase::kReady) {
-      std::string text = JsonString(snap, "/status/phase");  // as stored, even if unknown
-      SetCondition(status_, vmop::kSnapshotReady, false, vmop::kReasonWaitingForTheSnapshot,
-                   absl::StrCat("VirtualMachineSnapshot \"", TempSnapshotName(op_), "\" is ",
-                                text.empty() ? "Pending" : text),
-                   op_, out_.Now());
-      BERTH_RETURN_IF_ERROR(out_.Write(op_, status_).status());
-      return ReconcileResult{vmop::kPoll};
-    }
-    SetCondition(status_, vmop::kSnapshotReady, true, vmop::kReasonSnapshotReady, "", op_,
-                 out_.Now());
-    types::VirtualMachineOperationStatusWriter(status_).set_step(vmop::kStepCreate);
-    BERTH_RETURN_IF_ERROR(out_.Write(op_, status_).status());
-    return ReconcileResult{};
+  absl::StatusOr<Json> EnsureTempSnapshot() {
+    Json snap = vmop::TempSnapshot(view_);
+    auto created = store_.Create(snap);
+    if (absl::IsAlreadyExists(created.status())) return store_.Get(ObjectKey::Of(snap));
+    return created;
   }
 
-  absl::StatusOr<ReconcileResult> Create() {
-    auto snap = store_.Get(ObjectKey{kinds::kVirtualMachineSnapshot, ns_, TempSnapshotName(op_)});
-    if (absl::IsNotFound(snap.status())) {
-      return Fail(vmop::kReasonSnapshotLost, "the temporary VirtualMachineSnapshot was deleted");
-    }
-    if (!snap.ok()) return snap.status();
-    auto payload = LoadPayload(store_, *snap);
-    if (absl::IsFailedPrecondition(payload.status()) || absl::IsDataLoss(payload.status())) {
-      return Fail(vmop::kReasonSnapshotLost, std::string(payload.status().message()));
-    }
-    if (!payload.ok()) return payload.status();
-    BERTH_ASSIGN_OR_RETURN(CloneProgress progress,
-                           RunClone(store_, ns_, *payload, naming_, mode_, uid_, status_));
-    if (progress.failure) return Fail(vmop::kReasonConflictsFound, *progress.failure);
-    if (!progress.done) {
-      SetCondition(status_, vmop::kCompleted, false, vmop::kReasonCreatingClone,
-                   "waiting for the cloned disks", op_, out_.Now());
-      BERTH_RETURN_IF_ERROR(out_.Write(op_, status_).status());
-      return ReconcileResult{vmop::kPoll};
-    }
-    BERTH_RETURN_IF_ERROR(DeleteTempSnapshot(store_, op_));  // every cloned disk is Ready
-    return out_.Finish(op_, status_, true, vmop::kReasonCompleted, "");
-  }
-
+  ObjectStore& store_;
+  const Json& op_;
   const types::VirtualMachineOperation view_;
+  const std::string ns_;
+  const std::string uid_;
   const CloneNaming naming_;
   const Mode mode_;
+  const absl::Time now_;
 };
 
 }  // namespace
 
-absl::StatusOr<ReconcileResult> ReconcileClone(ObjectStore& store, OpStatus& out, const Json& op,
-                                               Json status) {
-  return Clone(store, out, op, std::move(status)).Run();
+absl::StatusOr<ReconcileResult> ReconcileClone(ObjectStore& store, const Json& op, absl::Time now) {
+  return Clone(store, op, now).Run();
 }
 
 }  // namespace berth::controller

@@ -19,8 +19,7 @@ bool TerminalJson(const Json& op) { return vmop::Terminal(VirtualMachineOperatio
 
 class VmopReconciler : public Reconciler {
  public:
-  VmopReconciler(ObjectStore& store, const Clock& clock)
-      : store_(store), clock_(clock), out_(store, clock) {}
+  VmopReconciler(ObjectStore& store, const Clock& clock) : store_(store), clock_(clock) {}
 
   std::string Kind() const override { return kinds::kVirtualMachineOperation; }
 
@@ -67,11 +66,10 @@ class VmopReconciler : public Reconciler {
 
  private:
   absl::StatusOr<ReconcileResult> Dispatch(const VirtualMachineOperation& op) {
-    Json status = op.status().json();
     if (op.spec().type() == vmop::Type::kRestore) {
-      return ReconcileRestore(store_, out_, op.json(), std::move(status));
+      return ReconcileRestore(store_, op.json(), clock_.Now());
     }
-    return ReconcileClone(store_, out_, op.json(), std::move(status));
+    return ReconcileClone(store_, op.json(), clock_.Now());
   }
 
   // Start, Stop, Restart: Observe -> PlanPower -> the VM's power wish -> store.
@@ -114,7 +112,6 @@ class VmopReconciler : public Reconciler {
 
   ObjectStore& store_;
   const Clock& clock_;
-  OpStatus out_;
 };
 
 }  // namespace

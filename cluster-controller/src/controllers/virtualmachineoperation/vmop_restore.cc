@@ -2,7 +2,8 @@
 // stopped: stop (remember the power state, hold the VM off) → disks (delete each disk, create it
 // again from its VirtualDiskSnapshot) → objects (IP, MAC, provisioning Secret, VM spec) →
 // start (release the VM at its former power state) → Completed. Every object written is stamped
-// with the operation's uid, so a repeated pass skips it.
+// with the operation's uid, so a repeated pass skips it. The decisions are vmop_machine.h's
+// (PlanRestore, PlanDisk, FinishDisks); this file observes and acts.
 #include <optional>
 
 #include "absl/strings/str_cat.h"
@@ -17,6 +18,18 @@ namespace {
 
 std::string Q(const std::string& kind, const std::string& name) {
   return absl::StrCat(kind, " \"", name, "\"");
+}
+
+// What a dry run reports for an object it would restore, or a real run for one it is restoring.
+ResourceState Planned(Mode mode) {
+  return mode == Mode::kDryRun ? ResourceState::kCompleted : ResourceState::kInProgress;
+}
+
+// A Secret's data (null when it has none).
+const Json& SecretData(const Json& secret) {
+  static const Json* none = new Json();
+  auto it = secret.find("data");
+  return it != secret.end() ? *it : *none;
 }
 
 // Returns the holder VM of another address object leasing `address`, as text; nullopt when
@@ -40,13 +53,13 @@ absl::StatusOr<std::optional<std::string>> AddressHeldElsewhere(
   return std::nullopt;
 }
 
-// Checks one address object of the snapshot (IP or MAC) against the cluster.
+// Checks one address object of the snapshot (IP or MAC; null: none) with its saved `address`
+// against the cluster.
 absl::Status CheckAddress(ObjectStore& store, const std::string& ns, const char* kind,
-                          const Json& saved, const char* address_field, const std::string& vm,
+                          const Json& saved, const std::string& address, const std::string& vm,
                           Mode mode, ResourceList& out) {
   if (saved.is_null()) return absl::OkStatus();
-  std::string name = JsonString(saved, "/metadata/name");
-  std::string address = JsonString(saved, address_field);
+  std::string name = types::VirtualMachineIPAddress(saved).name();  // IP and MAC alike
   auto live = store.Get(ObjectKey{kind, ns, name});
   if (!live.ok() && !absl::IsNotFound(live.status())) return live.status();
   std::string holder =
@@ -62,7 +75,7 @@ absl::Status CheckAddress(ObjectStore& store, const std::string& ns, const char*
     out.Conflict(kind, name, absl::StrCat(Q(kind, name), ": ", *elsewhere));
     return absl::OkStatus();
   }
-  out.Add(kind, name, mode == Mode::kDryRun ? "Completed" : "InProgress",
+  out.Add(kind, name, Planned(mode),
           absl::StrCat(mode == Mode::kDryRun ? "dry run: would be restored" : "restoring",
                        address.empty() ? "" : absl::StrCat(" with address ", address)));
   return absl::OkStatus();
@@ -71,19 +84,20 @@ absl::Status CheckAddress(ObjectStore& store, const std::string& ns, const char*
 absl::Status CheckDisks(ObjectStore& store, const std::string& ns, const SnapshotPayload& p,
                         const std::string& vm, Mode mode, ResourceList& out) {
   for (const Json& d : p.disks) {
-    std::string name = JsonString(d, "/metadata/name");
+    std::string name = types::VirtualDisk(d).name();
     BERTH_ASSIGN_OR_RETURN(std::vector<Json> users, VmsUsingDisk(store, ns, name));
     std::string other;
     for (const Json& u : users) {
-      if (JsonString(u, "/metadata/name") != vm) other = JsonString(u, "/metadata/name");
+      std::string user = types::VirtualMachine(u).name();
+      if (user != vm) other = user;
     }
     if (!other.empty()) {
-      out.Conflict(
-          "VirtualDisk", name,
-          absl::StrCat(Q("VirtualDisk", name), " is attached to VirtualMachine \"", other, "\""));
+      out.Conflict(kinds::kVirtualDisk, name,
+                   absl::StrCat(Q(kinds::kVirtualDisk, name), " is attached to VirtualMachine \"",
+                                other, "\""));
       continue;
     }
-    out.Add("VirtualDisk", name, mode == Mode::kDryRun ? "Completed" : "InProgress",
+    out.Add(kinds::kVirtualDisk, name, Planned(mode),
             absl::StrCat(mode == Mode::kDryRun ? "dry run: would be restored" : "restoring",
                          " from VirtualDiskSnapshot \"", p.disk_snapshots.at(name), "\""));
   }
@@ -93,17 +107,17 @@ absl::Status CheckDisks(ObjectStore& store, const std::string& ns, const Snapsho
 void CheckSecret(ObjectStore& store, const std::string& ns, const SnapshotPayload& p, Mode mode,
                  ResourceList& out) {
   if (p.provisioning.is_null()) return;
-  std::string name = JsonString(p.provisioning, "/metadata/name");
-  auto live = store.Get(ObjectKey{"Secret", ns, name});
-  if (!live.ok() || JsonAt(*live, "/data") == JsonAt(p.provisioning, "/data")) {
-    out.Add("Secret", name, mode == Mode::kDryRun ? "Completed" : "InProgress",
+  std::string name = types::VirtualMachine(p.provisioning).name();  // any kind: metadata.name
+  auto live = store.Get(ObjectKey{kinds::kSecret, ns, name});
+  if (!live.ok() || SecretData(*live) == SecretData(p.provisioning)) {
+    out.Add(kinds::kSecret, name, Planned(mode),
             live.ok() ? "unchanged since the snapshot" : "missing: will be created");
   } else if (mode == Mode::kBestEffort) {
-    out.Add("Secret", name, "Completed",
+    out.Add(kinds::kSecret, name, ResourceState::kCompleted,
             "differs from the snapshot: the current data is kept (BestEffort)");
   } else {
-    out.Conflict("Secret", name,
-                 absl::StrCat("provisioning ", Q("Secret", name),
+    out.Conflict(kinds::kSecret, name,
+                 absl::StrCat("provisioning ", Q(kinds::kSecret, name),
                               " has other data than in the snapshot (BestEffort keeps it)"));
   }
 }
@@ -113,21 +127,19 @@ void CheckSecret(ObjectStore& store, const std::string& ns, const SnapshotPayloa
 Json RestoredVm(ObjectStore& store, const Json& live, const SnapshotPayload& p, Mode mode,
                 const std::string& op_uid, ResourceList* out) {
   Json vm = live;
-  std::string ns = JsonString(live, "/metadata/namespace");
-  vm["spec"] = JsonAt(p.vm, "/spec");
-  vm["metadata"]["labels"] = JsonAt(p.vm, "/metadata/labels").is_object()
-                                 ? JsonAt(p.vm, "/metadata/labels")
-                                 : Json::object();
-  Json ann = JsonAt(p.vm, "/metadata/annotations");
-  vm["metadata"]["annotations"] = ann.is_object() ? ann : Json::object();
+  std::string ns = types::VirtualMachine(live).namespace_();
+  types::VirtualMachine saved(p.vm);
+  vm["spec"] = JsonAt(p.vm, "/spec");  // as saved: null when the snapshot has none
+  vm["metadata"]["labels"] = saved.metadata().labels();
+  vm["metadata"]["annotations"] = saved.metadata().annotations();
   Stamp(vm, op_uid);
   auto missing = MissingDependencies(store, ns, vm);
   std::vector<std::pair<std::string, std::string>> images;
   for (const auto& [kind, name] : missing) {
-    bool image = kind != "VirtualMachineClass";
+    bool image = kind != kinds::kVirtualMachineClass;
     if (image && mode == Mode::kBestEffort) images.emplace_back(kind, name);
     if (out == nullptr) continue;
-    out->Add(kind, name, "Completed",
+    out->Add(kind, name, ResourceState::kCompleted,
              absl::StrCat(Q(kind, name), " does not exist: ",
                           image && mode == Mode::kBestEffort
                               ? "reference dropped (BestEffort)"
@@ -137,214 +149,157 @@ Json RestoredVm(ObjectStore& store, const Json& live, const SnapshotPayload& p, 
   return vm;
 }
 
-// Validates a restore. All conflicts of the spec become Failed entries.
-absl::StatusOr<ResourceList> PlanRestore(ObjectStore& store, const std::string& ns,
-                                         const SnapshotPayload& p, const std::string& vm_name,
-                                         Mode mode) {
+// Validates a restore against the cluster (`live`: the VM, null when missing). All conflicts
+// of the spec become Failed entries.
+absl::StatusOr<ResourceList> CheckRestore(ObjectStore& store, const std::string& ns,
+                                          const SnapshotPayload& p, const std::string& vm_name,
+                                          const Json* live, Mode mode) {
   ResourceList out;
-  auto live = store.Get(ObjectKey{"VirtualMachine", ns, vm_name});
-  if (!live.ok() && !absl::IsNotFound(live.status())) return live.status();
-  std::string snap_vm = JsonString(p.vm, "/metadata/name");
+  std::string snap_vm = types::VirtualMachine(p.vm).name();
   if (snap_vm != vm_name) {
     out.Conflict(
-        "VirtualMachine", vm_name,
+        kinds::kVirtualMachine, vm_name,
         absl::StrCat("VirtualMachineSnapshot \"", p.snapshot_name,
                      "\" was taken of VirtualMachine \"", snap_vm, "\", not \"", vm_name, "\""));
-  } else if (!live.ok()) {
-    out.Conflict("VirtualMachine", vm_name,
-                 absl::StrCat(Q("VirtualMachine", vm_name), " does not exist"));
-  } else if (JsonString(*live, "/metadata/uid") != p.vm_uid) {
-    out.Conflict("VirtualMachine", vm_name,
-                 absl::StrCat(Q("VirtualMachine", vm_name), " has uid ",
-                              JsonString(*live, "/metadata/uid"), " but the snapshot was taken of ",
-                              p.vm_uid, ": it is another VM of the same name"));
+  } else if (live == nullptr) {
+    out.Conflict(kinds::kVirtualMachine, vm_name,
+                 absl::StrCat(Q(kinds::kVirtualMachine, vm_name), " does not exist"));
+  } else if (std::string uid = types::VirtualMachine(*live).uid(); uid != p.vm_uid) {
+    out.Conflict(kinds::kVirtualMachine, vm_name,
+                 absl::StrCat(Q(kinds::kVirtualMachine, vm_name), " has uid ", uid,
+                              " but the snapshot was taken of ", p.vm_uid,
+                              ": it is another VM of the same name"));
   } else {
-    out.Add("VirtualMachine", vm_name, mode == Mode::kDryRun ? "Completed" : "InProgress",
+    out.Add(kinds::kVirtualMachine, vm_name, Planned(mode),
             mode == Mode::kDryRun ? "dry run: would be restored" : "restoring");
     RestoredVm(store, *live, p, mode, "", &out);
   }
-  BERTH_RETURN_IF_ERROR(CheckAddress(store, ns, "VirtualMachineIPAddress", p.ip, "/spec/staticIP",
+  BERTH_RETURN_IF_ERROR(CheckAddress(store, ns, kinds::kVirtualMachineIPAddress, p.ip,
+                                     types::VirtualMachineIPAddress(p.ip).spec().static_ip(),
                                      vm_name, mode, out));
-  BERTH_RETURN_IF_ERROR(CheckAddress(store, ns, "VirtualMachineMACAddress", p.mac, "/spec/address",
+  BERTH_RETURN_IF_ERROR(CheckAddress(store, ns, kinds::kVirtualMachineMACAddress, p.mac,
+                                     types::VirtualMachineMACAddress(p.mac).spec().address(),
                                      vm_name, mode, out));
   CheckSecret(store, ns, p, mode, out);
   BERTH_RETURN_IF_ERROR(CheckDisks(store, ns, p, vm_name, mode, out));
   return out;
 }
 
-// Where the disks step stands after one pass.
-struct DiskProgress {
-  std::optional<std::string> failure;  // a restored disk Failed: the restore fails
-  std::optional<std::string> waiting;  // what the step still waits for
-};
-
-class Restore : OpRun {
+// One Restore pass: observe -> vmop::PlanRestore -> act -> store. Not thread-safe; lives for
+// one Reconcile.
+class Restore {
  public:
-  Restore(ObjectStore& store, OpStatus& out, const Json& op, Json status)
-      : OpRun(store, out, op, std::move(status)),
+  Restore(ObjectStore& store, const Json& op, absl::Time now)
+      : store_(store),
+        op_(op),
         view_(op),
+        ns_(view_.namespace_()),
+        uid_(view_.uid()),
         vm_name_(view_.spec().virtual_machine_name()),
-        mode_(ParseMode(std::string(types::Name(view_.spec().restore().mode())))) {}
+        now_(now) {}
 
   absl::StatusOr<ReconcileResult> Run();
 
  private:
-  absl::StatusOr<ReconcileResult> Validate(const Json& snap);
-  absl::StatusOr<ReconcileResult> Step(const SnapshotPayload& p, const Json& vm);
-  absl::StatusOr<ReconcileResult> RollBack(const Json& vm);
-  std::string CurrentStep() const {
-    types::VirtualMachineOperationStatus st(status_);
-    return st.has_step() ? st.step() : vmop::kStepStop;
-  }
-  absl::StatusOr<ReconcileResult> Next(const std::string& step) {
-    types::VirtualMachineOperationStatusWriter(status_).set_step(step);
-    BERTH_RETURN_IF_ERROR(out_.Write(op_, status_).status());
-    return ReconcileResult{};
-  }
-  absl::StatusOr<ReconcileResult> Fail(const std::string& reason, const std::string& msg) {
-    return out_.Finish(op_, status_, false, reason, msg);
-  }
+  using DiskAction = vmop::DiskAction;
+
   // Writes the VM's power wishes: held off for the restore, or released.
-  absl::Status Power(const Json& vm, bool hold);
-  absl::StatusOr<DiskProgress> ReplaceDisks(const SnapshotPayload& p);
-  absl::Status RestoreAddress(const Json& saved, const char* kind, const char* field,
+  absl::Status Power(const Json& vm, vmop::Hold hold);
+  absl::Status Annotate(const std::string& result);
+  // The disks step: each disk of the snapshot as PlanDisk says, then FinishDisks.
+  absl::StatusOr<Step<vmop::Rebuild>> ReplaceDisks(const SnapshotPayload& p);
+  absl::Status Act(const DiskAction& action, const Json& src, const SnapshotPayload& p,
+                   const Json* live);
+  absl::Status RestoreAddress(const Json& saved, const char* kind, const std::string& want,
                               const Json& vm);
   absl::Status RestoreObjects(const SnapshotPayload& p, const Json& vm);
-  absl::Status Annotate(const std::string& result);
-  // Records progress in the Completed condition; while the operation is being deleted the
-  // reason says the restore is finished first.
-  absl::StatusOr<ReconcileResult> Progress(const std::string& reason, const std::string& msg) {
-    if (view_.deleting()) {
-      SetCondition(status_, vmop::kCompleted, false, vmop::kReasonFinishingBeforeDeletion,
-                   absl::StrCat("deleted while InProgress after the disks were touched: "
-                                "finishing the restore before removal (",
-                                reason, msg.empty() ? "" : ": ", msg, ")"),
-                   op_, out_.Now());
-    } else {
-      SetCondition(status_, vmop::kCompleted, false, reason, msg, op_, out_.Now());
-    }
-    BERTH_RETURN_IF_ERROR(out_.Write(op_, status_).status());
-    return ReconcileResult{vmop::kPoll};
-  }
 
+  ObjectStore& store_;
+  const Json& op_;
   const types::VirtualMachineOperation view_;
+  const std::string ns_;
+  const std::string uid_;
   const std::string vm_name_;
-  const Mode mode_;
+  const absl::Time now_;
 };
 
 absl::StatusOr<ReconcileResult> Restore::Run() {
-  const bool deleting = view_.deleting();
-  const vmop::Phase phase = types::VirtualMachineOperationStatus(status_).phase();
-  if (deleting) {
-    if (!view_.metadata().HasFinalizer(kOperationFinalizer)) return ReconcileResult{};
-    if (phase != vmop::Phase::kInProgress) {
+  switch (vmop::Preamble(view_)) {
+    case vmop::Held::kDone:
+    case vmop::Held::kCancel:  // not for a Restore: it finishes first
+      return ReconcileResult{};
+    case vmop::Held::kRemoveFinalizer:
       BERTH_RETURN_IF_ERROR(RemoveFinalizer(store_, op_, kOperationFinalizer).status());
       return ReconcileResult{};
-    }
-  } else if (vmop::Terminal(phase)) {
-    return ReconcileResult{};
+    case vmop::Held::kRun:
+      break;
   }
-  std::string snap_name = view_.spec().restore().virtual_machine_snapshot_name();
+  // Observe.
+  vmop::RestoreObservation obs;
+  const std::string snap_name = view_.spec().restore().virtual_machine_snapshot_name();
   auto snap = store_.Get(ObjectKey{kinds::kVirtualMachineSnapshot, ns_, snap_name});
   if (!snap.ok() && !absl::IsNotFound(snap.status())) return snap.status();
-  if (phase != vmop::Phase::kInProgress) {
-    if (!snap.ok()) {
-      return Fail(vmop::kReasonVirtualMachineSnapshotNotFound,
-                  absl::StrCat("VirtualMachineSnapshot \"", snap_name, "\" not found"));
+  if (snap.ok()) obs.snapshot = &*snap;
+  absl::StatusOr<SnapshotPayload> p = absl::FailedPreconditionError("not loaded");
+  std::optional<Json> vm;
+  std::optional<ResourceList> plan;
+  types::VirtualMachineOperationStatus st = view_.status();
+  if (st.phase() != vmop::Phase::kInProgress) {
+    if (snap.ok() && types::VirtualMachineSnapshot(*snap).status().phase() ==
+                         types::VirtualMachineSnapshotPhase::kReady) {
+      p = LoadPayload(store_, *snap);
+      if (!p.ok() && !absl::IsFailedPrecondition(p.status()) && !absl::IsDataLoss(p.status())) {
+        return p.status();
+      }
+      obs.payload = p.status();
     }
-    return Validate(*snap);
+    if (p.ok()) {
+      auto live = store_.Get(ObjectKey{kinds::kVirtualMachine, ns_, vm_name_});
+      if (!live.ok() && !absl::IsNotFound(live.status())) return live.status();
+      if (live.ok()) vm = *std::move(live);
+      Mode mode = ParseMode(std::string(types::Name(view_.spec().restore().mode())));
+      BERTH_ASSIGN_OR_RETURN(plan,
+                             CheckRestore(store_, ns_, *p, vm_name_, vm ? &*vm : nullptr, mode));
+      obs.plan = &*plan;
+      if (vm) obs.vm = &*vm;
+    }
+  } else {
+    BERTH_ASSIGN_OR_RETURN(vm, store_.Get(ObjectKey{kinds::kVirtualMachine, ns_, vm_name_}));
+    obs.vm = &*vm;  // the VM's finalizer keeps it while we hold it
+    const std::string step = st.has_step() ? st.step() : vmop::kStepStop;
+    if (snap.ok() && !(view_.deleting() && step == vmop::kStepStop)) {
+      p = LoadPayload(store_, *snap);
+      obs.payload = p.status();
+    }
+    if (step == vmop::kStepStart &&
+        types::VirtualMachine(*vm).status().phase() == types::VirtualMachinePhase::kPending) {
+      obs.vm_stuck = !MissingDependencies(store_, ns_, *vm).empty();
+    }
   }
-  auto vm = store_.Get(ObjectKey{kinds::kVirtualMachine, ns_, vm_name_});
-  if (!vm.ok()) return vm.status();  // the VM's finalizer keeps it while we hold it
-  std::string step = CurrentStep();
-  if (deleting && step == vmop::kStepStop) return RollBack(*vm);
-  absl::StatusOr<SnapshotPayload> p =
-      snap.ok() ? LoadPayload(store_, *snap)
-                : absl::FailedPreconditionError(
-                      absl::StrCat("VirtualMachineSnapshot \"", snap_name, "\" was deleted"));
-  if (!p.ok() && step == vmop::kStepStop) {
-    BERTH_RETURN_IF_ERROR(Power(*vm, /*hold=*/false));
-    return Fail(vmop::kReasonVirtualMachineSnapshotLost,
-                absl::StrCat(p.status().message(), "; nothing was changed"));
+  // Plan, act, store.
+  BERTH_ASSIGN_OR_RETURN(Step<vmop::Rebuild> step, vmop::PlanRestore(view_, obs, now_));
+  if (step.action.vm != vmop::Hold::kKeep) BERTH_RETURN_IF_ERROR(Power(*vm, step.action.vm));
+  if (step.action.replace_disks) {
+    BERTH_ASSIGN_OR_RETURN(step, ReplaceDisks(*p));
   }
-  if (!p.ok() && step == vmop::kStepDisks) {
-    return Fail(vmop::kReasonVirtualMachineSnapshotLost,
-                absl::StrCat(p.status().message(),
-                             " while disks were being restored: the VM is held stopped; "
-                             "restore it from another snapshot"));
-  }
-  if (!p.ok() && step != vmop::kStepStart) return p.status();
-  return Step(p.ok() ? *p : SnapshotPayload{}, *vm);
+  if (step.action.restore_objects) BERTH_RETURN_IF_ERROR(RestoreObjects(*p, *vm));
+  if (!step.action.annotation.empty()) BERTH_RETURN_IF_ERROR(Annotate(step.action.annotation));
+  BERTH_RETURN_IF_ERROR(StoreOpStatus(store_, op_, step.status, step.add_finalizer));
+  return step.Result();
 }
 
-absl::StatusOr<ReconcileResult> Restore::Validate(const Json& snap) {
-  types::VirtualMachineSnapshot s(snap);
-  const types::VirtualMachineSnapshotPhase snap_phase = s.status().phase();
-  if (snap_phase != types::VirtualMachineSnapshotPhase::kReady) {
-    if (snap_phase == types::VirtualMachineSnapshotPhase::kFailed) {
-      return Fail(vmop::kReasonVirtualMachineSnapshotFailed,
-                  absl::StrCat("VirtualMachineSnapshot \"", s.name(), "\" is Failed"));
-    }
-    types::VirtualMachineOperationStatusWriter(status_).set_phase(vmop::Phase::kPending);
-    SetCondition(status_, vmop::kSnapshotReady, false, vmop::kReasonWaitingForTheSnapshot,
-                 absl::StrCat("VirtualMachineSnapshot \"", s.name(), "\" is not Ready"), op_,
-                 out_.Now());
-    BERTH_RETURN_IF_ERROR(out_.Write(op_, status_).status());
-    return ReconcileResult{vmop::kPoll};
-  }
-  SetCondition(status_, vmop::kSnapshotReady, true, vmop::kReasonSnapshotReady, "", op_,
-               out_.Now());
-  auto p = LoadPayload(store_, snap);
-  if (absl::IsFailedPrecondition(p.status()) || absl::IsDataLoss(p.status())) {
-    return Fail(vmop::kReasonVirtualMachineSnapshotLost, std::string(p.status().message()));
-  }
-  if (!p.ok()) return p.status();
-  BERTH_ASSIGN_OR_RETURN(ResourceList plan, PlanRestore(store_, ns_, *p, vm_name_, mode_));
-  types::VirtualMachineOperationStatusWriter w(status_);
-  w.set_resources(plan.json());
-  if (mode_ == Mode::kDryRun) {
-    return out_.Finish(
-        op_, status_, !plan.HasConflict(),
-        plan.HasConflict() ? vmop::kReasonConflictsFound : vmop::kReasonDryRunCompleted,
-        plan.HasConflict() ? plan.ConflictSummary() : "dry run: the restore would succeed");
-  }
-  if (plan.HasConflict()) return Fail(vmop::kReasonConflictsFound, plan.ConflictSummary());
-  BERTH_ASSIGN_OR_RETURN(Json vm, store_.Get(ObjectKey{kinds::kVirtualMachine, ns_, vm_name_}));
-  types::VirtualMachineStatus vs = types::VirtualMachine(vm).status();
-  // Where the VM is headed; a VM that has never been asked is as its phase shows.
-  w.set_was_running(vs.desired_power() == types::VirtualMachineDesiredPower::kUnset
-                        ? VmActive(JsonString(vm, "/status/phase"))
-                        : vs.desired_power() == types::VirtualMachineDesiredPower::kOn);
-  w.set_step(vmop::kStepStop);
-  SetCondition(status_, vmop::kMaintenanceMode, true, vmop::kReasonMaintenanceMode,
-               "the VM is held stopped while it is restored", op_, out_.Now());
-  BERTH_RETURN_IF_ERROR(out_.Begin(op_, status_, vmop::kReasonStoppingVirtualMachine).status());
-  return ReconcileResult{};
-}
-
-absl::Status Restore::Power(const Json& vm, bool hold) {
+absl::Status Restore::Power(const Json& vm, vmop::Hold hold) {
   Json vs = types::VirtualMachine(vm).status().json();
   types::VirtualMachineStatusWriter w(vs);
-  if (hold) {
+  if (hold == vmop::Hold::kHold) {
     w.set_maintenance(true);
     w.set_desired_power(types::VirtualMachineDesiredPower::kOff);
   } else {
     w.clear_maintenance();
-    w.set_desired_power(types::VirtualMachineOperationStatus(status_).was_running()
-                            ? types::VirtualMachineDesiredPower::kOn
-                            : types::VirtualMachineDesiredPower::kOff);
+    w.set_desired_power(view_.status().was_running() ? types::VirtualMachineDesiredPower::kOn
+                                                     : types::VirtualMachineDesiredPower::kOff);
   }
   return WriteStatus(store_, vm, vs).status();
-}
-
-absl::StatusOr<ReconcileResult> Restore::RollBack(const Json& vm) {
-  BERTH_RETURN_IF_ERROR(Power(vm, /*hold=*/false));
-  BERTH_RETURN_IF_ERROR(Annotate(absl::StrCat("vmop/", view_.name(),
-                                              " deleted before any disk was replaced: rolled "
-                                              "back, nothing changed")));
-  return out_.Finish(op_, status_, false, vmop::kReasonRolledBack,
-                     "deleted while InProgress before any disk was replaced: rolled back, the "
-                     "VM is unchanged");
 }
 
 absl::Status Restore::Annotate(const std::string& result) {
@@ -356,55 +311,63 @@ absl::Status Restore::Annotate(const std::string& result) {
   return store_.Update(vm).status();
 }
 
-absl::StatusOr<DiskProgress> Restore::ReplaceDisks(const SnapshotPayload& p) {
-  DiskProgress progress;
+absl::StatusOr<Step<vmop::Rebuild>> Restore::ReplaceDisks(const SnapshotPayload& p) {
+  vmop::DiskProgress progress;
   for (const Json& src : p.disks) {
-    std::string name = JsonString(src, "/metadata/name");
-    ObjectKey key{kinds::kVirtualDisk, ns_, name};
-    auto live = store_.Get(key);
+    std::string name = types::VirtualDisk(src).name();
+    auto live = store_.Get(ObjectKey{kinds::kVirtualDisk, ns_, name});
     if (!live.ok() && !absl::IsNotFound(live.status())) return live.status();
-    if (live.ok() && StampedBy(*live, uid_)) {
-      types::VirtualDisk disk(*live);
-      types::VirtualDiskPhase phase = disk.status().phase();
-      if (phase == types::VirtualDiskPhase::kFailed) {
-        progress.failure = absl::StrCat(Q(kinds::kVirtualDisk, name), " failed to restore: ",
-                                        disk.status().conditions().Get(vd::kReady).message());
-      } else if (phase != types::VirtualDiskPhase::kReady) {
-        std::string text = JsonString(*live, "/status/phase");  // as stored, even if unknown
-        progress.waiting =
-            absl::StrCat(Q(kinds::kVirtualDisk, name), " is ", text.empty() ? "Pending" : text);
-      }
-      continue;
+    const Json* found = live.ok() ? &*live : nullptr;
+    vmop::DiskStep disk = vmop::PlanDisk(name, found, uid_);
+    BERTH_RETURN_IF_ERROR(Act(disk.action, src, p, found));
+    progress.Add(disk);
+  }
+  // The disks as they are now, for the entries of status.resources.
+  std::vector<std::optional<Json>> found;
+  std::vector<std::pair<std::string, const Json*>> disks;
+  if (!progress.failure) {
+    std::vector<std::string> names;
+    for (const types::VirtualMachineOperationResource& e : view_.status().resources()) {
+      if (e.kind() != kinds::kVirtualDisk) continue;
+      auto d = store_.Get(ObjectKey{kinds::kVirtualDisk, ns_, e.name()});
+      found.push_back(d.ok() ? std::optional<Json>(*std::move(d)) : std::nullopt);
+      names.push_back(e.name());
     }
-    if (live.ok()) {  // the old disk: delete it, then create it again from the snapshot
-      if (!IsDeleting(*live)) {
-        auto d = store_.Delete(key, types::VirtualDisk(*live).uid());
-        if (!d.ok() && !absl::IsNotFound(d.status())) return d.status();
-      }
-      progress.waiting =
-          absl::StrCat("the old ", Q(kinds::kVirtualDisk, name), " is being deleted");
-      continue;
+    for (size_t i = 0; i < names.size(); ++i) {
+      disks.emplace_back(names[i], found[i] ? &*found[i] : nullptr);
     }
+  }
+  return vmop::FinishDisks(view_, progress, disks, now_);
+}
+
+absl::Status Restore::Act(const DiskAction& action, const Json& src, const SnapshotPayload& p,
+                          const Json* live) {
+  std::string name = types::VirtualDisk(src).name();
+  if (action == DiskAction::kDelete) {
+    auto d =
+        store_.Delete(ObjectKey{kinds::kVirtualDisk, ns_, name}, types::VirtualDisk(*live).uid());
+    if (!d.ok() && !absl::IsNotFound(d.status())) return d.status();
+  } else if (action == DiskAction::kCreate) {
     Json disk = Copyable(src);
     disk["apiVersion"] = kApiVersion;
     disk["kind"] = kinds::kVirtualDisk;
     disk["metadata"]["namespace"] = ns_;
     disk["spec"]["dataSource"] = {
-        {"type", "ObjectRef"},
+        {"type", types::Name(types::VirtualDiskSpecDataSourceType::kObjectRef)},
         {"objectRef",
          {{"kind", kinds::kVirtualDiskSnapshot}, {"name", p.disk_snapshots.at(name)}}}};
     Stamp(disk, uid_);
     auto created = store_.Create(disk);
     if (!created.ok() && !absl::IsAlreadyExists(created.status())) return created.status();
-    progress.waiting = absl::StrCat(Q(kinds::kVirtualDisk, name), " is being restored");
   }
-  return progress;
+  return absl::OkStatus();
 }
 
-absl::Status Restore::RestoreAddress(const Json& saved, const char* kind, const char* field,
+absl::Status Restore::RestoreAddress(const Json& saved, const char* kind, const std::string& want,
                                      const Json& vm) {
   if (saved.is_null()) return absl::OkStatus();
-  ObjectKey key{kind, ns_, JsonString(saved, "/metadata/name")};
+  // IP and MAC address objects alike: metadata, status.address.
+  ObjectKey key{kind, ns_, types::VirtualMachineIPAddress(saved).name()};
   auto live = store_.Get(key);
   if (absl::IsNotFound(live.status())) {
     Json obj = Copyable(saved);
@@ -421,8 +384,6 @@ absl::Status Restore::RestoreAddress(const Json& saved, const char* kind, const 
   if (!live.ok()) return live.status();
   if (StampedBy(*live, uid_)) return absl::OkStatus();
   Json obj = *live;
-  std::string want = JsonString(saved, field);
-  // IP and MAC address objects alike: status.address.
   if (!want.empty() && types::VirtualMachineIPAddress(obj).status().address() != want) {
     obj["spec"] = saved["spec"];
     obj["status"].erase("address");  // the address reconciler leases the saved one again
@@ -432,10 +393,12 @@ absl::Status Restore::RestoreAddress(const Json& saved, const char* kind, const 
 }
 
 absl::Status Restore::RestoreObjects(const SnapshotPayload& p, const Json& vm) {
-  BERTH_RETURN_IF_ERROR(
-      RestoreAddress(p.ip, kinds::kVirtualMachineIPAddress, "/spec/staticIP", vm));
-  BERTH_RETURN_IF_ERROR(
-      RestoreAddress(p.mac, kinds::kVirtualMachineMACAddress, "/spec/address", vm));
+  BERTH_RETURN_IF_ERROR(RestoreAddress(p.ip, kinds::kVirtualMachineIPAddress,
+                                       types::VirtualMachineIPAddress(p.ip).spec().static_ip(),
+                                       vm));
+  BERTH_RETURN_IF_ERROR(RestoreAddress(p.mac, kinds::kVirtualMachineMACAddress,
+                                       types::VirtualMachineMACAddress(p.mac).spec().address(),
+                                       vm));
   if (!p.provisioning.is_null()) {
     Json secret = Copyable(p.provisioning);
     secret["apiVersion"] = "v1";
@@ -445,72 +408,15 @@ absl::Status Restore::RestoreObjects(const SnapshotPayload& p, const Json& vm) {
     if (!created.ok() && !absl::IsAlreadyExists(created.status())) return created.status();
   }
   if (StampedBy(vm, uid_)) return absl::OkStatus();
-  return store_.Update(RestoredVm(store_, vm, p, mode_, uid_, nullptr)).status();
-}
-
-absl::StatusOr<ReconcileResult> Restore::Step(const SnapshotPayload& p, const Json& vm) {
-  std::string step = CurrentStep();
-  const std::string vm_phase = JsonString(vm, "/status/phase");  // VmActive knows "Pausing"
-  if (step == vmop::kStepStop) {
-    BERTH_RETURN_IF_ERROR(Power(vm, /*hold=*/true));
-    if (VmActive(vm_phase)) {
-      return Progress(vmop::kReasonStoppingVirtualMachine, "waiting for the VM to stop");
-    }
-    return Next(vmop::kStepDisks);
-  }
-  if (step == vmop::kStepDisks) {
-    BERTH_ASSIGN_OR_RETURN(DiskProgress progress, ReplaceDisks(p));
-    if (progress.failure) {
-      return Fail(
-          vmop::kReasonVirtualDiskRestoreFailed,
-          absl::StrCat(*progress.failure, "; the VM is held stopped until it is restored again"));
-    }
-    for (Json& e : status_["resources"]) {
-      if (e.value("kind", "") == kinds::kVirtualDisk) {
-        auto d = store_.Get(ObjectKey{kinds::kVirtualDisk, ns_, e.value("name", "")});
-        bool done = d.ok() && StampedBy(*d, uid_) &&
-                    types::VirtualDisk(*d).status().phase() == types::VirtualDiskPhase::kReady;
-        e["status"] = done ? "Completed" : "InProgress";
-      }
-    }
-    if (progress.waiting) return Progress(vmop::kReasonRestoringDisks, *progress.waiting);
-    return Next(vmop::kStepObjects);
-  }
-  if (step == vmop::kStepObjects) {
-    BERTH_RETURN_IF_ERROR(RestoreObjects(p, vm));
-    return Next(vmop::kStepStart);
-  }
-  BERTH_RETURN_IF_ERROR(Power(vm, /*hold=*/false));
-  using RunPolicy = types::VirtualMachineSpecRunPolicy;
-  RunPolicy policy = types::VirtualMachine(vm).spec().run_policy();
-  bool want_running = policy == RunPolicy::kAlwaysOn ||
-                      (types::VirtualMachineOperationStatus(status_).was_running() &&
-                       policy != RunPolicy::kAlwaysOff);
-  // A VM whose images are gone stays Pending (Strict keeps the references): that is the end.
-  bool stuck = vm_phase == "Pending" && !MissingDependencies(store_, ns_, vm).empty();
-  if (want_running ? vm_phase != "Running" && !stuck : VmActive(vm_phase)) {
-    return Progress(
-        want_running ? vmop::kReasonStartingVirtualMachine : vmop::kReasonStoppingVirtualMachine,
-        "");
-  }
-  for (Json& e : status_["resources"]) {
-    if (e.value("status", "") == "InProgress") e["status"] = "Completed";
-  }
-  SetCondition(status_, vmop::kMaintenanceMode, false, vmop::kReasonMaintenanceModeOff, "", op_,
-               out_.Now());
-  const bool deleting = view_.deleting();
-  std::string msg = deleting ? "deleted while InProgress: the restore was finished first" : "";
-  BERTH_RETURN_IF_ERROR(Annotate(absl::StrCat(
-      "vmop/", view_.name(), " ", deleting ? "finished after its deletion" : "completed")));
-  return out_.Finish(op_, status_, true,
-                     deleting ? vmop::kReasonFinishedBeforeDeletion : vmop::kReasonCompleted, msg);
+  Mode mode = ParseMode(std::string(types::Name(view_.spec().restore().mode())));
+  return store_.Update(RestoredVm(store_, vm, p, mode, uid_, nullptr)).status();
 }
 
 }  // namespace
 
-absl::StatusOr<ReconcileResult> ReconcileRestore(ObjectStore& store, OpStatus& out, const Json& op,
-                                                 Json status) {
-  return Restore(store, out, op, std::move(status)).Run();
+absl::StatusOr<ReconcileResult> ReconcileRestore(ObjectStore& store, const Json& op,
+                                                 absl::Time now) {
+  return Restore(store, op, now).Run();
 }
 
 }  // namespace berth::controller
