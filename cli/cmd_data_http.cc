@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "berth/exportwire/tls_context.h"
+#include "berth/net/stream.h"
 #include "berth/status_macros.h"
 
 namespace berth::cli {
@@ -48,7 +49,15 @@ absl::Status ExportSession::HttpError(const HttpResponse& r, const std::string& 
 
 absl::Status ExportSession::Connection::Ensure() {
   if (conn_) return absl::OkStatus();
-  BERTH_ASSIGN_OR_RETURN(conn_, ew::Dial(s_.ctx_.get(), s_.url_.host, s_.url_.port));
+  auto stream = net::Dial(s_.url_.host, s_.url_.port, s_.ctx_.get(), ew::HttpStreamOptions());
+  if (!stream.ok()) {
+    // A name that does not resolve is as unreachable as a host that does not answer.
+    if (absl::IsInvalidArgument(stream.status())) {
+      return absl::UnavailableError(stream.status().message());
+    }
+    return stream.status();
+  }
+  conn_ = std::make_unique<ew::HttpConn>(*std::move(stream));
   return absl::OkStatus();
 }
 

@@ -49,7 +49,7 @@ class ExportSession {
     absl::Status ReadSmallBody(HttpResponse& r);
 
     const ExportSession& s_;
-    std::unique_ptr<exportwire::TlsConn> conn_;
+    std::unique_ptr<exportwire::HttpConn> conn_;
   };
 
   // Turns a non-2xx response into a clear error.

@@ -31,18 +31,6 @@ absl::StatusOr<std::string> ReadText(const std::string& path) {
   return ss.str();
 }
 
-std::string NameEntry(X509_NAME* name, int nid, int* last) {
-  *last = X509_NAME_get_index_by_NID(name, nid, *last);
-  if (*last < 0) return "";
-  ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, *last));
-  unsigned char* utf8 = nullptr;
-  int n = ASN1_STRING_to_UTF8(&utf8, data);
-  if (n < 0) return "";
-  std::string out(reinterpret_cast<char*>(utf8), n);
-  OPENSSL_free(utf8);
-  return out;
-}
-
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<ReloadingTlsContext>> ReloadingTlsContext::Create(
@@ -167,42 +155,6 @@ absl::Status UseCertificate(SSL_CTX* ctx, const std::string& cert_file,
     return absl::InvalidArgumentError(absl::StrCat(key_file, ": ", SslErrorText()));
   }
   return absl::OkStatus();
-}
-
-void ConfigureClient(SSL* ssl, const std::string& host) {
-  SSL_set_tlsext_host_name(ssl, host.c_str());
-  X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
-  if (X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str()) != 1) {
-    ERR_clear_error();
-    X509_VERIFY_PARAM_set1_host(param, host.c_str(), 0);
-  }
-}
-
-PeerIdentity VerifiedPeer(SSL* ssl) {
-  PeerIdentity id;
-  if (SSL_get_verify_result(ssl) != X509_V_OK) return id;
-  X509* cert = SSL_get0_peer_certificate(ssl);
-  if (cert == nullptr) return id;
-  X509_NAME* name = X509_get_subject_name(cert);
-  int last = -1;
-  id.name = NameEntry(name, NID_commonName, &last);
-  last = -1;
-  while (true) {
-    std::string o = NameEntry(name, NID_organizationName, &last);
-    if (last < 0) break;
-    id.groups.push_back(o);
-  }
-  return id;
-}
-
-std::string HandshakeError(SSL* ssl) {
-  long verify = SSL_get_verify_result(ssl);
-  if (verify != X509_V_OK) {
-    ERR_clear_error();
-    return absl::StrCat("the peer's certificate does not verify: ",
-                        X509_verify_cert_error_string(verify));
-  }
-  return SslErrorText();
 }
 
 }  // namespace berth::exportwire

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "berth/exportwire/export_wire.h"
 #include "berth/exportwire/tls_context.h"
+#include "berth/net/stream.h"
 
 namespace berth::kubeapi {
 namespace {
@@ -22,7 +23,7 @@ constexpr size_t kQueuedBytes = 8u << 20;  // the relay's buffer toward the clie
 // Relays `length` body bytes from the agent's connection to the client, on its own thread.
 class ExportRelay : public Stream {
  public:
-  ExportRelay(ew::UniqueSslCtx ctx, std::unique_ptr<ew::TlsConn> conn, uint64_t length)
+  ExportRelay(ew::UniqueSslCtx ctx, std::unique_ptr<ew::HttpConn> conn, uint64_t length)
       : ctx_(std::move(ctx)), conn_(std::move(conn)), length_(length) {}
 
   ~ExportRelay() override {
@@ -47,7 +48,7 @@ class ExportRelay : public Stream {
 
  private:
   ew::UniqueSslCtx ctx_;
-  std::unique_ptr<ew::TlsConn> conn_;
+  std::unique_ptr<ew::HttpConn> conn_;
   const uint64_t length_;
   std::atomic<bool> stop_{false};
   std::thread thread_;
@@ -74,7 +75,7 @@ absl::Status AgentRefusal(int code, const std::string& body) {
 // One request to an export endpoint {url, token, caCert} on a node, up to the answer's head.
 struct AgentCall {
   ew::UniqueSslCtx ctx;
-  std::unique_ptr<ew::TlsConn> conn;
+  std::unique_ptr<ew::HttpConn> conn;
   ew::HttpHead head;
   int code = 0;
   uint64_t length = 0;  // of the answer's body
@@ -99,12 +100,12 @@ absl::StatusOr<AgentCall> CallAgent(const Json& endpoint, const std::string& met
     }
   }
   ew::ScopedSigpipeBlock no_sigpipe;
-  auto conn = ew::Dial(c.ctx.get(), url->host, url->port);
-  if (!conn.ok()) {
+  auto stream = net::Dial(url->host, url->port, c.ctx.get(), ew::HttpStreamOptions());
+  if (!stream.ok()) {
     return absl::UnavailableError(
-        absl::StrCat("cannot reach the node's export stream: ", conn.status().message()));
+        absl::StrCat("cannot reach the node's export stream: ", stream.status().message()));
   }
-  c.conn = *std::move(conn);
+  c.conn = std::make_unique<ew::HttpConn>(*std::move(stream));
   std::string path = url->path;
   if (path.empty() || path.back() != '/') path += '/';
   std::string req =

@@ -62,7 +62,7 @@ const char* Reason(int code) {
 
 // Per-connection state: the reusable I/O buffer and whether to keep the connection.
 struct Conn {
-  ew::TlsConn& tls;
+  ew::HttpConn& http;
   std::vector<char> buf;
   ExportStats* stats = nullptr;  // may be null
   bool keep_alive = true;
@@ -75,7 +75,7 @@ absl::Status SendHead(Conn& c, int code, const std::string& extra, uint64_t leng
   std::string head =
       absl::StrCat("HTTP/1.1 ", code, " ", Reason(code), "\r\n", extra, "Content-Length: ", length,
                    "\r\n", c.keep_alive ? "" : "Connection: close\r\n", "\r\n");
-  return c.tls.WriteAll(head.data(), head.size());
+  return c.http.WriteAll(head.data(), head.size());
 }
 
 absl::Status SendText(Conn& c, int code, const std::string& body,
@@ -84,8 +84,8 @@ absl::Status SendText(Conn& c, int code, const std::string& body,
   std::string extra = absl::StrCat("Content-Type: ", type, "\r\n");
   if (code == 401) extra += "WWW-Authenticate: Bearer realm=\"berth-export\"\r\n";
   absl::Status st = SendHead(c, code, extra, text.size());
-  if (st.ok()) st = c.tls.WriteAll(text.data(), text.size());
-  if (st.ok()) st = c.tls.Flush();
+  if (st.ok()) st = c.http.WriteAll(text.data(), text.size());
+  if (st.ok()) st = c.http.Flush();
   return st;
 }
 
@@ -104,7 +104,7 @@ void DiscardBody(Conn& c, uint64_t length) {
   }
   while (length > 0) {
     size_t n = std::min<uint64_t>(length, c.buf.size());
-    if (!c.tls.ReadExact(c.buf.data(), n).ok()) {
+    if (!c.http.ReadExact(c.buf.data(), n).ok()) {
       c.keep_alive = false;
       return;
     }
@@ -133,7 +133,7 @@ absl::Status ServeData(Conn& c, Request& r, ExportRegistry& reg, Admission& a) {
     absl::StrAppend(&extra, "Content-Range: bytes ", range.first, "-", range.last, "/", size,
                     "\r\n");
   absl::Status st = SendHead(c, code, extra, length);
-  if (!st.ok() || r.method == "HEAD") return st.ok() ? c.tls.Flush() : st;
+  if (!st.ok() || r.method == "HEAD") return st.ok() ? c.http.Flush() : st;
   uint64_t pos = range.first, sent = 0;
   // A ranged GET of exactly one whole chunk (what `berth data export download` asks for).
   bool whole_chunk = code == 206 && !a.entry->source.upload && range.first % ew::kChunkSize == 0 &&
@@ -151,12 +151,12 @@ absl::Status ServeData(Conn& c, Request& r, ExportRegistry& reg, Admission& a) {
       st = absl::DataLossError(absl::StrCat("reading ", a.image->path, " failed"));
       break;
     }
-    st = c.tls.WriteAll(c.buf.data() + at, got);
+    st = c.http.WriteAll(c.buf.data() + at, got);
     pos += got;
     sent += got;
     reg.Touch(*a.entry, got, 0);
   }
-  if (st.ok()) st = c.tls.Flush();
+  if (st.ok()) st = c.http.Flush();
   if (st.ok() && whole_chunk && sent == length && !a.entry->tree_known) {
     // The client is receiving this chunk now; hash it meanwhile so the digest request need not
     // read it again. A snapshot whose leaf tree is stored is not hashed at all.
@@ -339,7 +339,7 @@ absl::Status CompareClientLeaves(Conn& c, Request& r, Admission& a) {
                                  " bytes, got ", r.content_length));
   }
   std::vector<ew::Sha256Bytes> leaves(ew::LeafCount(e.size));
-  absl::Status st = c.tls.ReadExact(reinterpret_cast<char*>(leaves.data()), want);
+  absl::Status st = c.http.ReadExact(reinterpret_cast<char*>(leaves.data()), want);
   if (!st.ok()) return st;
   absl::StatusOr<ew::LeafTree> tree;
   {
@@ -356,7 +356,7 @@ absl::Status CompareClientLeaves(Conn& c, Request& r, Admission& a) {
 absl::Status ZeroRanges(Conn& c, Request& r, ExportRegistry& reg, Admission& a) {
   if (r.content_length > kMaxJsonBody * 16) return SendText(c, 413, "body too large");
   std::string body(r.content_length, '\0');
-  absl::Status st = c.tls.ReadExact(body.data(), body.size());
+  absl::Status st = c.http.ReadExact(body.data(), body.size());
   if (!st.ok()) return st;
   Json j = Json::parse(body, nullptr, false);
   Json ranges = j.is_object() && j.contains("ranges") ? j["ranges"] : Json();
@@ -391,7 +391,7 @@ absl::Status ReceiveData(Conn& c, Request& r, ExportRegistry& reg, Admission& a)
   a.entry->written = true;
   while (left > 0) {
     size_t n = std::min<uint64_t>(left, c.buf.size());
-    absl::Status st = c.tls.ReadExact(c.buf.data(), n);
+    absl::Status st = c.http.ReadExact(c.buf.data(), n);
     if (!st.ok()) return st;
     size_t done = 0;
     while (done < n) {
@@ -414,7 +414,7 @@ absl::Status ReceiveData(Conn& c, Request& r, ExportRegistry& reg, Admission& a)
 absl::Status Complete(Conn& c, Request& r, ExportRegistry& reg, Admission& a) {
   if (r.content_length > kMaxJsonBody) return SendText(c, 413, "body too large");
   std::string body(r.content_length, '\0');
-  absl::Status st = c.tls.ReadExact(body.data(), body.size());
+  absl::Status st = c.http.ReadExact(body.data(), body.size());
   if (!st.ok()) return st;
   Json j = Json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j.contains("size") ||
@@ -488,11 +488,11 @@ absl::Status Dispatch(Conn& c, Request& r, ExportRegistry& reg) {
 
 }  // namespace
 
-void ServeConnection(ew::TlsConn& tls, ExportRegistry& registry,
+void ServeConnection(ew::HttpConn& http, ExportRegistry& registry,
                      const std::atomic<bool>& stopping) {
-  Conn c{tls, std::vector<char>(kIoBuffer), registry.stats()};
+  Conn c{http, std::vector<char>(kIoBuffer), registry.stats()};
   while (c.keep_alive && !stopping) {
-    auto text = tls.ReadHead();
+    auto text = http.ReadHead();
     if (!text.ok()) return;
     absl::StatusOr<Request> r = ParseExportRequest(*text);
     if (!r.ok()) {
@@ -503,7 +503,7 @@ void ServeConnection(ew::TlsConn& tls, ExportRegistry& registry,
     if (r->close) c.keep_alive = false;
     if (!Dispatch(c, *r, registry).ok()) return;
   }
-  tls.Shutdown();
+  http.Shutdown();
 }
 
 }  // namespace berth::agent

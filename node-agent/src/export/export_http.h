@@ -12,7 +12,7 @@ namespace berth::agent {
 
 // Serves requests on `conn` until the peer closes, an error occurs or `stopping` is set.
 // Logs one line per request on stderr (export id, method, range, status, bytes).
-void ServeConnection(exportwire::TlsConn& conn, ExportRegistry& registry,
+void ServeConnection(exportwire::HttpConn& conn, ExportRegistry& registry,
                      const std::atomic<bool>& stopping);
 
 }  // namespace berth::agent

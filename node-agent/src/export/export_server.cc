@@ -19,6 +19,7 @@
 #include "berth/exportwire/tls_context.h"
 #include "berth/log.h"
 #include "berth/net/listener.h"
+#include "berth/net/stream.h"
 #include "export/export_http.h"
 #include "export/export_registry.h"
 #include "export/tls_identity.h"
@@ -242,14 +243,16 @@ class ExportServerImpl : public ExportServer {
       if (stopping_) return;
       serving_.insert(c.fd.get());
     }
-    // The handshake ran on the listener's socket BIO; serving uses the buffered one.
-    if (c.ssl && ew::AttachBufferedFd(c.ssl.get(), c.fd.get()).ok()) {
-      int fd = c.fd.get();
-      ew::TlsConn conn(std::move(c.fd), std::move(c.ssl));
-      ServeConnection(conn, registry_, stopping_atomic_);
-      absl::MutexLock l(&mu_);
-      serving_.erase(fd);  // before ~TlsConn closes it: the number may be reused at once
-      return;
+    // The handshake ran on the listener's socket BIO; serving uses the buffered one (bulk).
+    // The stream borrows the fd: c.fd closes it after serving_ lets go of the number, which
+    // may be reused at once.
+    if (c.ssl) {
+      auto stream = net::TlsAcceptedStream(c.fd.get(), /*owns_fd=*/false, std::move(c.ssl),
+                                           ew::HttpStreamOptions());
+      if (stream.ok()) {
+        ew::HttpConn conn(*std::move(stream));
+        ServeConnection(conn, registry_, stopping_atomic_);
+      }
     }
     absl::MutexLock l(&mu_);
     serving_.erase(c.fd.get());

@@ -30,7 +30,7 @@ UsbIpStats& UsbIpClientStats() {
 absl::StatusOr<std::vector<wire::DeviceRecord>> UsbIpListRemote(
     const std::string& host, int port, exportwire::ReloadingTlsContext* tls) {
   std::shared_ptr<SSL_CTX> ctx;
-  auto sock = usbsock::Dial(host, port, ClientContext(tls, ctx));
+  auto sock = net::Dial(host, absl::StrCat(port), ClientContext(tls, ctx), usbsock::Options());
   if (!sock.ok()) return sock.status();
   if (absl::Status s = (*sock)->WriteAll(wire::EncodeDevlistRequest()); !s.ok()) return s;
   // The reply ends when the server closes the connection.
@@ -54,11 +54,11 @@ absl::StatusOr<UsbIpImported> Import(const std::string& host, int port, const st
     return absl::InvalidArgumentError(absl::StrCat("usbip: bad busid \"", busid, "\""));
   }
   std::shared_ptr<SSL_CTX> ctx;
-  auto sock = usbsock::Dial(host, port, ClientContext(tls, ctx));
+  auto sock = net::Dial(host, absl::StrCat(port), ClientContext(tls, ctx), usbsock::Options());
   if (!sock.ok()) return sock.status();
   UsbIpImported out;
   out.stream = *std::move(sock);
-  usbsock::Stream& io = *out.stream;
+  net::Stream& io = *out.stream;
   if (absl::Status s = io.WriteAll(wire::EncodeImportRequest(busid)); !s.ok()) return s;
   uint8_t hb[wire::kOpHeaderSize];
   if (absl::Status s = io.ReadFull(hb, sizeof(hb)); !s.ok()) return s;

@@ -32,7 +32,7 @@ absl::StatusOr<std::vector<usbip::DeviceRecord>> UsbIpListRemote(
 UsbIpStats& UsbIpClientStats();
 
 struct UsbIpImported {
-  std::unique_ptr<usbsock::Stream> stream;  // connected, ready for URBs; owns the socket
+  std::unique_ptr<net::Stream> stream;  // connected, ready for URBs; owns the socket
   usbip::DeviceRecord device;
 };
 
@@ -68,7 +68,7 @@ class UsbIpUrbClient {
   void ReadLoop();
   void FailAll(int32_t status);
 
-  std::unique_ptr<usbsock::Stream> stream_;
+  std::unique_ptr<net::Stream> stream_;
   const usbip::DeviceRecord device_;
   const uint32_t devid_;
   absl::Mutex write_mu_;

@@ -32,7 +32,7 @@ struct UsbIpServer::Conn {
   const int fd;             // owned; shutdown(2) by Disconnect and the destructor
   UsbIpStats* const stats;  // the server's
   // Plain or TLS over fd (not owning it); set by the serving thread before any I/O.
-  std::unique_ptr<usbsock::Stream> stream;
+  std::unique_ptr<net::Stream> stream;
   std::string busid;  // set once imported (guarded by the server's mu_)
   absl::Mutex pending_mu;
   std::set<uint32_t> pending ABSL_GUARDED_BY(pending_mu);
@@ -193,12 +193,14 @@ void UsbIpServer::Serve(net::Connection accepted) {
 
 bool UsbIpServer::Authenticate(Conn& conn, net::UniqueSsl ssl) {
   if (!config_.tls) {
-    conn.stream = usbsock::PlainStream(conn.fd, /*owns_fd=*/false);
+    conn.stream = net::PlainStream(conn.fd, /*owns_fd=*/false, usbsock::Options());
     return true;
   }
   if (!ssl) return false;  // the listener does the handshake whenever TLS is configured
-  auto stream = usbsock::TlsAcceptedStream(conn.fd, /*owns_fd=*/false, std::move(ssl));
-  PeerIdentity peer = stream->Peer();
+  auto stream =
+      net::TlsAcceptedStream(conn.fd, /*owns_fd=*/false, std::move(ssl), usbsock::Options());
+  if (!stream.ok()) return false;
+  PeerIdentity peer = (*stream)->Peer();
   bool member = config_.tls_groups.empty();
   for (const std::string& g : config_.tls_groups) member |= peer.InGroup(g);
   if (!member) {
@@ -207,7 +209,7 @@ bool UsbIpServer::Authenticate(Conn& conn, net::UniqueSsl ssl) {
                               absl::StrJoin(config_.tls_groups, " or ")));
     return false;
   }
-  conn.stream = std::move(stream);
+  conn.stream = *std::move(stream);
   return true;
 }
 

@@ -142,7 +142,7 @@ TEST_CASE("USB/IP with TLS refuses peers without a valid agent certificate") {
     REQUIRE(SSL_CTX_load_verify_locations(bare.get(), (certs.dir + "/ca/ca.crt").c_str(),
                                           nullptr) == 1);
     SSL_CTX_set_verify(bare.get(), SSL_VERIFY_PEER, nullptr);
-    auto s = usbsock::Dial("127.0.0.1", port, bare.get());
+    auto s = net::Dial("127.0.0.1", absl::StrCat(port), bare.get(), usbsock::Options());
     // TLS 1.3: the client's handshake completes before the server checks its certificate;
     // the refusal arrives as an alert on the first read.
     if (s.ok()) {

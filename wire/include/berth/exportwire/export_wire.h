@@ -1,6 +1,7 @@
 // What the agent's export server and the `berth data` CLI share: the HTTP/1.1 head format and
 // its Range / Content-Range headers, the sparse extent list (SEEK_DATA/SEEK_HOLE), the
-// chunked SHA-256 digest both ends compute, and RAII owners for OpenSSL handles and fds.
+// chunked SHA-256 digest both ends compute, HTTP messages over a net::Stream, and RAII owners for
+// OpenSSL handles and fds.
 // Linked into the agent and the CLI (library berth_export_wire); see docs/export.md.
 #ifndef BERTH_AGENT_EXPORT_WIRE_H_
 #define BERTH_AGENT_EXPORT_WIRE_H_
@@ -20,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "berth/exportwire/sha256_lanes.h"
 #include "berth/net/socket.h"
+#include "berth/net/stream.h"
 
 namespace berth::exportwire {
 
@@ -158,35 +160,33 @@ absl::StatusOr<LeafTree> ReadLeafTreeFile(const std::string& path);
 // Merges sorted ranges that touch or overlap; drops empty ones.
 std::vector<Extent> MergeRanges(std::vector<Extent> ranges);
 
-// ---- TLS connection ----
-// One TLS connection over a connected socket: buffered head reading, exact body reads, whole
-// writes. Owns the fd and the SSL. Not thread-safe (one user at a time).
-class TlsConn {
+// ---- HTTP connection ----
+// HTTP/1.1 messages over one connected net::Stream (for exports: bulk TLS, see
+// berth/net/stream.h): buffered head reading, exact body reads, whole writes. Owns the stream.
+// Not thread-safe (one user at a time). Errors name the step ("reading the HTTP head: ...",
+// "reading the body: ...", "writing: ...", "flushing: ...").
+class HttpConn {
  public:
-  TlsConn(UniqueFd fd, UniqueSsl ssl) : fd_(std::move(fd)), ssl_(std::move(ssl)) {}
-  SSL* ssl() { return ssl_.get(); }
-  int fd() const { return fd_.get(); }
+  explicit HttpConn(std::unique_ptr<net::Stream> stream) : stream_(std::move(stream)) {}
+  net::Stream& stream() { return *stream_; }
+  int fd() const { return stream_->fd(); }
   // Reads up to the blank line; returns the head without it. Unavailable on EOF before any
   // byte (the peer closed a kept-alive connection), DataLoss on a torn or oversized head.
   absl::StatusOr<std::string> ReadHead(size_t max_bytes = 16384);
   // Reads exactly `n` bytes (after any buffered ones).
   absl::Status ReadExact(char* out, size_t n);
-  // Writes through a 256 KiB buffer: call Flush at the end of each message.
-  absl::Status WriteAll(const void* data, size_t n);
-  absl::Status Flush();
+  // Writes (bulk TLS: through a 256 KiB buffer): call Flush at the end of each message.
+  absl::Status WriteAll(const void* data, size_t n) {
+    return stream_->WriteAll(data, n, "writing");
+  }
+  absl::Status Flush() { return stream_->Flush(); }
   // Sends close_notify (best effort).
-  void Shutdown();
+  void Shutdown() { stream_->CloseNotify(); }
 
  private:
-  UniqueFd fd_;
-  UniqueSsl ssl_;
+  std::unique_ptr<net::Stream> stream_;
   std::string pending_;  // bytes read past the last head
 };
-
-// Attaches `fd` to `ssl` for large-block I/O: reads ahead into a 256 KiB buffer and writes
-// records through a 256 KiB buffer, so a stream costs one syscall per 256 KiB, not per 16 KiB
-// TLS record. Call before the handshake.
-absl::Status AttachBufferedFd(SSL* ssl, int fd);
 
 // Splits "https://HOST:PORT/PATH" (HOST may be a bracketed IPv6 literal).
 struct HttpsUrl {
@@ -198,10 +198,14 @@ absl::StatusOr<HttpsUrl> ParseHttpsUrl(const std::string& url);
 // Returns a client context that trusts only the certificates in `ca_pem` (TLS 1.2+, AES-GCM
 // preferred) and checks the peer's host name or IP against them.
 absl::StatusOr<UniqueSslCtx> NewClientContext(const std::string& ca_pem);
-// Connects (TCP, then TLS) to host:port. Unavailable when the peer cannot be reached,
-// PermissionDenied when its certificate does not verify.
-absl::StatusOr<std::unique_ptr<TlsConn>> Dial(SSL_CTX* ctx, const std::string& host,
-                                              const std::string& port);
+// The options of export streams: bulk TLS (256 KiB buffered writes, read-ahead, blocking), no
+// handshake timeout, errors without a prefix. Clients connect with
+// net::Dial(host, port, ctx, HttpStreamOptions()) and wrap the stream in an HttpConn.
+inline net::StreamOptions HttpStreamOptions() {
+  net::StreamOptions o;
+  o.bulk = true;
+  return o;
+}
 
 // Blocks SIGPIPE on this thread (and threads it starts) while alive, so a write to a socket the
 // peer closed fails with EPIPE instead of killing the process; on destruction drops a pending
@@ -223,7 +227,7 @@ absl::StatusOr<std::string> RandomHex(size_t n);
 // Returns whether a and b are equal, in time independent of where they differ.
 bool ConstantTimeEquals(const std::string& a, const std::string& b);
 // Returns the last OpenSSL error as text (and clears the queue).
-std::string SslErrorText();
+using net::SslErrorText;
 
 }  // namespace berth::exportwire
 

@@ -26,7 +26,7 @@ namespace berth::exportwire {
 // Server: presents files.cert/key and requires a client certificate that verifies against
 // files.ca (SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT): a peer without one fails the
 // handshake, before any request byte is read. Client: presents files.cert/key and verifies the
-// server against files.ca; ConfigureClient adds the host name / IP check per connection.
+// server against files.ca; net::ConfigureClient adds the host name / IP check per connection.
 class ReloadingTlsContext {
  public:
   enum class Role { kServer, kClient };
@@ -82,16 +82,8 @@ class ReloadingTlsContext {
 absl::Status UseCertificate(SSL_CTX* ctx, const std::string& cert_file,
                             const std::string& key_file);
 
-// Per-connection client settings: SNI and the check that the server's certificate names `host`
-// (an IP literal is matched against IP SANs, anything else against DNS names).
-void ConfigureClient(SSL* ssl, const std::string& host);
-
-// The identity in the verified certificate of the peer of `ssl` (CN and every O), empty when
-// the peer presented none or it did not verify.
-PeerIdentity VerifiedPeer(SSL* ssl);
-
-// Error text for a failed SSL_accept / SSL_connect, naming a certificate verification failure.
-std::string HandshakeError(SSL* ssl);
+// The per-connection helpers (ConfigureClient, VerifiedPeer, HandshakeError) are in
+// berth/net/stream.h.
 
 }  // namespace berth::exportwire
 
