@@ -76,7 +76,7 @@ std::string Slurp(const std::string& path) {
 TEST_CASE("download of a sparse volume is identical and sparse") {
   Fixture f;
   std::string path = f.Volume("v1", 64 << 20, {0, 9, 63});
-  ba::ExportSource src{"p", "v1", "", false, false, absl::Minutes(2)};
+  ba::ExportSource src{"p", "v1", "", false, false, absl::Minutes(2), ""};
   auto st = f.server->StartExport("e1", src);
   REQUIRE(st.ok());
   auto again = f.server->StartExport("e1", src);
@@ -95,7 +95,7 @@ TEST_CASE("download of a sparse volume is identical and sparse") {
 TEST_CASE("wrong token is 401, unknown 404, expired and stopped 410") {
   Fixture f;
   f.Volume("v1", 8 << 20, {1});
-  ba::ExportSource src{"p", "v1", "", false, false, absl::Seconds(30)};
+  ba::ExportSource src{"p", "v1", "", false, false, absl::Seconds(30), ""};
   auto st = f.server->StartExport("e1", src);
   REQUIRE(st.ok());
   bc::TransferOptions o{f.dir + "/out.img", 1, nullptr, false, "id"};
@@ -116,7 +116,7 @@ TEST_CASE("wrong token is 401, unknown 404, expired and stopped 410") {
 TEST_CASE("resume fetches only unfinished chunks") {
   Fixture f;
   std::string path = f.Volume("v1", 32 << 20, {0, 5, 10, 20});
-  auto st = f.server->StartExport("e1", {"p", "v1", "", false, false, absl::Minutes(2)});
+  auto st = f.server->StartExport("e1", {"p", "v1", "", false, false, absl::Minutes(2), ""});
   REQUIRE(st.ok());
   bc::TransferOptions o{f.dir + "/out.img", 1, nullptr, true, "disk-x"};
   // A previous run finished chunks 0 and 1 (MiB 0 and 5) and recorded them.
@@ -147,7 +147,7 @@ TEST_CASE("upload writes data extents and verifies the digest") {
   Fixture f;
   std::string src_path = f.Volume("src", 16 << 20, {2, 7});
   f.Volume("dst", 32 << 20, {});
-  auto st = f.server->StartExport("up", {"p", "dst", "", true, false, absl::Minutes(2)});
+  auto st = f.server->StartExport("up", {"p", "dst", "", true, false, absl::Minutes(2), ""});
   REQUIRE(st.ok());
   bc::TransferOptions o{src_path, 2, nullptr, false, ""};
   auto stats = bc::UploadToExport(f.Endpoint(*st), o);
@@ -158,7 +158,7 @@ TEST_CASE("upload writes data extents and verifies the digest") {
   CHECK(dst.substr(0, 16 << 20) == Slurp(src_path));
   // A file larger than a fixed-size volume is refused (416 -> InvalidArgument).
   f.Volume("tiny", 1 << 20, {});
-  auto tiny = f.server->StartExport("up2", {"p", "tiny", "", true, false, absl::Minutes(2)});
+  auto tiny = f.server->StartExport("up2", {"p", "tiny", "", true, false, absl::Minutes(2), ""});
   REQUIRE(tiny.ok());
   CHECK(absl::IsInvalidArgument(bc::UploadToExport(f.Endpoint(*tiny), o).status()));
 }
@@ -166,7 +166,7 @@ TEST_CASE("upload writes data extents and verifies the digest") {
 TEST_CASE("the server counts bytes, responses, active exports and transfers") {
   Fixture f;
   f.Volume("v1", 8 << 20, {1, 5});
-  auto st = f.server->StartExport("e1", {"p", "v1", "", false, false, absl::Minutes(2)});
+  auto st = f.server->StartExport("e1", {"p", "v1", "", false, false, absl::Minutes(2), ""});
   REQUIRE(st.ok());
   CHECK(f.stats.active_downloads == 1);
   CHECK(f.stats.active_uploads == 0);
@@ -183,7 +183,7 @@ TEST_CASE("the server counts bytes, responses, active exports and transfers") {
 
   std::string src = f.Volume("src", 4 << 20, {1});
   f.Volume("dst", 8 << 20, {});
-  auto up = f.server->StartExport("up", {"p", "dst", "", true, false, absl::Minutes(2)});
+  auto up = f.server->StartExport("up", {"p", "dst", "", true, false, absl::Minutes(2), ""});
   REQUIRE(up.ok());
   CHECK(f.stats.active_uploads == 1);
   REQUIRE(bc::UploadToExport(f.Endpoint(*up), {src, 2, nullptr, false, ""}).ok());
@@ -228,7 +228,7 @@ TEST_CASE("with mutual TLS the export needs a client certificate of the cluster 
   REQUIRE(s.ok());
   f.server = *std::move(s);
   std::string path = f.Volume("v1", 8 << 20, {1, 6});
-  auto st = f.server->StartExport("e1", {"p", "v1", "", false, false, absl::Minutes(2)});
+  auto st = f.server->StartExport("e1", {"p", "v1", "", false, false, absl::Minutes(2), ""});
   REQUIRE(st.ok());
   CHECK(st->ca_cert == Slurp(certs + "/ca.crt"));  // the client pins the cluster CA
   bc::TransferOptions o{f.dir + "/out.img", 2, nullptr, false, "id"};
@@ -254,7 +254,7 @@ TEST_CASE("incremental download and upload by leaf digests (copy pool)") {
   constexpr uint64_t M = 1 << 20;
   std::string vol = f.Volume("v", 32 * M, {0, 5, 20});
   REQUIRE(f.pools["p"]->CreateSnapshot("v", "a").ok());
-  ba::ExportSource full{"p", "", "a", false, false, absl::Minutes(2)};
+  ba::ExportSource full{"p", "", "a", false, false, absl::Minutes(2), ""};
   auto sa = f.server->StartExport("full-a", full);
   REQUIRE(sa.ok());
   std::string a_img = f.dir + "/a.img", b_img = f.dir + "/b.img";
