@@ -18,7 +18,6 @@
 namespace berth::controller {
 
 inline constexpr char kExportFinalizer[] = "virtualization.deckhouse.io/berth-export";
-inline constexpr char kUploadPhase[] = "WaitForUserUpload";
 
 // Returns whether any DataExport in `exports` (all of one namespace) targets the VirtualDisk
 // named `disk` and may still read it: every phase but Expired and Failed, deleting included

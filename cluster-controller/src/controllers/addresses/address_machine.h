@@ -8,8 +8,7 @@
 //                  listing failed)                            -> Pending, Bound False
 //                                                                AllocationFailed, retry in 10 s
 //   (no address)   allocated                                  -> address recorded, Bound True
-//   Bound,
-//                                                                then as below
+//                                                                Bound, then as below
 //   (address)      a VM not being deleted references it       -> Attached, status.virtualMachine
 //   (address)      no VM references it                        -> Bound, no status.virtualMachine
 // An address, once recorded, is never reallocated. A VM references an IP address object through

@@ -9,8 +9,7 @@
 //   (any)          the source a VirtualDisk a running VM uses   -> Pending SourceInUse, 2 s
 //   (no node)      the source Ready                             -> finalizer, then Provisioning on
 //                                                                  the source's node and pool
-//   (node)         the source Ready                             -> finalizer, kCopy (a volume is
-//   cut
+//   (node)         the source Ready                             -> finalizer, kCopy (a volume cut
 //                                                                  through a temporary snapshot),
 //                                                                  then FinishCopy:
 //   (copied)       volume made                                  -> Ready (path, sizeBytes, size)

@@ -7,8 +7,7 @@
 //   phase       observation                                   -> next phase, action
 //   deleting    phase not Terminating                         -> Terminating
 //   Terminating (node known)                                  -> kDeleteDomain (USB released
-//   first),
-//                                                                finalizer removed
+//                                                                first), finalizer removed
 //   Terminating (never placed)                                -> kRemoveFinalizer (USB released)
 //   any         a block device missing, not Ready, on another
 //               node, or a disk used by another active VM;
@@ -17,8 +16,7 @@
 //                                                                BlockDevicesNotReady, poll 2 s
 //   any         devices placed, IP or MAC not yet leased      -> Pending (unless active), poll 2 s
 //   any         placed and leased                             -> BlockDevicesReady True,
-//   status.node,
-//                                                                then by power:
+//                                                                status.node, then by power:
 //   (placed)    On, domain not running, a disk being exported -> Pending (unless active),
 //                                                                BlockDevicesReady False
 //                                                                DiskExportInProgress, poll 2 s
