@@ -66,10 +66,9 @@ pool_entries() {
 
 # --- a real guest (tests/guest) in the local cluster ---
 GUEST=$BERTH_BUILD_DIR/guest
-virsh_() { virsh -c qemu:///system "$@"; }
 dom_of() { echo "berth-default-$1-$(jp vm "$1" '{.metadata.uid}' | cut -c1-8)"; }
 guest_fs() {  # guest_fs DOMAIN: the guest's own answer: thawed | frozen | unknown
-  timeout 10 virsh -c qemu:///system qemu-agent-command "$1" \
+  timeout 10 virsh -c "$(dom_uri "$1")" qemu-agent-command "$1" \
     '{"execute":"guest-fsfreeze-status"}' 2>/dev/null | jq -r '.return' 2>/dev/null || echo unknown
 }
 # boot_guest VM DISK: builds the guest image if needed, makes DISK (reflink, ext4) and VM, waits
@@ -83,9 +82,8 @@ boot_guest() {
   mkfs.ext4 -q -F -L berth-data "$(jp vd "$2" '{.status.path}')"
   guest_vm_yaml "$1" "$2" "berth.writer=1" AlwaysOn | berth apply -f - >/dev/null
   DOM=$(dom_of "$1")
-  on_exit "cluster kill controller; virsh -c qemu:///system qemu-agent-command '$DOM' \
-    '{\"execute\":\"guest-fsfreeze-thaw\"}'; virsh -c qemu:///system destroy '$DOM'; \
-    virsh -c qemu:///system undefine '$DOM'"
+  on_exit "cluster kill controller; virsh_ qemu-agent-command '$DOM' \
+    '{\"execute\":\"guest-fsfreeze-thaw\"}'; virsh_ destroy '$DOM'; virsh_ undefine '$DOM'"
   wait_phase vm "$1" Running 180s
   berth wait "vm/$1" --for=condition=AgentReady --timeout=180s >/dev/null ||
     fail "guest agent of $1 not ready (console: $(tail -n 5 "$IT_DIR"/cluster/state/node-1/console/"$DOM".log 2>/dev/null))"

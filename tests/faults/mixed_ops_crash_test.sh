@@ -19,8 +19,8 @@ SRC=8
 start_cluster 2
 W=$IT_DIR/w
 mkdir -p "$W"
-on_exit 'for d in $(virsh -c qemu:///system list --all --name | grep "^berth-default-"); do
-  for u in $(cat "$W/vm-uids" 2>/dev/null); do case $d in *-$u) virsh -c qemu:///system undefine "$d";; esac; done; done'
+on_exit 'for d in $(virsh_ list --all --name | grep "^berth-default-"); do
+  for u in $(cat "$W/vm-uids" 2>/dev/null); do case $d in *-$u) virsh_ undefine "$d";; esac; done; done'
 
 class_of() { if [ $(($1 % 2)) -eq 0 ]; then echo local-reflink; else echo local-btrfs; fi; }
 vm_doc() {  # vm_doc NAME DISK: a stopped VM (no guest needed to clone it)
@@ -166,7 +166,7 @@ deleted_ms=$(($(now_ms) - t1))
 leaked=$(pool_entries)
 [ -z "$leaked" ] || fail "node-side data left after every object was deleted: $(head -n 20 <<<"$leaked")"
 CHECKS=$((CHECKS + 1))
-doms=$(virsh -c qemu:///system list --all --name | grep -F -f "$W/vm-uids" || true)
+doms=$(virsh_ list --all --name | grep -F -f "$W/vm-uids" || true)
 expect_eq "libvirt domains left" "$doms" ""
 journal=$(ls -A "$IT_DIR"/cluster/state/node-*/freeze-journal 2>/dev/null | grep -v ':$' | grep -c . || true)
 expect_eq "freeze journal entries left" "$journal" 0

@@ -38,8 +38,8 @@ ha_cleanup() {
   local k
   for k in 1 2 3; do cluster kill "controller-$k" >/dev/null 2>&1; done
   if [ -n "$DOMAIN" ]; then
-    virsh -c qemu:///system destroy "$DOMAIN" >/dev/null 2>&1
-    virsh -c qemu:///system undefine "$DOMAIN" >/dev/null 2>&1
+    virsh_ destroy "$DOMAIN" >/dev/null 2>&1
+    virsh_ undefine "$DOMAIN" >/dev/null 2>&1
   fi
   (exit $rc)
   cleanup
@@ -158,7 +158,7 @@ freeze_window_max_bucket() {  # the upper bound of the highest non-empty freeze-
           for (i = 1; i <= n; i++) if (cum[i] >= total) { print les[i]; exit } }'
 }
 guest_fs() {  # the guest's own answer: thawed | frozen | unknown
-  timeout 15 virsh -c qemu:///system qemu-agent-command "$DOMAIN" \
+  timeout 15 virsh -c "$(dom_uri "$DOMAIN")" qemu-agent-command "$DOMAIN" \
     '{"execute":"guest-fsfreeze-status"}' 2>/dev/null | jq -r .return 2>/dev/null || echo unknown
 }
 
@@ -250,7 +250,7 @@ expect_eq "VirtualDisks (no duplicate)" \
   "$(berth get vd -o json | jq -r '[.items[].metadata.name] | sort | join(",")')" db-data,src
 check_volumes "after the restore"
 expect_eq "the guest domain is running" \
-  "$(virsh -c qemu:///system domstate "$DOMAIN" 2>&1)" running
+  "$(virsh_ domstate "$DOMAIN" 2>&1)" running
 cluster start "$killed" >/dev/null
 check "the restarted $killed follows $leader" follows "${killed#controller-}" "$leader"
 

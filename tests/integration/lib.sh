@@ -39,6 +39,38 @@ source "$BERTH_SOURCE_DIR/tests/integration/checks.sh"
 
 start_cluster() { cluster up --no-build --nodes "${1:-2}" >/dev/null; }
 
+# --- libvirt: every node of the cluster has its own libvirtd (local-cluster libvirt-uri) ---
+libvirt_uri() { cluster libvirt-uri "$1" 2>/dev/null || echo qemu:///system; }  # libvirt_uri NODE
+node_virsh() { local u; u=$(libvirt_uri "$1"); shift; virsh -c "$u" "$@"; }  # node_virsh NODE ARGS
+cluster_nodes() { seq 1 "$(cat "$IT_DIR/cluster/run/nodes" 2>/dev/null || echo 1)" | sed 's/^/node-/'; }
+# dom_node DOMAIN: the node whose libvirtd has DOMAIN; fails if none has it. The answer is
+# remembered in a file per domain (callers run in subshells) and checked at each use.
+dom_node() {
+  local memo=$IT_DIR/.dom-node-$1 n
+  if [ -s "$memo" ]; then
+    n=$(cat "$memo")
+    node_virsh "$n" domuuid "$1" >/dev/null 2>&1 && { echo "$n"; return 0; }
+  fi
+  for n in $(cluster_nodes); do
+    node_virsh "$n" domuuid "$1" >/dev/null 2>&1 && { echo "$n" >"$memo"; echo "$n"; return 0; }
+  done
+  return 1
+}
+# dom_uri DOMAIN: the libvirt URI of DOMAIN's node (node-1's if no node has it, so that virsh
+# reports the error), e.g. for `timeout 10 virsh -c "$(dom_uri D)" qemu-agent-command D ...`.
+dom_uri() { libvirt_uri "$(dom_node "$1" || echo node-1)"; }
+# virsh_ list [ARGS]: the union of every node's `virsh list ARGS`. virsh_ CMD [OPTIONS] DOMAIN
+# [ARGS]: CMD on DOMAIN's node (DOMAIN: the first argument after CMD not starting with '-').
+virsh_() {
+  local n a dom=""
+  if [ "${1:-}" = list ]; then
+    for n in $(cluster_nodes); do node_virsh "$n" "$@" || return; done
+    return 0
+  fi
+  for a in "${@:2}"; do case $a in -*) ;; *) dom=$a; break ;; esac; done
+  virsh -c "$(dom_uri "$dom")" "$@"
+}
+
 jp() { berth get "$1" "$2" -o "jsonpath=$3"; }  # jp KIND NAME TEMPLATE
 
 wait_phase() {  # wait_phase KIND NAME PHASE [TIMEOUT]

@@ -15,7 +15,6 @@ bash "$BERTH_SOURCE_DIR/tests/guest/build-guest.sh" "$GUEST" >/dev/null 2>&1 ||
   bash "$BERTH_SOURCE_DIR/tests/guest/build-guest.sh" "$GUEST"
 start_cluster 1
 
-virsh_() { virsh -c qemu:///system "$@"; }
 dom_of() { echo "berth-default-$1-$(jp vm "$1" '{.metadata.uid}' | cut -c1-8)"; }
 
 # Never leave a domain of this test defined: every VM uid this cluster ever had is recorded.
@@ -41,7 +40,7 @@ vm_cleanup() {
 trap 'rc=$?; cluster kill controller >/dev/null 2>&1; vm_cleanup; (exit $rc); cleanup' EXIT
 
 # Guest file access through qemu-guest-agent: the guest's own view of its data disk.
-qga() { timeout 20 virsh -c qemu:///system qemu-agent-command "$1" "$2"; }
+qga() { timeout 20 virsh -c "$(dom_uri "$1")" qemu-agent-command "$1" "$2"; }
 guest_write() {  # guest_write DOMAIN PATH TEXT
   local h
   h=$(qga "$1" "{\"execute\":\"guest-file-open\",\"arguments\":{\"path\":\"$2\",\"mode\":\"w\"}}" |

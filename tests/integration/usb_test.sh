@@ -109,15 +109,9 @@ YAML
   berth wait "vd/$1" -n "$2" --for="jsonpath={.status.phase}=Ready" --timeout=60s >/dev/null ||
     fail "disk $1 not Ready"
 }
-virsh_() { virsh -c qemu:///system "$@"; }
-# After `cluster down` (a live controller would start AlwaysOn VMs again).
-vm_cleanup() {
-  for d in $(virsh_ list --all --name 2>/dev/null | grep '^berth-my-project-' || true); do
-    virsh_ destroy "$d" >/dev/null 2>&1 || true
-    virsh_ undefine "$d" >/dev/null 2>&1 || true
-  done
-}
-trap 'rc=$?; [ $rc -ne 0 ] && tail -n 5 "${USB:-/nonexistent}"/*/log 2>/dev/null; cluster down >/dev/null 2>&1; vm_cleanup; (exit $rc); cleanup' EXIT
+# `cluster down` (in cleanup) stops the controller first (it would start AlwaysOn VMs again),
+# then destroys and undefines every domain on each node's libvirtd.
+trap 'rc=$?; [ $rc -ne 0 ] && tail -n 5 "${USB:-/nonexistent}"/*/log 2>/dev/null; (exit $rc); cleanup' EXIT
 
 # --- 1. discovery -----------------------------------------------------------------------------
 # The VMs' disks decide their node: make five, run the VMs on a node holding three of them and

@@ -20,12 +20,11 @@ bash "$BERTH_SOURCE_DIR/tests/guest/build-guest.sh" "$GUEST" >/dev/null 2>&1 ||
   bash "$BERTH_SOURCE_DIR/tests/guest/build-guest.sh" "$GUEST"
 start_cluster 2
 
-virsh_() { virsh -c qemu:///system "$@"; }
 dom_of() { echo "berth-default-$1-$(jp vm "$1" '{.metadata.uid}' | cut -c1-8)"; }
 guest_fs() {  # the guest's own answer: thawed | frozen | unknown (virsh's error in qga.err)
   local out
   for _ in 1 2 3; do
-    if out=$(timeout 15 virsh -c qemu:///system qemu-agent-command "$1" \
+    if out=$(timeout 15 virsh -c "$(dom_uri "$1")" qemu-agent-command "$1" \
       '{"execute":"guest-fsfreeze-status"}' 2>"$IT_DIR/qga.err"); then
       jq -r '.return' <<<"$out"
       return 0
