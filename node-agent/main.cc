@@ -40,6 +40,9 @@ int main(int argc, char** argv) {
   }
   berth::log::Init(options->log_format, options->verbosity, "agent");
   sigset_t signals = BlockStopSignals();  // before any thread starts
+  // A peer that goes away mid-write (libvirtd restarted under a running guest, a client closing
+  // an export) is an error on that write, never a reason to die.
+  signal(SIGPIPE, SIG_IGN);
   berth::RealClock clock;
   auto agent = ba::AgentServer::Create(*options, ba::ProductionAgentPlatform(), clock);
   absl::Status started = agent.ok() ? (*agent)->Start() : agent.status();

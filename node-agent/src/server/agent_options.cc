@@ -24,6 +24,9 @@ ABSL_FLAG(std::vector<std::string>, pools, {},
           "storage pools as NAME:TYPE:PATH, comma-separated; TYPE is reflink, btrfs or copy");
 
 ABSL_FLAG(std::string, libvirt_uri, AgentOptions().libvirt_uri, "libvirt connection for guests");
+ABSL_FLAG(std::string, migration_uri, "",
+          "this node's libvirtd as other nodes' hypervisors reach it for live migration, e.g. "
+          "qemu+tls://node-2/system (empty: no migrations to this node)");
 ABSL_FLAG(std::string, accelerator, AgentOptions().accelerator,
           "guest accelerator: auto (KVM if a kernel boots under it here, else TCG), kvm or qemu");
 ABSL_FLAG(std::string, kvm_probe_kernel, "",
@@ -83,6 +86,7 @@ absl::StatusOr<AgentOptions> AgentOptionsFromFlags() {
   o.pools = absl::GetFlag(FLAGS_pools);
 
   o.libvirt_uri = absl::GetFlag(FLAGS_libvirt_uri);
+  o.migration_uri = absl::GetFlag(FLAGS_migration_uri);
   o.accelerator = absl::GetFlag(FLAGS_accelerator);
   o.kvm_probe_kernel = absl::GetFlag(FLAGS_kvm_probe_kernel);
   o.state_dir = absl::GetFlag(FLAGS_state_dir);

@@ -26,6 +26,7 @@ struct AgentOptions {
 
   // Guests (--libvirt_uri, --accelerator, --kvm_probe_kernel, --state_dir, ...).
   std::string libvirt_uri = "qemu:///system";
+  std::string migration_uri;  // this libvirtd for other nodes' hypervisors; empty: no migrations
   std::string accelerator = "auto";
   std::string kvm_probe_kernel;
   std::string state_dir = "/var/lib/berth/agent";

@@ -190,6 +190,7 @@ absl::Status AgentServer::StartGuests() {
   guests_ = std::make_unique<Guests>();
   Guests& g = *guests_;
   g.services.state_dir = options_.state_dir;
+  g.services.migration_uri = options_.migration_uri;
   g.services.clock = &clock_;  // the snapshot coordinator measures with the freezer's clock
   g.services.debug_hold_freeze = absl::Milliseconds(options_.debug_hold_freeze_ms);
   const std::string& uri = options_.libvirt_uri;

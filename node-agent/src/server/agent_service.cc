@@ -34,6 +34,7 @@ class NodeAgentService : public pb::NodeAgent::Service {
                        pb::NodeInfo* resp) override {
     resp->set_node_name(node_);
     resp->set_version(kAgentVersion);
+    resp->set_hypervisor_uri(domains_.migration_uri());
     for (const auto& [name, backend] : pools_) {
       pb::Pool* p = resp->add_pools();
       p->set_name(name);
@@ -130,6 +131,22 @@ class NodeAgentService : public pb::NodeAgent::Service {
   grpc::Status DeleteDomain(grpc::ServerContext*, const pb::DomainRequest* req,
                             pb::DeleteResponse* resp) override {
     return domains_.Delete(*req, resp);
+  }
+  grpc::Status PrepareMigration(grpc::ServerContext*, const pb::DefineDomainRequest* req,
+                                pb::PreparedMigration* resp) override {
+    return domains_.PrepareMigration(*req, resp);
+  }
+  grpc::Status MigrateDomain(grpc::ServerContext*, const pb::MigrateDomainRequest* req,
+                             pb::MigrationStatus* resp) override {
+    return domains_.Migrate(*req, resp);
+  }
+  grpc::Status GetMigration(grpc::ServerContext*, const pb::DomainRequest* req,
+                            pb::MigrationStatus* resp) override {
+    return domains_.GetMigration(*req, resp);
+  }
+  grpc::Status AbortMigration(grpc::ServerContext*, const pb::DomainRequest* req,
+                              pb::MigrationStatus* resp) override {
+    return domains_.AbortMigration(*req, resp);
   }
   grpc::Status GetDomain(grpc::ServerContext*, const pb::DomainRequest* req,
                          pb::DomainStatus* resp) override {

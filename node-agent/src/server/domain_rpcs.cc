@@ -39,7 +39,20 @@ DomainRpcs::DomainRpcs(std::string node, const PoolMap& pools, GuestServices gue
       guests_(std::move(guests)),
       snapshots_(pools, guests_.hypervisor != nullptr ? guests_.freezer : nullptr,
                  guests_.clock != nullptr ? *guests_.clock : real_clock_,
-                 SnapshotCoordinator::Options{node_, Available(), guests_.debug_hold_freeze}) {}
+                 SnapshotCoordinator::Options{node_, Available(), guests_.debug_hold_freeze}) {
+  if (guests_.hypervisor != nullptr) {
+    migrations_ = std::make_unique<Migrations>(
+        *guests_.hypervisor, guests_.clock != nullptr ? *guests_.clock : real_clock_);
+  }
+}
+
+std::string DomainRpcs::SerialLog(const std::string& name) const {
+  return absl::StrCat(guests_.state_dir, "/console/", name, ".log");
+}
+
+std::string DomainRpcs::CloudInitIso(const std::string& name) const {
+  return absl::StrCat(guests_.state_dir, "/cloud-init/", name, ".iso");
+}
 
 absl::Status DomainRpcs::Available() const {
   if (guests_.hypervisor != nullptr) return absl::OkStatus();
@@ -65,10 +78,10 @@ absl::StatusOr<DomainSpec> DomainRpcs::ToSpec(const pb::DefineDomainRequest& req
   spec.cmdline = req.cmdline();
   spec.mac_address = req.mac_address();
   std::string state = guests_.state_dir;
-  spec.serial_log = absl::StrCat(state, "/console/", req.name(), ".log");
+  spec.serial_log = SerialLog(req.name());
   BERTH_RETURN_IF_ERROR(platform::MakeDirs(absl::StrCat(state, "/console"), 0700));
   if (!req.cloud_init_user_data().empty()) {
-    spec.cloud_init_iso = absl::StrCat(state, "/cloud-init/", req.name(), ".iso");
+    spec.cloud_init_iso = CloudInitIso(req.name());
     std::string id = req.uuid().empty() ? req.name() : req.uuid();
     std::string meta = absl::StrCat("instance-id: ", id, "\nlocal-hostname: ", req.name(), "\n");
     BERTH_RETURN_IF_ERROR(
@@ -133,8 +146,7 @@ grpc::Status DomainRpcs::Delete(const pb::DomainRequest& req, pb::DeleteResponse
     BERTH_ASSIGN_OR_RETURN(DomainState state, guests_.hypervisor->State(req.name()));
     BERTH_RETURN_IF_ERROR(guests_.hypervisor->Undefine(req.name()));
     if (CheckDomainName(req.name()).ok()) {
-      platform::RemoveFile(absl::StrCat(guests_.state_dir, "/cloud-init/", req.name(), ".iso"))
-          .IgnoreError();
+      platform::RemoveFile(CloudInitIso(req.name())).IgnoreError();
     }
     resp->set_existed(state != DomainState::kNotFound);
     return absl::OkStatus();
@@ -178,6 +190,101 @@ absl::Status DomainRpcs::Snapshot(const pb::SnapshotVolumesRequest& req,
 grpc::Status DomainRpcs::SnapshotVolumes(const pb::SnapshotVolumesRequest& req,
                                          pb::SnapshotVolumesResponse* resp) {
   return Reply([&] { return Snapshot(req, resp); });
+}
+
+grpc::Status DomainRpcs::PrepareMigration(const pb::DefineDomainRequest& req,
+                                          pb::PreparedMigration* resp) {
+  return Reply([&]() -> absl::Status {
+    BERTH_RETURN_IF_ERROR(Available());
+    if (guests_.migration_uri.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "node ", node_, " accepts no migrations: its agent runs without --migration_uri"));
+    }
+    BERTH_ASSIGN_OR_RETURN(DomainState state, guests_.hypervisor->State(req.name()));
+    if (state == DomainState::kRunning || state == DomainState::kPaused) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("domain ", req.name(), " already runs on node ", node_));
+    }
+    BERTH_ASSIGN_OR_RETURN(DomainSpec spec, ToSpec(req));  // writes the seed image
+    resp->set_hypervisor_uri(guests_.migration_uri);
+    resp->set_serial_log(spec.serial_log);
+    resp->set_cloud_init_iso(spec.cloud_init_iso);
+    return absl::OkStatus();
+  });
+}
+
+void DomainRpcs::FillMigration(const std::string& name, const MigrationState& m,
+                               pb::MigrationStatus* out) {
+  out->set_name(name);
+  out->set_state(MigrationPhaseName(m.phase));
+  out->set_error(m.error);
+  out->set_timed_out(m.timed_out);
+  out->set_data_total_bytes(m.progress.data_total);
+  out->set_data_processed_bytes(m.progress.data_processed);
+  out->set_data_remaining_bytes(m.progress.data_remaining);
+  out->set_downtime_ms(m.progress.downtime_ms);
+  out->set_elapsed_ms(m.progress.elapsed_ms);
+}
+
+grpc::Status DomainRpcs::Migrate(const pb::MigrateDomainRequest& req, pb::MigrationStatus* resp) {
+  return Reply([&]() -> absl::Status {
+    BERTH_RETURN_IF_ERROR(Available());
+    BERTH_RETURN_IF_ERROR(CheckDomainName(req.name()));
+    if (req.target().hypervisor_uri().empty()) {
+      return absl::InvalidArgumentError("target.hypervisor_uri: the target's hypervisor is unset");
+    }
+    if (req.target().hypervisor_uri() == guests_.migration_uri) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("target ", req.target().hypervisor_uri(), " is this node's hypervisor"));
+    }
+    MigrationState now = migrations_->Get(req.name());
+    if (now.phase != MigrationState::Phase::kRunning) {
+      BERTH_ASSIGN_OR_RETURN(DomainState state, guests_.hypervisor->State(req.name()));
+      if (state != DomainState::kRunning) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("domain ", req.name(), " is ", DomainStateName(state), " on node ", node_,
+                         ": only a running guest migrates live"));
+      }
+    }
+    MigrationParams params;
+    params.dest_uri = req.target().hypervisor_uri();
+    for (const pb::PathRewrite& d : req.disks()) {
+      if (d.from().empty() || d.to().empty()) {
+        return absl::InvalidArgumentError("every disk rewrite needs both paths");
+      }
+      params.rewrites.emplace_back(d.from(), d.to());
+    }
+    params.rewrites.emplace_back(SerialLog(req.name()), req.target().serial_log());
+    if (!req.target().cloud_init_iso().empty()) {
+      params.rewrites.emplace_back(CloudInitIso(req.name()), req.target().cloud_init_iso());
+    }
+    if (req.max_downtime_ms() > 0) params.max_downtime = absl::Milliseconds(req.max_downtime_ms());
+    absl::Duration timeout = absl::Seconds(req.timeout_seconds());
+    FillMigration(req.name(), migrations_->Start(req.name(), params, timeout), resp);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status DomainRpcs::GetMigration(const pb::DomainRequest& req, pb::MigrationStatus* resp) {
+  return Reply([&]() -> absl::Status {
+    BERTH_RETURN_IF_ERROR(Available());
+    MigrationState m = migrations_->Get(req.name());
+    if (m.phase == MigrationState::Phase::kNone) {
+      // Not driven from here (or before a restart): an incoming migration's figures, if any.
+      auto done = guests_.hypervisor->Progress(req.name(), true);
+      if (done.ok()) m.progress = *done;
+    }
+    FillMigration(req.name(), m, resp);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status DomainRpcs::AbortMigration(const pb::DomainRequest& req, pb::MigrationStatus* resp) {
+  return Reply([&]() -> absl::Status {
+    BERTH_RETURN_IF_ERROR(Available());
+    FillMigration(req.name(), migrations_->Abort(req.name()), resp);
+    return absl::OkStatus();
+  });
 }
 
 }  // namespace berth::agent

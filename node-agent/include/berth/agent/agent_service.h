@@ -28,6 +28,8 @@ struct GuestServices {
   std::string unavailable_reason;
   // NoCloud seed images go to STATE/cloud-init, serial console logs to STATE/console.
   std::string state_dir;
+  // This node's libvirtd as other nodes' hypervisors reach it (live migration's target URI).
+  std::string migration_uri;
   // Tests only: SnapshotVolumes keeps the freeze this long after its cuts.
   absl::Duration debug_hold_freeze = absl::ZeroDuration();
   // Times snapshot freezes; null: the system clock.

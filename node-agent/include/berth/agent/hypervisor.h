@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -33,6 +34,25 @@ struct DomainSpec {
   std::string mac_address;     // empty: no network interface
 };
 
+// A live migration with storage copy (libvirt peer-to-peer: this node's libvirtd connects to the
+// target's and mirrors every writable disk to it over NBD while the guest runs).
+struct MigrationParams {
+  std::string dest_uri;  // the target hypervisor as this node's libvirtd reaches it
+  // Paths in the domain's definition replaced on the target (disks, seed image, console log).
+  std::vector<std::pair<std::string, std::string>> rewrites;
+  absl::Duration max_downtime = absl::Milliseconds(300);
+};
+
+// A migration job's figures (libvirt's job stats); all zero when no job runs.
+struct MigrationProgress {
+  bool active = false;
+  uint64_t data_total = 0;  // bytes: memory plus disks
+  uint64_t data_processed = 0;
+  uint64_t data_remaining = 0;
+  uint64_t downtime_ms = 0;  // completed jobs: how long the guest was paused
+  uint64_t elapsed_ms = 0;
+};
+
 enum class DomainState { kNotFound, kRunning, kPaused, kShutoff, kShuttingDown, kCrashed, kOther };
 
 const char* DomainStateName(DomainState s);
@@ -59,6 +79,20 @@ class Hypervisor {
   virtual absl::StatusOr<std::string> AgentCommand(const std::string& name,
                                                    const std::string& command_json,
                                                    absl::Duration timeout) = 0;
+  // Migrates the running domain live to `p.dest_uri` with its writable disks copied, defining
+  // it there and undefining it here on success. Blocks until the migration ends; Aborted when
+  // AbortMigration cancelled it. The guest keeps running here on any failure.
+  virtual absl::Status Migrate(const std::string& name, const MigrationParams& p) {
+    return absl::UnimplementedError("this hypervisor cannot migrate " + name);
+  }
+  // The running migration job's figures, or with `completed` the last finished job's (on the
+  // target: the incoming migration, with its downtime).
+  virtual absl::StatusOr<MigrationProgress> Progress(const std::string& name, bool completed) {
+    return absl::UnimplementedError("this hypervisor cannot migrate " + name);
+  }
+  virtual absl::Status AbortMigration(const std::string& name) {
+    return absl::UnimplementedError("this hypervisor cannot migrate " + name);
+  }
   // Returns "kvm" or "qemu" (TCG): what new domains use.
   virtual std::string Accelerator() const = 0;
 };

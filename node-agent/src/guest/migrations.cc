@@ -1,0 +1,137 @@
+// Outgoing live migrations: a worker thread blocks in Hypervisor::Migrate while a watchdog
+// samples the job's figures every 200 ms and aborts it at its deadline.
+#include "guest/migrations.h"
+
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "berth/log.h"
+
+namespace berth::agent {
+
+namespace {
+constexpr absl::Duration kSample = absl::Milliseconds(200);
+}  // namespace
+
+const char* MigrationPhaseName(MigrationState::Phase p) {
+  switch (p) {
+    case MigrationState::Phase::kRunning:
+      return "Running";
+    case MigrationState::Phase::kCompleted:
+      return "Completed";
+    case MigrationState::Phase::kFailed:
+      return "Failed";
+    default:
+      return "None";
+  }
+}
+
+Migrations::~Migrations() {
+  std::vector<std::string> running;
+  {
+    absl::MutexLock l(&mu_);
+    for (auto& [name, e] : entries_) {
+      if (e->state.phase == MigrationState::Phase::kRunning) running.push_back(name);
+    }
+  }
+  for (const std::string& name : running) Abort(name);
+  absl::MutexLock l(&mu_);
+  for (auto& [name, e] : entries_) Join(*e);
+}
+
+void Migrations::Join(Entry& e) {
+  if (e.worker.joinable()) e.worker.join();
+  if (e.watchdog.joinable()) e.watchdog.join();
+}
+
+MigrationState Migrations::Start(const std::string& name, const MigrationParams& params,
+                                 absl::Duration timeout) {
+  std::unique_ptr<Entry> old;
+  Entry* e = nullptr;
+  {
+    absl::MutexLock l(&mu_);
+    auto it = entries_.find(name);
+    if (it != entries_.end() && it->second->state.phase == MigrationState::Phase::kRunning) {
+      return it->second->state;
+    }
+    if (it != entries_.end()) old = std::move(it->second);
+    auto fresh = std::make_unique<Entry>();
+    e = fresh.get();
+    e->state.phase = MigrationState::Phase::kRunning;
+    e->state.progress.active = true;
+    if (timeout > absl::ZeroDuration()) e->deadline = clock_.Now() + timeout;
+    entries_[name] = std::move(fresh);
+    log::Info("migration", {{"domain", name}, {"to", params.dest_uri}});
+    e->worker = std::thread([this, name, params, e] {
+      absl::Status s = hv_.Migrate(name, params);
+      absl::MutexLock l(&mu_);
+      e->state.phase = s.ok() ? MigrationState::Phase::kCompleted : MigrationState::Phase::kFailed;
+      e->state.progress.active = false;
+      if (!s.ok()) {
+        e->state.error = e->state.timed_out ? absl::StrCat(
+                                                  "the migration did not finish in time and was "
+                                                  "aborted (",
+                                                  s.message(), ")")
+                                            : std::string(s.message());
+      }
+      log::Info("migration ended", {{"domain", name},
+                                    {"result", MigrationPhaseName(e->state.phase)},
+                                    {"error", e->state.error}});
+    });
+    e->watchdog = std::thread([this, name, e] { Watch(name, e); });
+  }
+  if (old) Join(*old);  // an ended migration's threads are done or about to be
+  return Get(name);
+}
+
+void Migrations::Watch(const std::string& name, Entry* e) {
+  for (;;) {
+    absl::SleepFor(kSample);
+    absl::StatusOr<MigrationProgress> p = hv_.Progress(name, false);
+    bool abort = false;
+    {
+      absl::MutexLock l(&mu_);
+      if (e->state.phase != MigrationState::Phase::kRunning) return;
+      if (p.ok() && p->active) e->state.progress = *p;
+      if (!e->aborting && clock_.Now() >= e->deadline) {
+        e->aborting = true;
+        e->state.timed_out = true;
+        abort = true;
+      }
+    }
+    if (abort) {
+      absl::Status s = hv_.AbortMigration(name);
+      if (!s.ok())
+        log::Warning("migration abort failed", {{"domain", name}, {"error", s.ToString()}});
+    }
+  }
+}
+
+MigrationState Migrations::Get(const std::string& name) {
+  absl::MutexLock l(&mu_);
+  auto it = entries_.find(name);
+  if (it == entries_.end()) return MigrationState{};
+  return it->second->state;
+}
+
+MigrationState Migrations::Abort(const std::string& name) {
+  {
+    absl::MutexLock l(&mu_);
+    auto it = entries_.find(name);
+    if (it == entries_.end() || it->second->state.phase != MigrationState::Phase::kRunning) {
+      return it == entries_.end() ? MigrationState{} : it->second->state;
+    }
+    it->second->aborting = true;
+  }
+  absl::Status s = hv_.AbortMigration(name);
+  if (!s.ok()) log::Warning("migration abort failed", {{"domain", name}, {"error", s.ToString()}});
+  absl::MutexLock l(&mu_);
+  auto ended = [this, &name]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return entries_[name]->state.phase != MigrationState::Phase::kRunning;
+  };
+  mu_.AwaitWithTimeout(absl::Condition(&ended), absl::Seconds(30));
+  return entries_[name]->state;
+}
+
+}  // namespace berth::agent
