@@ -39,6 +39,7 @@ void BuildApp(CLI::App& app, CommandContext& ctx) {
   AddAdminCommands(app, ctx);
   AddKubeconfigCommand(app, ctx);
   AddDataCommands(app, ctx);
+  AddNodeCommand(app, ctx);
 }
 
 // Fails with kubectl's "unknown command" error when the first word that is neither a flag nor

@@ -126,6 +126,7 @@ void AddVersionCommand(CLI::App& app, CommandContext& ctx);
 void AddCompletionCommand(CLI::App& app, CommandContext& ctx);
 void AddAdminCommands(CLI::App& app, CommandContext& ctx);
 void AddKubeconfigCommand(CLI::App& app, CommandContext& ctx);
+void AddNodeCommand(CLI::App& app, CommandContext& ctx);
 
 // Reads manifests from files, directories (*.yaml, *.yml, *.json) or "-" (stdin).
 // Per-file failures are reported through ctx.Fail; the objects read are returned with the

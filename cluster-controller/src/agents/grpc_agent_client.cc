@@ -98,6 +98,28 @@ class GrpcAgentClient : public AgentClient {
     return Call<agentpb::SnapshotVolumesResponse>(&agentpb::NodeAgent::Stub::SnapshotVolumes, r,
                                                   kLongDeadline);
   }
+  absl::StatusOr<agentpb::PreparedMigration> PrepareMigration(
+      const agentpb::DefineDomainRequest& r) override {
+    return Call<agentpb::PreparedMigration>(&agentpb::NodeAgent::Stub::PrepareMigration, r,
+                                            kLongDeadline);
+  }
+  absl::StatusOr<agentpb::MigrationStatus> MigrateDomain(
+      const agentpb::MigrateDomainRequest& r) override {
+    return Call<agentpb::MigrationStatus>(&agentpb::NodeAgent::Stub::MigrateDomain, r,
+                                          kLongDeadline);
+  }
+  absl::StatusOr<agentpb::MigrationStatus> GetMigration(const std::string& name) override {
+    agentpb::DomainRequest r;
+    r.set_name(name);
+    return Call<agentpb::MigrationStatus>(&agentpb::NodeAgent::Stub::GetMigration, r,
+                                          kShortDeadline);
+  }
+  absl::StatusOr<agentpb::MigrationStatus> AbortMigration(const std::string& name) override {
+    agentpb::DomainRequest r;
+    r.set_name(name);
+    return Call<agentpb::MigrationStatus>(&agentpb::NodeAgent::Stub::AbortMigration, r,
+                                          kLongDeadline);
+  }
 
  private:
   template <typename Resp, typename Req, typename Method>

@@ -122,6 +122,9 @@ void CheckSecretUpdate(const Json& incoming, const Json& existing, Errors& errs)
 void ValidateNode(Obj& top) {
   top.Allow({"apiVersion", "kind", "metadata", "spec"});
   top.AnyObject("spec");  // free-form: the agent's registration details
+  if (std::optional<Obj> spec = top.Sub("spec", Need::kOptional)) {
+    spec->Bool("unschedulable");  // berth node cordon
+  }
 }
 
 }  // namespace berth::controller::admission_internal

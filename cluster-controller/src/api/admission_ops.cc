@@ -164,7 +164,7 @@ void ValidateVirtualMachineOperation(Obj& top) {
   top.Allow({"apiVersion", "kind", "metadata", "spec"});
   std::optional<Obj> spec = top.Sub("spec", Need::kDefault);
   if (!spec) return;
-  spec->Allow({"type", "virtualMachineName", "force", "restore", "clone"});
+  spec->Allow({"type", "virtualMachineName", "force", "restore", "clone", "migrate"});
   const std::string* type =
       spec->Enum("type", {"Start", "Stop", "Restart", "Migrate", "Evict", "Restore", "Clone"},
                  Need::kRequired);
@@ -172,6 +172,21 @@ void ValidateVirtualMachineOperation(Obj& top) {
   spec->Bool("force");
   OperationBlock(*spec, "restore", type, "Restore", ValidateRestoreSpec);
   OperationBlock(*spec, "clone", type, "Clone", ValidateCloneSpec);
+  // migrate: optional, for Migrate and Evict only.
+  if (type != nullptr && *type != "Migrate" && *type != "Evict") {
+    if (spec->Has("migrate")) {
+      spec->Error("migrate", "Forbidden: may only be set when type is \"Migrate\" or \"Evict\"");
+    }
+  } else if (std::optional<Obj> migrate = spec->Sub("migrate", Need::kOptional)) {
+    migrate->Allow({"nodeSelector", "maxDowntimeMilliseconds", "timeoutSeconds"});
+    migrate->StringMap("nodeSelector");
+    if (auto ms = migrate->Int("maxDowntimeMilliseconds", Need::kOptional, 1); ms && *ms > 60000) {
+      migrate->Error("maxDowntimeMilliseconds", "must be at most 60000");
+    }
+    if (auto s = migrate->Int("timeoutSeconds", Need::kOptional, 1); s && *s > 86400) {
+      migrate->Error("timeoutSeconds", "must be at most 86400");
+    }
+  }
 }
 
 void ValidateVirtualMachineSnapshotOperation(Obj& top) {

@@ -40,6 +40,22 @@ class AgentClient {
   virtual absl::StatusOr<agentpb::DomainStatus> GetDomain(const std::string& name) = 0;
   virtual absl::StatusOr<agentpb::SnapshotVolumesResponse> SnapshotVolumes(
       const agentpb::SnapshotVolumesRequest& r) = 0;
+
+  // Live migration (proto/agent.proto). Agents that cannot migrate answer Unimplemented.
+  virtual absl::StatusOr<agentpb::PreparedMigration> PrepareMigration(
+      const agentpb::DefineDomainRequest& r) {
+    return absl::UnimplementedError("this agent cannot receive migrations");
+  }
+  virtual absl::StatusOr<agentpb::MigrationStatus> MigrateDomain(
+      const agentpb::MigrateDomainRequest& r) {
+    return absl::UnimplementedError("this agent cannot migrate domains");
+  }
+  virtual absl::StatusOr<agentpb::MigrationStatus> GetMigration(const std::string& name) {
+    return absl::UnimplementedError("this agent cannot migrate domains");
+  }
+  virtual absl::StatusOr<agentpb::MigrationStatus> AbortMigration(const std::string& name) {
+    return absl::UnimplementedError("this agent cannot migrate domains");
+  }
 };
 
 // Finds the client for a node. Thread-safe.

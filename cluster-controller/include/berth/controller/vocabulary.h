@@ -122,6 +122,16 @@ inline constexpr char kReasonRolledBack[] = "RolledBack";
 inline constexpr char kReasonSnapshotting[] = "Snapshotting";  // a Clone's temporary snapshot
 inline constexpr char kReasonSnapshotFailed[] = "SnapshotFailed";
 inline constexpr char kReasonSnapshotLost[] = "SnapshotLost";
+// Migrate and Evict
+inline constexpr char kReasonVirtualMachineNotRunning[] = "VirtualMachineNotRunning";
+inline constexpr char kReasonNoSuitableNode[] = "NoSuitableNode";
+inline constexpr char kReasonPreparingTarget[] = "PreparingTarget";
+inline constexpr char kReasonMigrating[] = "Migrating";
+inline constexpr char kReasonSwitchingOver[] = "SwitchingOver";
+inline constexpr char kReasonMigrationFailed[] = "MigrationFailed";
+inline constexpr char kReasonMigrationTimedOut[] = "MigrationTimedOut";
+inline constexpr char kReasonMigrationInterrupted[] = "MigrationInterrupted";
+inline constexpr char kReasonMigrationCancelled[] = "MigrationCancelled";
 }  // namespace vmop
 
 namespace vmsop {  // VirtualMachineSnapshotOperation: the words are vmop's

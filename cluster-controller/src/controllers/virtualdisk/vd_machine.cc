@@ -210,6 +210,7 @@ absl::StatusOr<std::string> LeastLoaded(const std::vector<Json>& nodes,
   for (const Json& n : nodes) {
     types::Node node(n);
     if (!node.status().conditions().IsTrue(node::kReady)) continue;
+    if (node.spec().unschedulable()) continue;  // cordoned: nothing new goes there
     bool serves = false;
     for (const Json& p : node.status().pools()) {
       serves |= p.is_object() && p.value("name", "") == pool;
@@ -218,7 +219,7 @@ absl::StatusOr<std::string> LeastLoaded(const std::vector<Json>& nodes,
   }
   if (best.empty()) {
     return absl::FailedPreconditionError(
-        absl::StrCat("no Ready node serves storage pool \"", pool, "\""));
+        absl::StrCat("no Ready, schedulable node serves storage pool \"", pool, "\""));
   }
   return best;
 }

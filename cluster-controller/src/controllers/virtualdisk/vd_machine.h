@@ -103,8 +103,8 @@ inline constexpr absl::Duration kStorageClassPoll = absl::Seconds(10);
 absl::StatusOr<Planned> Plan(const types::VirtualDisk& disk, const Observation& obs,
                              const ControllerConfig& config, bool uploads, absl::Time now);
 
-// The Ready node serving `pool` with the fewest disks (`load`: disks per node name), the first
-// of equals; FailedPrecondition when none.
+// The Ready, schedulable (not cordoned) node serving `pool` with the fewest disks (`load`: disks
+// per node name), the first of equals; FailedPrecondition when none.
 absl::StatusOr<std::string> LeastLoaded(const std::vector<Json>& nodes,
                                         const std::map<std::string, int>& load,
                                         const std::string& pool);

@@ -14,6 +14,8 @@ namespace {
 
 using types::VirtualMachine;
 
+constexpr absl::Duration kMigrationPoll = absl::Seconds(1);
+
 // The objects an Observation points into.
 struct Observed {
   std::vector<std::shared_ptr<const Json>> objects;
@@ -67,6 +69,19 @@ class VirtualMachineReconciler : public Reconciler {
     // The finalizer is stored before any agent is asked for anything.
     BERTH_ASSIGN_OR_RETURN(obj, AddFinalizer(store_, obj, kVmFinalizer));
     VirtualMachine vm(obj);
+    // A Migrate or Evict operation moving the VM owns its domain until it releases the VM.
+    if (std::string holder = vm.status().migration().operation(); !holder.empty()) {
+      auto op = store_.Peek(ObjectKey{kinds::kVirtualMachineOperation, vm.namespace_(), holder});
+      if (!op.ok() && !absl::IsNotFound(op.status())) return op.status();
+      if (op.ok() && types::VirtualMachineOperation(**op).status().phase() ==
+                         types::VirtualMachineOperationPhase::kInProgress) {
+        return ReconcileResult{kMigrationPoll};
+      }
+      // The operation is gone or over without releasing the VM: the VM is its own again.
+      Json status = vm.status().json();
+      status.erase("migration");
+      BERTH_ASSIGN_OR_RETURN(obj, WriteStatus(store_, obj, std::move(status)));  // vm views obj
+    }
 
     // Observe: the address leases, the block devices, then (placed) the domain.
     Observed kept;

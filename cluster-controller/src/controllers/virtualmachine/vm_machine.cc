@@ -117,6 +117,8 @@ Placement Place(const types::VirtualMachine& vm, const Observation& obs) {
   return p;
 }
 
+}  // namespace
+
 std::string UserData(const types::VirtualMachine& vm, const Observation& obs) {
   types::VirtualMachineSpecProvisioning prov = vm.spec().provisioning();
   if (prov.type() == types::VirtualMachineSpecProvisioningType::kUserData) {
@@ -127,6 +129,8 @@ std::string UserData(const types::VirtualMachine& vm, const Observation& obs) {
   const Json& secret = *obs.user_data_secret;
   return JsonString(secret, "/data/userData", JsonString(secret, "/data/user-data"));
 }
+
+namespace {
 
 void FillDomain(const types::VirtualMachine& vm, const Observation& obs,
                 const std::string& mac_address, agentpb::DefineDomainRequest& d) {

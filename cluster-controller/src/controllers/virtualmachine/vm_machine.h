@@ -107,6 +107,10 @@ std::vector<std::string> DisksToCheck(const types::VirtualMachine& vm, const Obs
 // VM) with its addresses leased, whose domain the pass then looks at; nullopt otherwise.
 std::optional<std::string> Placed(const types::VirtualMachine& vm, const Observation& obs);
 
+// The cloud-init user data of the VM's provisioning (inline, or its Secret's userData /
+// user-data); empty: none.
+std::string UserData(const types::VirtualMachine& vm, const Observation& obs);
+
 // The power the VM should have (see the top of this file).
 Power DesiredPower(const types::VirtualMachine& vm);
 

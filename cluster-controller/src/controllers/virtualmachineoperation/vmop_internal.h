@@ -5,6 +5,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "berth/controller/agent_client.h"
 #include "berth/controller/object_store.h"
 #include "berth/controller/reconciler.h"
 #include "controllers/virtualmachineoperation/op_common.h"
@@ -20,6 +21,10 @@ absl::StatusOr<ReconcileResult> ReconcileRestore(ObjectStore& store, const Json&
 // Clone: validate, take a temporary VirtualMachineSnapshot, create the clone from it, delete
 // the snapshot once every cloned disk is Ready. Deletion while InProgress rolls back.
 absl::StatusOr<ReconcileResult> ReconcileClone(ObjectStore& store, const Json& op, absl::Time now);
+
+// Migrate and Evict: live migration with storage copy to another node (migrate_machine.h).
+absl::StatusOr<ReconcileResult> ReconcileMigrate(ObjectStore& store, AgentDirectory& agents,
+                                                 const Json& op, absl::Time now);
 
 }  // namespace berth::controller
 

@@ -13,7 +13,8 @@ bool Terminal(const types::VirtualMachineOperation& op) { return Terminal(op.sta
 
 bool Rebuilds(const types::VirtualMachineOperation& op) {
   Type type = op.spec().type();
-  return type == Type::kRestore || type == Type::kClone;
+  return type == Type::kRestore || type == Type::kClone || type == Type::kMigrate ||
+         type == Type::kEvict;
 }
 
 namespace {
@@ -134,7 +135,8 @@ Held Preamble(bool deleting, bool has_finalizer, bool in_progress, bool terminal
 Held Preamble(const types::VirtualMachineOperation& op) {
   return Preamble(op.deleting(), op.metadata().HasFinalizer(kOperationFinalizer),
                   op.status().phase() == Phase::kInProgress, Terminal(op),
-                  op.spec().type() == Type::kRestore);
+                  op.spec().type() == Type::kRestore || op.spec().type() == Type::kMigrate ||
+                      op.spec().type() == Type::kEvict);
 }
 
 namespace {

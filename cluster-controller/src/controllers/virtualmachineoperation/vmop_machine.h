@@ -7,7 +7,8 @@
 //                                                                  WaitingForOtherOperation, 1s
 //
 // Start, Stop, Restart (PlanPower; status.step "stop"/"start" for a Restart):
-//   (any)            type Migrate or Evict                      -> Failed NotSupported
+//   (any)            type Migrate or Evict (the reconciler sends
+//                    those to migrate_machine.h)                -> Failed NotSupported
 //   (any)            the VM missing                             -> Failed VirtualMachineNotFound
 //   (any)            Start/Restart of an AlwaysOff VM, or Stop
 //                    of an AlwaysOn one                         -> Failed RunPolicyForbids

@@ -19,7 +19,8 @@ bool TerminalJson(const Json& op) { return vmop::Terminal(VirtualMachineOperatio
 
 class VmopReconciler : public Reconciler {
  public:
-  VmopReconciler(ObjectStore& store, const Clock& clock) : store_(store), clock_(clock) {}
+  VmopReconciler(ObjectStore& store, AgentDirectory& agents, const Clock& clock)
+      : store_(store), agents_(agents), clock_(clock) {}
 
   std::string Kind() const override { return kinds::kVirtualMachineOperation; }
 
@@ -66,6 +67,9 @@ class VmopReconciler : public Reconciler {
 
  private:
   absl::StatusOr<ReconcileResult> Dispatch(const VirtualMachineOperation& op) {
+    if (op.spec().type() == vmop::Type::kMigrate || op.spec().type() == vmop::Type::kEvict) {
+      return ReconcileMigrate(store_, agents_, op.json(), clock_.Now());
+    }
     if (op.spec().type() == vmop::Type::kRestore) {
       return ReconcileRestore(store_, op.json(), clock_.Now());
     }
@@ -111,13 +115,14 @@ class VmopReconciler : public Reconciler {
   }
 
   ObjectStore& store_;
+  AgentDirectory& agents_;
   const Clock& clock_;
 };
 
 }  // namespace
 
 std::unique_ptr<Reconciler> NewVirtualMachineOperationReconciler(const ReconcilerDeps& deps) {
-  return std::make_unique<VmopReconciler>(deps.store, deps.clock);
+  return std::make_unique<VmopReconciler>(deps.store, deps.agents, deps.clock);
 }
 
 }  // namespace berth::controller
