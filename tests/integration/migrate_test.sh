@@ -132,6 +132,9 @@ check "berth node uncordon" berth node uncordon "$A"
 expect_eq "VM untouched by refusals" "$(jp vm app '{.status.node}'),$(jp vm app '{.status.phase}')" "$B,Running"
 
 # --- 4. aborted at its deadline: the guest stays, the target keeps nothing ---
+# The source's migration bandwidth capped at 1 MiB/s (libvirt's migrate-setspeed, used by the
+# next migration): the guest's hundreds of MiB cannot move before the 1 s deadline.
+check "cap the migration bandwidth" node_virsh "$B" migrate-setspeed "$(dom_of app)" --bandwidth 1
 migrate too-slow app "    timeoutSeconds: 1"
 wait_phase vmop too-slow Failed 120s
 expect_eq "timed out" "$(reason too-slow)" MigrationTimedOut
@@ -140,6 +143,7 @@ expect_eq "domain still runs on $B" "$(node_virsh "$B" domstate "$(dom_of app)" 
 expect_eq "no domain on $A" "$(node_virsh "$A" list --all --name | grep -c berth- || true)" 0
 expect_eq "no volume left on $A" "$(volumes_on "$A" "$DISK_UID" | wc -l)" 0
 wait_phase vm app Running 60s
+check "lift the bandwidth cap" node_virsh "$B" migrate-setspeed "$(dom_of app)" --bandwidth 100000
 
 # --- 5. back B -> A by nodeSelector, the controller killed while it migrates ---
 migrate to-a app "    nodeSelector: {kubernetes.io/hostname: $A}"

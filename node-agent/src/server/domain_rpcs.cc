@@ -270,9 +270,16 @@ grpc::Status DomainRpcs::GetMigration(const pb::DomainRequest& req, pb::Migratio
     BERTH_RETURN_IF_ERROR(Available());
     MigrationState m = migrations_->Get(req.name());
     if (m.phase == MigrationState::Phase::kNone) {
-      // Not driven from here (or before a restart): an incoming migration's figures, if any.
-      auto done = guests_.hypervisor->Progress(req.name(), true);
-      if (done.ok()) m.progress = *done;
+      // Not started by this process. A migration job libvirtd still runs (this agent restarted
+      // while it migrated: libvirtd carries a peer-to-peer migration on alone) is Running;
+      // otherwise the figures of the last one completed, e.g. an incoming migration's.
+      auto now = guests_.hypervisor->Progress(req.name(), false);
+      if (now.ok() && now->active) {
+        m.phase = MigrationState::Phase::kRunning;
+        m.progress = *now;
+      } else if (auto done = guests_.hypervisor->Progress(req.name(), true); done.ok()) {
+        m.progress = *done;
+      }
     }
     FillMigration(req.name(), m, resp);
     return absl::OkStatus();

@@ -127,10 +127,6 @@ Step<Action> PlanStart(const VirtualMachineOperation& op, const Observation& obs
                 "migrate yet (only VirtualDisks are copied)",
                 now);
   }
-  if (vm.spec().has_usb_devices() && !vm.spec().usb_devices().empty()) {
-    return Fail(op, kReasonNotSupported,
-                "VirtualMachines with USB devices do not migrate yet: detach them first", now);
-  }
   std::vector<std::string> why;
   std::vector<std::string> targets = Targets(source, Selector(op), obs.disks, obs.nodes, &why);
   if (targets.empty()) {

@@ -7,7 +7,7 @@
 //   phase/step       observation                                -> next
 //   (new)|Pending    the VM missing                             -> Failed VirtualMachineNotFound
 //                    the VM not Running on a node               -> Failed VirtualMachineNotRunning
-//                    a VirtualImage attached, USB devices       -> Failed NotSupported
+//                    a VirtualImage attached                    -> Failed NotSupported
 //                    no Ready, schedulable node other than the
 //                    VM's matches spec.migrate.nodeSelector and
 //                    has every disk's pool                      -> Failed NoSuitableNode (each
@@ -16,7 +16,9 @@
 //                                                                  step prepare, source and
 //                                                                  target node (finalizer first),
 //                                                                  then kMark
-//   prepare                                                     -> kPrepare: the VM marked, the
+//   prepare                                                     -> kPrepare: the VM marked (USB
+//                                                                  devices detached,
+//                                                                  DetachedForMigration), the
 //                                                                  target's files and volumes
 //                                                                  (recorded before the migration
 //                                                                  starts), MigrateDomain; step
@@ -31,14 +33,17 @@
 //                                                                  MigrationInterrupted
 //                    neither agent answers                      -> (the error, retried)
 //   switch                                                      -> kSwitch: disks and VM point at
-//                                                                  the target, the source's
-//                                                                  volumes deleted; Completed
+//                                                                  the target (its reconciler
+//                                                                  attaches USB devices there),
+//                                                                  the source's volumes deleted;
+//                                                                  Completed
 //   rollback         the guest runs on the target after all     -> step switch
 //                    otherwise                                  -> kRollBack: migration aborted,
 //                                                                  the target's volumes and
 //                                                                  definition deleted, the VM
-//                                                                  released; Failed with the
-//                                                                  reason
+//                                                                  released (USB devices attached
+//                                                                  on the source again); Failed
+//                                                                  with the reason
 //   deleting while InProgress: before switch, step rollback MigrationCancelled; at switch, the
 //   switch is finished first.
 #ifndef BERTH_CONTROLLER_CONTROLLERS_VIRTUALMACHINEOPERATION_MIGRATE_MACHINE_H_

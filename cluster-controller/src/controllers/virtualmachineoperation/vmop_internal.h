@@ -8,6 +8,7 @@
 #include "berth/controller/agent_client.h"
 #include "berth/controller/object_store.h"
 #include "berth/controller/reconciler.h"
+#include "berth/controller/usb.h"
 #include "controllers/virtualmachineoperation/op_common.h"
 #include "controllers/virtualmachineoperation/vmop_machine.h"
 
@@ -23,8 +24,9 @@ absl::StatusOr<ReconcileResult> ReconcileRestore(ObjectStore& store, const Json&
 absl::StatusOr<ReconcileResult> ReconcileClone(ObjectStore& store, const Json& op, absl::Time now);
 
 // Migrate and Evict: live migration with storage copy to another node (migrate_machine.h).
+// `usb` null: USB off.
 absl::StatusOr<ReconcileResult> ReconcileMigrate(ObjectStore& store, AgentDirectory& agents,
-                                                 const Json& op, absl::Time now);
+                                                 UsbAgents* usb, const Json& op, absl::Time now);
 
 }  // namespace berth::controller
 

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "berth/controller/status_util.h"
+#include "berth/controller/usb.h"
 #include "berth/status_macros.h"
 #include "controllers/common/vm_common.h"
 #include "controllers/virtualmachine/vm_machine.h"
@@ -22,8 +23,15 @@ using types::VirtualMachineOperation;
 
 class Migration {
  public:
-  Migration(ObjectStore& store, AgentDirectory& agents, const Json& op, absl::Time now)
-      : store_(store), agents_(agents), op_(op), view_(op), ns_(view_.namespace_()), now_(now) {}
+  Migration(ObjectStore& store, AgentDirectory& agents, UsbAgents* usb, const Json& op,
+            absl::Time now)
+      : store_(store),
+        agents_(agents),
+        usb_(usb),
+        op_(op),
+        view_(op),
+        ns_(view_.namespace_()),
+        now_(now) {}
 
   absl::StatusOr<ReconcileResult> Run() {
     switch (vmop::Preamble(view_)) {
@@ -144,25 +152,62 @@ class Migration {
     status["migration"] =
         Json{{"operation", view_.name()}, {"sourceNode", Source()}, {"targetNode", Target()}};
     status["phase"] = types::Name(types::VirtualMachinePhase::kMigrating);
+    if (HasUsb()) {
+      status["usbMigration"] =
+          Json{{"phase", "InProgress"}, {"source", Source()}, {"target", Target()}};
+    }
     BERTH_ASSIGN_OR_RETURN(vm_, WriteStatus(store_, *vm_, std::move(status)));
     return absl::OkStatus();
   }
 
-  // Releases the VM (on `node`, its node now).
-  absl::Status ReleaseVm(const std::string& node) {
+  bool HasUsb() const { return vm_ && !types::VirtualMachine(*vm_).spec().usb_devices().empty(); }
+
+  // Before the switch-over: every USB device detached from the guest on the source, each entry
+  // DetachedForMigration (usbMigration InProgress makes the entries' machine say so).
+  absl::Status DetachUsb() {
+    if (!HasUsb()) return absl::OkStatus();
+    Json status = types::VirtualMachine(*vm_).status().json();
+    BERTH_RETURN_IF_ERROR(
+        ReconcileVmUsbDevices(store_, usb_, *vm_, status, Source(), domain_, true, now_));
+    BERTH_ASSIGN_OR_RETURN(vm_, WriteStatus(store_, *vm_, std::move(status)));
+    return absl::OkStatus();
+  }
+
+  // Releases the VM (on `node`, its node now). Its reconciler then attaches the USB devices
+  // again where the guest runs (usbMigration Completed: the target; Failed: the source).
+  absl::Status ReleaseVm(const std::string& node, bool migrated) {
     if (!vm_) return absl::OkStatus();
     types::VirtualMachine vm(*vm_);
     if (vm.status().migration().operation() != view_.name()) return absl::OkStatus();
     Json status = vm.status().json();
     status.erase("migration");
+    if (status.contains("usbMigration") && status["usbMigration"].is_object()) {
+      status["usbMigration"]["phase"] = migrated ? "Completed" : "Failed";
+    }
     status["node"] = node;
     status["phase"] = types::Name(types::VirtualMachinePhase::kRunning);
     return WriteStatus(store_, *vm_, std::move(status)).status();
   }
 
+  // Prepare, where an error that retrying cannot cure (the target refuses the domain or a
+  // volume, the guest stopped meanwhile) ends the migration: roll back, Failed.
   absl::StatusOr<ReconcileResult> Prepare(const VirtualMachineOperation& op,
                                           const mig::Observation& obs) {
+    absl::StatusOr<ReconcileResult> r = TryPrepare(op, obs);
+    if (r.ok() || Retryable(r.status().code())) return r;
+    auto fresh = store_.Get(ObjectKey::Of(op.json()));
+    if (!fresh.ok()) return fresh.status();
+    Json failed =
+        mig::AtStep(VirtualMachineOperation(*fresh), mig::kStepRollBack,
+                    vmop::kReasonMigrationFailed, std::string(r.status().message()), now_);
+    BERTH_RETURN_IF_ERROR(WriteStatus(store_, *fresh, std::move(failed)).status());
+    return ReconcileResult{vmop::kPoll};
+  }
+
+  absl::StatusOr<ReconcileResult> TryPrepare(const VirtualMachineOperation& op,
+                                             const mig::Observation& obs) {
     BERTH_RETURN_IF_ERROR(MarkVm());
+    BERTH_RETURN_IF_ERROR(DetachUsb());
     BERTH_ASSIGN_OR_RETURN(auto src, agents_.ForNode(op.status().migration().source_node()));
     BERTH_ASSIGN_OR_RETURN(auto dst, agents_.ForNode(op.status().migration().target_node()));
     types::VirtualMachine vm(*vm_);
@@ -243,7 +288,7 @@ class Migration {
       status["path"] = path->second;
       BERTH_ASSIGN_OR_RETURN(disk, WriteStatus(store_, disk, std::move(status)));
     }
-    BERTH_RETURN_IF_ERROR(ReleaseVm(target));
+    BERTH_RETURN_IF_ERROR(ReleaseVm(target, true));
     // Only now the source's copies go.
     BERTH_ASSIGN_OR_RETURN(auto src, agents_.ForNode(source));
     for (const mig::Disk& d : obs.disks) {
@@ -289,7 +334,7 @@ class Migration {
         BERTH_RETURN_IF_ERROR(dst->DeleteVolume(vd.status().pool(), vd.uid()).status());
       }
     }
-    BERTH_RETURN_IF_ERROR(ReleaseVm(op.status().migration().source_node()));
+    BERTH_RETURN_IF_ERROR(ReleaseVm(op.status().migration().source_node(), false));
     Json cond = GetCondition(op.json(), vmop::kCompleted);
     std::string reason = cond.value("reason", vmop::kReasonMigrationFailed);
     std::string message = cond.value("message", "");
@@ -306,6 +351,7 @@ class Migration {
 
   ObjectStore& store_;
   AgentDirectory& agents_;
+  UsbAgents* usb_;  // null: USB off
   const Json& op_;
   VirtualMachineOperation view_;
   const std::string ns_;
@@ -318,8 +364,8 @@ class Migration {
 }  // namespace
 
 absl::StatusOr<ReconcileResult> ReconcileMigrate(ObjectStore& store, AgentDirectory& agents,
-                                                 const Json& op, absl::Time now) {
-  return Migration(store, agents, op, now).Run();
+                                                 UsbAgents* usb, const Json& op, absl::Time now) {
+  return Migration(store, agents, usb, op, now).Run();
 }
 
 }  // namespace berth::controller

@@ -19,8 +19,8 @@ bool TerminalJson(const Json& op) { return vmop::Terminal(VirtualMachineOperatio
 
 class VmopReconciler : public Reconciler {
  public:
-  VmopReconciler(ObjectStore& store, AgentDirectory& agents, const Clock& clock)
-      : store_(store), agents_(agents), clock_(clock) {}
+  VmopReconciler(ObjectStore& store, AgentDirectory& agents, UsbAgents* usb, const Clock& clock)
+      : store_(store), agents_(agents), usb_(usb), clock_(clock) {}
 
   std::string Kind() const override { return kinds::kVirtualMachineOperation; }
 
@@ -68,7 +68,7 @@ class VmopReconciler : public Reconciler {
  private:
   absl::StatusOr<ReconcileResult> Dispatch(const VirtualMachineOperation& op) {
     if (op.spec().type() == vmop::Type::kMigrate || op.spec().type() == vmop::Type::kEvict) {
-      return ReconcileMigrate(store_, agents_, op.json(), clock_.Now());
+      return ReconcileMigrate(store_, agents_, usb_, op.json(), clock_.Now());
     }
     if (op.spec().type() == vmop::Type::kRestore) {
       return ReconcileRestore(store_, op.json(), clock_.Now());
@@ -116,13 +116,14 @@ class VmopReconciler : public Reconciler {
 
   ObjectStore& store_;
   AgentDirectory& agents_;
+  UsbAgents* usb_;  // null: USB off
   const Clock& clock_;
 };
 
 }  // namespace
 
 std::unique_ptr<Reconciler> NewVirtualMachineOperationReconciler(const ReconcilerDeps& deps) {
-  return std::make_unique<VmopReconciler>(deps.store, deps.agents, deps.clock);
+  return std::make_unique<VmopReconciler>(deps.store, deps.agents, deps.usb, deps.clock);
 }
 
 }  // namespace berth::controller

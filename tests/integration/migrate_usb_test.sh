@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# migrate_usb_test: live migration of a VM holding two USB devices, one on its node and one on
+# the other (umockdev testbeds as in usb_test.sh, guests without hostdevs: the chain ends at the
+# VM node's vhci port). While the VM moves, both entries (and the USBDevices' Attached
+# condition) say DetachedForMigration; after the move each is attached on the target node, the
+# one that was local now over USB/IP and the remote one now local; a migration aborted at its
+# deadline puts them back on the source.
+source "$(dirname "$0")/lib.sh"
+
+TESTBED=$BERTH_BUILD_DIR/tests/unit/usb/berth-usb-testbed
+[ -x "$TESTBED" ] || fail "build berth-usb-testbed first"
+export BERTH_AGENT_WRAPPER="$TESTBED --dir {dir}/usb/{node} --vhci --"
+export BERTH_AGENT_FLAGS="--vhci_dir=/sys/devices/vhci_hcd.0 --usb_guest_attach=none"
+start_cluster 2
+USB=$IT_DIR/cluster/usb
+CHECKS=0
+trap 'rc=$?; [ $rc -ne 0 ] && tail -n 5 "${USB:-/nonexistent}"/*/log 2>/dev/null; (exit $rc); cleanup' EXIT
+
+ctl() {  # ctl NODE LINE: one testbed command, waiting for its acknowledgement
+  local log="$USB/$1/log" before=0 tries=0
+  [ -f "$log" ] && before=$(wc -l <"$log")
+  printf '%s\n' "$2" >"$USB/$1/ctl"
+  until [ -f "$log" ] && [ "$(wc -l <"$log")" -gt "$before" ] || [ $tries -gt 100 ]; do
+    tries=$((tries + 1)); sleep 0.05
+  done
+  tail -n 1 "$log" | grep -q '^ok ' || fail "testbed on $1 refused '$2': $(tail -n 1 "$log" 2>&1)"
+}
+plug() {  # plug NODE BUSID VID PID SPEED SERIAL [PRODUCT]
+  ctl "$1" "$(printf 'add\t%s\t%s\t%s\t%s\t%s\tLogitech\t%s' "$2" "$3" "$4" "$5" "$6" "${7:-Webcam C920}")"
+}
+unplug() { ctl "$1" "$(printf 'remove\t%s' "$2")"; }
+name_of() {  # name_of BUSID NODE: the NodeUSBDevice reporting that port
+  berth get nodeusbdevice -o json |
+    jq -r --arg b "$1" --arg n "$2" '.items[] | select(.status.busID==$b and .status.nodeName==$n) | .metadata.name'
+}
+wait_name() {  # wait_name BUSID NODE
+  local n="" tries=0
+  until [ -n "$n" ] || [ $tries -gt 100 ]; do n=$(name_of "$1" "$2"); tries=$((tries + 1)); sleep 0.2; done
+  [ -n "$n" ] || fail "no NodeUSBDevice for $1 on $2"
+  echo "$n"
+}
+cond() { berth get "$1" "$2" ${3:+-n $3} -o json | jq -r --arg t "$4" '.status.conditions[]? | select(.type==$t) | "\(.status)/\(.reason)"'; }
+wait_cond() {  # wait_cond KIND NAME NS TYPE WANT
+  local got="" tries=0
+  until [ "$got" == "$5" ] || [ $tries -gt 150 ]; do got=$(cond "$1" "$2" "$3" "$4"); tries=$((tries + 1)); sleep 0.2; done
+  expect_eq "$1/$2 $4" "$got" "$5"
+}
+vm_entry() { berth get vm "$1" -n "$2" -o json | jq -c --arg d "$3" '.status.usbDevices[]? | select(.name==$d)'; }
+wait_entry() {  # wait_entry VM NS DEVICE JQ-PREDICATE
+  local tries=0
+  until vm_entry "$1" "$2" "$3" | jq -e "$4" >/dev/null 2>&1 || [ $tries -gt 200 ]; do
+    tries=$((tries + 1)); sleep 0.3
+  done
+  vm_entry "$1" "$2" "$3" | jq -e "$4" >/dev/null ||
+    fail "vm/$1 entry $3: '$(vm_entry "$1" "$2" "$3")' does not satisfy $4"
+  CHECKS=$((CHECKS + 1))
+}
+assign() {  # assign NAME NAMESPACE
+  berth apply -f - >/dev/null <<YAML
+apiVersion: virtualization.deckhouse.io/v1alpha2
+kind: NodeUSBDevice
+metadata:
+  name: $1
+spec:
+  assignedNamespace: $2
+YAML
+}
+vm_yaml() {  # vm_yaml NAME NS DISK DEVICE...
+  local name=$1 ns=$2 disk=$3; shift 3
+  cat <<YAML
+apiVersion: virtualization.deckhouse.io/v1alpha2
+kind: VirtualMachine
+metadata: {name: $name, namespace: $ns}
+spec:
+  runPolicy: AlwaysOn
+  virtualMachineClassName: generic
+  cpu: {cores: 1}
+  memory: {size: 64Mi}
+  blockDeviceRefs:
+    - {kind: VirtualDisk, name: $disk}
+  usbDevices:
+YAML
+  for d in "$@"; do echo "    - {name: $d}"; done
+}
+disk() {  # disk NAME NS
+  cat <<YAML | berth apply -f - >/dev/null
+apiVersion: virtualization.deckhouse.io/v1alpha2
+kind: VirtualDisk
+metadata: {name: $1, namespace: $2}
+spec:
+  persistentVolumeClaim: {size: 16Mi, storageClassName: local-copy}
+YAML
+  berth wait "vd/$1" -n "$2" --for="jsonpath={.status.phase}=Ready" --timeout=60s >/dev/null ||
+    fail "disk $1 not Ready"
+}
+other() { if [ "$1" = node-1 ]; then echo node-2; else echo node-1; fi; }
+migrate() {  # migrate OP [SPEC_MIGRATE_YAML]
+  cat <<YAML | berth apply -f - >/dev/null
+apiVersion: virtualization.deckhouse.io/v1alpha2
+kind: VirtualMachineOperation
+metadata: {name: $1, namespace: my-project}
+spec:
+  type: Migrate
+  virtualMachineName: mover
+${2:+  migrate:
+$2}
+YAML
+}
+# watch_states OP FILE: records every entry state and USBDevice Attached reason until OP ends.
+watch_states() {
+  local phase=""
+  until [ "$phase" = Completed ] || [ "$phase" = Failed ]; do
+    berth get vm mover -n my-project -o json |
+      jq -r '.status.usbDevices[]? | "\(.name) \(.state) \(.reason)"' >>"$2" 2>/dev/null || true
+    for d in "$LOCAL" "$REMOTE"; do
+      echo "$d usbdevice $(cond usbdevice "$d" my-project Attached)" >>"$2"
+    done
+    phase=$(berth get vmop "$1" -n my-project -o 'jsonpath={.status.phase}' 2>/dev/null || true)
+    sleep 0.1
+  done
+}
+seen() { grep -c "^$2 $3" "$1" || true; }  # seen FILE DEVICE WHAT
+
+cat <<YAML | berth apply -f - >/dev/null
+apiVersion: virtualization.deckhouse.io/v1alpha2
+kind: VirtualDisk
+metadata: {name: root, namespace: my-project}
+spec:
+  persistentVolumeClaim: {size: 256Mi, storageClassName: local-reflink}
+YAML
+berth wait vd/root -n my-project --for="jsonpath={.status.phase}=Ready" --timeout=60s >/dev/null ||
+  fail "disk root not Ready"
+A=$(berth get vd root -n my-project -o 'jsonpath={.status.node}') B=$(other "$A")
+plug "$A" 1-1 046d 082d 480 LOCAL0001 "Local Cam"
+plug "$B" 1-2 046d 0825 480 REMOTE001 "Remote Cam"
+LOCAL=$(wait_name 1-1 "$A") REMOTE=$(wait_name 1-2 "$B")
+assign "$LOCAL" my-project
+assign "$REMOTE" my-project
+wait_cond usbdevice "$LOCAL" my-project Ready True/Ready
+wait_cond usbdevice "$REMOTE" my-project Ready True/Ready
+# The test guest (256 MiB, a 256 MiB disk): its migration takes seconds under TCG, so a 1 s
+# deadline fails it after the devices were detached.
+cat <<YAML | berth apply -f - >/dev/null
+apiVersion: virtualization.deckhouse.io/v1alpha2
+kind: VirtualMachine
+metadata:
+  name: mover
+  namespace: my-project
+  annotations:
+    virtualization.deckhouse.io/berth-kernel: $BERTH_BUILD_DIR/guest/vmlinuz
+    virtualization.deckhouse.io/berth-initrd: $BERTH_BUILD_DIR/guest/initrd.img
+    virtualization.deckhouse.io/berth-cmdline: "console=ttyS0 quiet"
+spec:
+  runPolicy: AlwaysOn
+  virtualMachineClassName: generic
+  cpu: {cores: 1}
+  memory: {size: 256Mi}
+  blockDeviceRefs:
+    - {kind: VirtualDisk, name: root}
+  usbDevices:
+    - {name: $LOCAL}
+    - {name: $REMOTE}
+YAML
+berth wait vm/mover -n my-project --for="jsonpath={.status.phase}=Running" --timeout=180s \
+  >/dev/null || fail "mover not Running"
+wait_entry mover my-project "$LOCAL" ".attached == true and .attachmentNode == \"$A\""
+wait_entry mover my-project "$REMOTE" ".attached == true and .attachmentNode == \"$A\" and .mode == \"usbip\""
+echo "VM mover on $A: $LOCAL local, $REMOTE from $B"
+
+# --- 1. migrate A -> B: detached for the move, attached on B after it ---
+migrate to-b
+watch_states to-b "$IT_DIR/to-b.states"
+expect_eq "migration completed" "$(berth get vmop to-b -n my-project -o 'jsonpath={.status.phase}')" Completed
+expect_eq "VM on $B" "$(berth get vm mover -n my-project -o 'jsonpath={.status.node}')" "$B"
+for d in "$LOCAL" "$REMOTE"; do
+  [ "$(seen "$IT_DIR/to-b.states" "$d" "detachedForMigration DetachedForMigration")" -gt 0 ] ||
+    [ "$(seen "$IT_DIR/to-b.states" "$d" "DetachedForMigration DetachedForMigration")" -gt 0 ] ||
+    { sort -u "$IT_DIR/to-b.states"; fail "$d: the VM entry never said DetachedForMigration"; }
+  CHECKS=$((CHECKS + 1))
+  [ "$(seen "$IT_DIR/to-b.states" "$d" "usbdevice False/DetachedForMigration")" -gt 0 ] ||
+    { sort -u "$IT_DIR/to-b.states"; fail "$d: USBDevice Attached never False/DetachedForMigration"; }
+  CHECKS=$((CHECKS + 1))
+done
+wait_entry mover my-project "$LOCAL" ".attached == true and .attachmentNode == \"$B\" and .mode == \"usbip\""
+wait_entry mover my-project "$REMOTE" ".attached == true and .attachmentNode == \"$B\""
+wait_cond usbdevice "$LOCAL" my-project Attached True/AttachedToVirtualMachine
+wait_cond usbdevice "$REMOTE" my-project Attached True/AttachedToVirtualMachine
+expect_eq "usbMigration Completed" \
+  "$(berth get vm mover -n my-project -o 'jsonpath={.status.usbMigration.phase}')" Completed
+
+# --- 2. a failed migration puts them back on the source ---
+# The source's migration bandwidth capped at 1 MiB/s (libvirt's migrate-setspeed, which the
+# next migration uses): hundreds of MiB cannot move in the 1 s deadline.
+DOM=$(node_virsh "$B" list --name | grep -- "-mover-")
+check "cap the migration bandwidth of $DOM" node_virsh "$B" migrate-setspeed "$DOM" --bandwidth 1
+migrate too-slow "    timeoutSeconds: 1"
+watch_states too-slow "$IT_DIR/fail.states"
+expect_eq "migration failed" "$(berth get vmop too-slow -n my-project -o 'jsonpath={.status.phase}')" Failed
+expect_eq "reason" "$(berth get vmop too-slow -n my-project -o 'jsonpath={.status.conditions[?(@.type=="Completed")].reason}')" MigrationTimedOut
+expect_eq "VM still on $B" "$(berth get vm mover -n my-project -o 'jsonpath={.status.node}')" "$B"
+for d in "$LOCAL" "$REMOTE"; do
+  { [ "$(seen "$IT_DIR/fail.states" "$d" "detachedForMigration")" -gt 0 ] ||
+    [ "$(seen "$IT_DIR/fail.states" "$d" "DetachedForMigration")" -gt 0 ]; } ||
+    { sort -u "$IT_DIR/fail.states"; fail "$d: not detached for the failed migration"; }
+  CHECKS=$((CHECKS + 1))
+done
+wait_entry mover my-project "$LOCAL" ".attached == true and .attachmentNode == \"$B\""
+wait_entry mover my-project "$REMOTE" ".attached == true and .attachmentNode == \"$B\""
+expect_eq "usbMigration Failed" \
+  "$(berth get vm mover -n my-project -o 'jsonpath={.status.usbMigration.phase}')" Failed
+done_ok
