@@ -241,6 +241,17 @@ TEST_CASE("VirtualDisk: placement") {
   CHECK(*LeastLoaded(nodes, {{"a", 2}, {"b", 1}, {"c", 0}}, "p") == "b");
   CHECK(*LeastLoaded(nodes, {}, "q") == "d");
   CHECK(absl::IsFailedPrecondition(LeastLoaded(nodes, {}, "r").status()));
+  // Cordoned nodes get nothing; the VMs using the disk restrict the nodes by their selector.
+  nodes[0]["spec"] = {{"unschedulable", true}};
+  CHECK(*LeastLoaded(nodes, {}, "p") == "b");
+  nodes[0].erase("spec");
+  nodes[1]["metadata"]["labels"] = {{"zone", "z"}};
+  CHECK(*LeastLoaded(nodes, {}, "p", {Consumer{"vm", {{"zone", "z"}}}}) == "b");
+  CHECK(*LeastLoaded(nodes, {}, "p", {Consumer{"vm", {{"kubernetes.io/hostname", "a"}}}}) == "a");
+  auto none = LeastLoaded(nodes, {}, "p", {Consumer{"vm", {{"zone", "mars"}}}});
+  CHECK(absl::IsFailedPrecondition(none.status()));
+  CHECK_THAT(std::string(none.status().message()),
+             Catch::Contains("nodeSelector of VirtualMachine \"vm\" (zone=mars)"));
 
   ControllerConfig config = Config();
   Json disk = Disk(Blank());

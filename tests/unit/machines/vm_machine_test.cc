@@ -69,6 +69,7 @@ struct World {
   std::vector<Json> disk_users;
   std::optional<agentpb::DomainStatus> domain = Domain("Shutoff");
   std::optional<std::vector<Json>> exports;
+  std::optional<Json> node;  // the devices' node n1
 
   Observation Observe() const {
     Observation obs;
@@ -78,6 +79,7 @@ struct World {
     obs.disk_users["d"] = disk_users;
     obs.domain = domain;
     obs.exports = exports;
+    obs.node = node ? &*node : nullptr;
     return obs;
   }
 };
@@ -328,6 +330,38 @@ TEST_CASE("VirtualMachine: its own address objects") {
   Json mac = NewAddressObject(types::VirtualMachine(vm), kinds::kVirtualMachineMACAddress);
   CHECK(mac["metadata"]["name"] == "vm");
   CHECK(mac["spec"] == Json::object());
+}
+
+}  // namespace
+}  // namespace berth::controller::vm
+
+namespace berth::controller::vm {
+namespace {
+
+TEST_CASE("VirtualMachine: nodeSelector against the devices' node") {
+  World w;
+  w.node = Json{{"kind", "Node"}, {"metadata", {{"name", "n1"}, {"labels", {{"zone", "a"}}}}}};
+  Json vm = Vm("AlwaysOn");
+  vm["spec"]["nodeSelector"] = {{"zone", "b"}};
+  // Stopped: not started where the selector forbids, with the reason.
+  VmStep stopped = Plan(types::VirtualMachine(vm), w.Observe(), kNow, kGrace, kPoll);
+  CHECK(stopped.action == Action::kNone);
+  types::VirtualMachineStatus st(*stopped.status);
+  CHECK(st.conditions().Get(kBlockDevicesReady).reason() == kReasonNodeSelectorMismatch);
+  CHECK_THAT(st.conditions().Get(kBlockDevicesReady).message(), Catch::Contains("zone=b"));
+  CHECK_FALSE(stopped.migrate);
+  // Running: it keeps running and asks for a migration.
+  w.domain = Domain("Running");
+  VmStep running = Plan(types::VirtualMachine(vm), w.Observe(), kNow, kGrace, kPoll);
+  CHECK(running.action == Action::kSyncUsb);
+  CHECK(running.migrate);
+  Json op = MigrationFor(types::VirtualMachine(vm));
+  CHECK(op["spec"]["type"] == "Migrate");
+  CHECK(op["spec"]["migrate"]["nodeSelector"] == Json{{"zone", "b"}});
+  CHECK(op["metadata"]["name"] == MigrationFor(types::VirtualMachine(vm))["metadata"]["name"]);
+  // The hostname label matches the node's name; a matching node asks nothing.
+  vm["spec"]["nodeSelector"] = {{"kubernetes.io/hostname", "n1"}, {"zone", "a"}};
+  CHECK_FALSE(Plan(types::VirtualMachine(vm), w.Observe(), kNow, kGrace, kPoll).migrate);
 }
 
 }  // namespace

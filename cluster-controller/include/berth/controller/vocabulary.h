@@ -73,6 +73,7 @@ inline constexpr char kReasonVirtualMachineStopped[] = "VirtualMachineStopped";
 inline constexpr char kReasonBlockDevicesReady[] = "BlockDevicesReady";
 inline constexpr char kReasonBlockDevicesNotReady[] = "BlockDevicesNotReady";
 inline constexpr char kReasonDiskExportInProgress[] = "DiskExportInProgress";
+inline constexpr char kReasonNodeSelectorMismatch[] = "NodeSelectorMismatch";
 }  // namespace vm
 
 namespace vmsnapshot {                                                 // VirtualMachineSnapshot

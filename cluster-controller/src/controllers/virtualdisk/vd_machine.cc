@@ -6,6 +6,7 @@
 #include "berth/controller/status_util.h"
 #include "berth/quantity.h"
 #include "berth/status_macros.h"
+#include "controllers/common/placement.h"
 
 namespace berth::controller::vd {
 
@@ -201,12 +202,13 @@ absl::StatusOr<Planned> Plan(const types::VirtualDisk& disk, const Observation& 
 
 absl::StatusOr<std::string> LeastLoaded(const std::vector<Json>& nodes,
                                         const std::map<std::string, int>& load,
-                                        const std::string& pool) {
+                                        const std::string& pool,
+                                        const std::vector<Consumer>& consumers) {
   auto load_of = [&](const std::string& node) {
     auto it = load.find(node);
     return it == load.end() ? 0 : it->second;
   };
-  std::string best;
+  std::string best, excluded;
   for (const Json& n : nodes) {
     types::Node node(n);
     if (!node.status().conditions().IsTrue(node::kReady)) continue;
@@ -215,11 +217,23 @@ absl::StatusOr<std::string> LeastLoaded(const std::vector<Json>& nodes,
     for (const Json& p : node.status().pools()) {
       serves |= p.is_object() && p.value("name", "") == pool;
     }
-    if (serves && (best.empty() || load_of(node.name()) < load_of(best))) best = node.name();
+    if (!serves) continue;
+    bool allowed = true;
+    for (const Consumer& c : consumers) {  // the VMs using the disk: their nodeSelector
+      if (std::optional<std::string> miss = Unmatched(n, c.selector)) {
+        if (excluded.empty()) {
+          excluded = absl::StrCat(" matches the nodeSelector of VirtualMachine \"", c.vm, "\" (",
+                                  SelectorString(c.selector), ")");
+        }
+        allowed = false;
+        break;
+      }
+    }
+    if (allowed && (best.empty() || load_of(node.name()) < load_of(best))) best = node.name();
   }
   if (best.empty()) {
     return absl::FailedPreconditionError(
-        absl::StrCat("no Ready, schedulable node serves storage pool \"", pool, "\""));
+        absl::StrCat("no Ready, schedulable node serving storage pool \"", pool, "\"", excluded));
   }
   return best;
 }

@@ -56,6 +56,7 @@
 #include "berth/controller/controllers.h"
 #include "berth/controller/step.h"
 #include "berth/controller/vocabulary.h"
+#include "controllers/common/placement.h"
 #include "controllers/dataexport/upload_flow.h"
 
 namespace berth::controller::vd {
@@ -105,9 +106,15 @@ absl::StatusOr<Planned> Plan(const types::VirtualDisk& disk, const Observation& 
 
 // The Ready, schedulable (not cordoned) node serving `pool` with the fewest disks (`load`: disks
 // per node name), the first of equals; FailedPrecondition when none.
+// A VM using the disk: the disk goes only where its nodeSelector allows.
+struct Consumer {
+  std::string vm;
+  NodeSelector selector;
+};
 absl::StatusOr<std::string> LeastLoaded(const std::vector<Json>& nodes,
                                         const std::map<std::string, int>& load,
-                                        const std::string& pool);
+                                        const std::string& pool,
+                                        const std::vector<Consumer>& consumers = {});
 
 // Records where the disk goes (Provisioning), or Pending WaitingForNode when no node was found.
 Step<Action> Place(const types::VirtualDisk& disk, const absl::StatusOr<std::string>& node,

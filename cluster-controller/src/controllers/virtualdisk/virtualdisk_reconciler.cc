@@ -9,7 +9,9 @@
 #include "berth/controller/data_export.h"
 #include "berth/controller/status_util.h"
 #include "berth/status_macros.h"
+#include "controllers/common/placement.h"
 #include "controllers/common/ref_index.h"
+#include "controllers/common/vm_common.h"
 #include "controllers/dataexport/upload_flow.h"
 #include "controllers/virtualdisk/vd_machine.h"
 
@@ -143,7 +145,13 @@ class VirtualDiskReconciler : public Reconciler {
       load[node]++;
     }
     for (const auto& [key, node] : placing) load[node]++;
-    BERTH_ASSIGN_OR_RETURN(std::string best, vd::LeastLoaded(nodes, load, pool));
+    std::vector<vd::Consumer> consumers;
+    BERTH_ASSIGN_OR_RETURN(std::vector<Json> vms, VmsUsingDisk(store_, disk.ns, disk.name));
+    for (const Json& vm : vms) {
+      NodeSelector sel = SelectorFrom(types::VirtualMachine(vm).spec().node_selector_json());
+      if (!sel.empty()) consumers.push_back({types::VirtualMachine(vm).name(), std::move(sel)});
+    }
+    BERTH_ASSIGN_OR_RETURN(std::string best, vd::LeastLoaded(nodes, load, pool, consumers));
     placing_[disk.ToString()] = best;
     return best;
   }

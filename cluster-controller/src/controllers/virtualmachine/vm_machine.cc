@@ -10,6 +10,7 @@
 #include "berth/quantity.h"
 #include "berth/time_util.h"
 #include "controllers/addresses/address_machine.h"
+#include "controllers/common/placement.h"
 #include "controllers/common/vm_common.h"
 
 namespace berth::controller::vm {
@@ -271,6 +272,22 @@ VmStep Plan(const types::VirtualMachine& vm, const Observation& obs, absl::Time 
   const std::string spec_hash =
       absl::StrCat(std::hash<std::string>()(p.domain.SerializeAsString()));
   const bool running = DomainRunning(dom);
+  const NodeSelector selector = SelectorFrom(vm.spec().node_selector_json());
+  std::optional<std::string> miss;
+  if (!selector.empty() && obs.node != nullptr) miss = Unmatched(*obs.node, selector);
+  if (miss && desired == Power::kOn && !running) {
+    SetCondition(status, kBlockDevicesReady, false, kReasonNodeSelectorMismatch,
+                 absl::StrCat("the block devices are on node ", p.node,
+                              ", which does not match nodeSelector ", *miss,
+                              ": a stopped VM is not moved (only a running one migrates); "
+                              "change the nodeSelector or the node's labels"),
+                 self, now);
+    VmStep wait = Wait(std::move(status));
+    wait.node = step.node;
+    wait.domain = step.domain;
+    return wait;
+  }
+  step.migrate = miss.has_value() && running;
   if (desired == Power::kOn && !running) {
     // A disk being exported is read by the export: the VM waits for it to end (not refused).
     if (obs.exports) {
@@ -331,6 +348,25 @@ VmStep Plan(const types::VirtualMachine& vm, const Observation& obs, absl::Time 
   step.status = std::move(status);
   step.requeue = poll_interval;
   return step;
+}
+
+Json MigrationFor(const types::VirtualMachine& vm) {
+  const NodeSelector selector = SelectorFrom(vm.spec().node_selector_json());
+  std::string tag = absl::StrCat(
+      absl::Hex(std::hash<std::string>()(SelectorString(selector)) & 0xffffffffu, absl::kZeroPad8));
+  return {{"apiVersion", kApiVersion},
+          {"kind", kinds::kVirtualMachineOperation},
+          {"metadata",
+           {{"name", absl::StrCat(vm.name(), "-nodeselector-", tag)},
+            {"namespace", vm.namespace_()},
+            {"ownerReferences", Json::array({{{"apiVersion", kApiVersion},
+                                              {"kind", kinds::kVirtualMachine},
+                                              {"name", vm.name()},
+                                              {"uid", vm.uid()}}})}}},
+          {"spec",
+           {{"type", types::Name(types::VirtualMachineOperationSpecType::kMigrate)},
+            {"virtualMachineName", vm.name()},
+            {"migrate", {{"nodeSelector", vm.spec().node_selector_json()}}}}}};
 }
 
 VmStep PlanDeletion(const types::VirtualMachine& vm) {

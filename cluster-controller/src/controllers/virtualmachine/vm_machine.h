@@ -17,6 +17,13 @@
 //   any         devices placed, IP or MAC not yet leased      -> Pending (unless active), poll 2 s
 //   any         placed and leased                             -> BlockDevicesReady True,
 //                                                                status.node, then by power:
+//   (placed)    the node misses spec.nodeSelector, On, domain
+//               not running                                   -> Pending, BlockDevicesReady False
+//                                                                NodeSelectorMismatch (a stopped
+//                                                                VM does not move), poll 2 s
+//   (placed)    the node misses spec.nodeSelector, running    -> as Running below, and a Migrate
+//                                                                operation to an allowed node
+//                                                                (MigrationFor) created
 //   (placed)    On, domain not running, a disk being exported -> Pending (unless active),
 //                                                                BlockDevicesReady False
 //                                                                DiskExportInProgress, poll 2 s
@@ -79,7 +86,14 @@ struct VmStep : Step<Action> {
   agentpb::DefineDomainRequest domain;  // kStart: the domain to define; its name always
   bool force = false;                   // kStop: cut the power
   bool running = false;                 // kSyncUsb: the domain runs (devices hot-plug)
+  // The running VM's node does not match its nodeSelector: a Migrate operation is to move it
+  // (MigrationFor).
+  bool migrate = false;
 };
+
+// The Migrate operation moving a running VM to a node its nodeSelector allows; its name is
+// stable per selector, so the VM asks once per selector value.
+Json MigrationFor(const types::VirtualMachine& vm);
 
 // What a pass looked at. Null pointers: not found.
 struct Observation {
@@ -92,6 +106,7 @@ struct Observation {
   const Json* user_data_secret = nullptr;  // provisioning.userDataRef's Secret
   // Observed once the VM is placed and leased (Placed):
   std::optional<agentpb::DomainStatus> domain;
+  const Json* node = nullptr;  // the Node its block devices are on (nodeSelector check)
   // The namespace's DataExports, observed when the VM is to power on (PowersOn).
   std::optional<std::vector<Json>> exports;
 };

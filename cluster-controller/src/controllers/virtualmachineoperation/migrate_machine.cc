@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "berth/controller/status_util.h"
+#include "controllers/common/placement.h"
 #include "controllers/virtualmachineoperation/vmop_machine.h"
 
 namespace berth::controller::vmop::migrate {
@@ -14,8 +15,6 @@ namespace {
 
 using types::VirtualMachineOperation;
 using Writer = types::VirtualMachineOperationStatusWriter;
-
-constexpr char kHostnameLabel[] = "kubernetes.io/hostname";
 
 Step<Action> Store(Json status, Action action = Action::kNone,
                    absl::Duration requeue = absl::ZeroDuration()) {
@@ -31,14 +30,8 @@ Step<Action> Fail(const VirtualMachineOperation& op, const std::string& reason,
   return Store(Concluded(op.json(), op.status().json(), false, reason, message, now));
 }
 
-std::map<std::string, std::string> Selector(const VirtualMachineOperation& op) {
-  std::map<std::string, std::string> out;
-  const Json& sel = op.spec().migrate().node_selector_json();
-  if (!sel.is_object()) return out;
-  for (const auto& [k, v] : sel.items()) {
-    if (v.is_string()) out[k] = v.get<std::string>();
-  }
-  return out;
+NodeSelector Selector(const VirtualMachineOperation& op) {
+  return SelectorFrom(op.spec().migrate().node_selector_json());
 }
 
 }  // namespace
@@ -56,14 +49,8 @@ std::vector<std::string> Targets(const std::string& source,
     } else if (n.unschedulable) {
       refused = "cordoned";
     } else {
-      for (const auto& [key, value] : selector) {
-        auto it = n.labels.find(key);
-        std::string have = it != n.labels.end() ? it->second : "";
-        if (key == kHostnameLabel && it == n.labels.end()) have = n.name;
-        if (have != value) {
-          refused = absl::StrCat("does not match nodeSelector ", key, "=", value);
-          break;
-        }
+      if (std::optional<std::string> miss = Unmatched(n.name, n.labels, selector)) {
+        refused = absl::StrCat("does not match nodeSelector ", *miss);
       }
       for (const Disk& d : disks) {
         if (!refused.empty()) break;
