@@ -377,5 +377,29 @@ TEST_CASE("IP addresses are unique across VMs; operations stop and start a VM") 
   CHECK(w.Phase("VirtualMachine", "a") == "Running");
 }
 
+TEST_CASE("one operation per VM: the first claims the VM, the next waits for it") {
+  World w;
+  w.Disk("a-root", "1Gi");
+  w.Vm("a", {"a-root"});
+  w.Settle();
+  REQUIRE(w.Phase("VirtualMachine", "a") == "Running");
+  for (const char* name : {"restart-a", "stop-a"}) {
+    w.Apply(
+        {{"kind", "VirtualMachineOperation"},
+         {"metadata", {{"name", name}}},
+         {"spec", {{"type", name[0] == 'r' ? "Restart" : "Stop"}, {"virtualMachineName", "a"}}}});
+  }
+  w.Pass("VirtualMachineOperation");
+  CHECK(JsonString(w.Get("VirtualMachine", "a"), "/status/activeOperation") == "restart-a");
+  CHECK(w.Phase("VirtualMachineOperation", "restart-a") == "InProgress");
+  CHECK(w.Phase("VirtualMachineOperation", "stop-a") == "Pending");
+  CHECK(w.Reason("VirtualMachineOperation", "stop-a", "Completed") == "WaitingForOtherOperation");
+  w.Settle();
+  CHECK(w.Phase("VirtualMachineOperation", "restart-a") == "Completed");
+  CHECK(w.Phase("VirtualMachineOperation", "stop-a") == "Completed");
+  CHECK(JsonString(w.Get("VirtualMachine", "a"), "/status/activeOperation") == "stop-a");
+  CHECK(w.Phase("VirtualMachine", "a") == "Stopped");
+}
+
 }  // namespace
 }  // namespace berth::controller

@@ -55,17 +55,80 @@ class VmopReconciler : public Reconciler {
       return Dispatch(op);
     }
     if (op.deleting() || vmop::Terminal(op)) return ReconcileResult{};
-    if (rebuilds) {
-      BERTH_ASSIGN_OR_RETURN(bool blocked, OtherOperationInProgress(store_, *obj));
-      if (!blocked) return Dispatch(op);
+    // A dry run changes nothing, the VM included: it claims nothing.
+    const bool dry_run =
+        op.spec().restore().mode() == types::VirtualMachineOperationSpecRestoreMode::kDryRun ||
+        op.spec().clone().mode() == types::VirtualMachineOperationSpecCloneMode::kDryRun;
+    if (op.status().phase() == vmop::Phase::kInProgress || dry_run) return Run(op, *obj);
+    BERTH_ASSIGN_OR_RETURN(bool claimed, ClaimVm(op));
+    if (!claimed) {
       Step<vmop::Action> wait = vmop::Wait(op, clock_.Now());
       BERTH_RETURN_IF_ERROR(StoreStep(store_, *obj, wait).status());
+      return wait.Result();
+    }
+    absl::StatusOr<ReconcileResult> result = Run(op, *obj);
+    // Claimed but not started (waiting for its own preconditions, or refused): the VM is free
+    // again for others.
+    auto after = store_.Peek(key);
+    if (after.ok()) {
+      VirtualMachineOperation now(**after);
+      if (now.status().phase() != vmop::Phase::kInProgress && !vmop::Terminal(now)) {
+        BERTH_RETURN_IF_ERROR(ReleaseVm(now));
+      }
+    }
+    return result;
+  }
+
+ private:
+  absl::StatusOr<ReconcileResult> Run(const VirtualMachineOperation& op, const Json& obj) {
+    if (vmop::Rebuilds(op)) {
+      BERTH_ASSIGN_OR_RETURN(bool blocked, OtherOperationInProgress(store_, obj));
+      if (!blocked) return Dispatch(op);
+      Step<vmop::Action> wait = vmop::Wait(op, clock_.Now());
+      BERTH_RETURN_IF_ERROR(StoreStep(store_, obj, wait).status());
       return wait.Result();
     }
     return Power(op);
   }
 
- private:
+  // One operation per VM: an operation about to start claims its VM (status.activeOperation,
+  // written with the VM's resourceVersion: of two operations claiming at once one write fails
+  // and is retried, and then sees the other's claim). A claim whose operation is gone or over
+  // is free; one that did not start is released after its pass. False: another operation
+  // holds the VM.
+  absl::StatusOr<bool> ClaimVm(const VirtualMachineOperation& op) {
+    auto vm = store_.Get(VmKey(op));
+    if (absl::IsNotFound(vm.status())) return true;  // the operation itself reports it
+    if (!vm.ok()) return vm.status();
+    types::VirtualMachine view(*vm);
+    const std::string holder = view.status().active_operation();
+    if (holder == op.name()) return true;
+    if (!holder.empty()) {
+      auto other = store_.Peek(ObjectKey{kinds::kVirtualMachineOperation, op.namespace_(), holder});
+      if (!other.ok() && !absl::IsNotFound(other.status())) return other.status();
+      if (other.ok() && !vmop::Terminal(VirtualMachineOperation(**other))) return false;
+    }
+    Json status = view.status().json();
+    types::VirtualMachineStatusWriter(status).set_active_operation(op.name());
+    BERTH_RETURN_IF_ERROR(WriteStatus(store_, *vm, std::move(status)).status());
+    return true;
+  }
+
+  absl::Status ReleaseVm(const VirtualMachineOperation& op) {
+    auto vm = store_.Get(VmKey(op));
+    if (absl::IsNotFound(vm.status())) return absl::OkStatus();
+    if (!vm.ok()) return vm.status();
+    types::VirtualMachine view(*vm);
+    if (view.status().active_operation() != op.name()) return absl::OkStatus();
+    Json status = view.status().json();
+    types::VirtualMachineStatusWriter(status).clear_active_operation();
+    return WriteStatus(store_, *vm, std::move(status)).status();
+  }
+
+  static ObjectKey VmKey(const VirtualMachineOperation& op) {
+    return ObjectKey{kinds::kVirtualMachine, op.namespace_(), op.spec().virtual_machine_name()};
+  }
+
   absl::StatusOr<ReconcileResult> Dispatch(const VirtualMachineOperation& op) {
     if (op.spec().type() == vmop::Type::kMigrate || op.spec().type() == vmop::Type::kEvict) {
       return ReconcileMigrate(store_, agents_, usb_, op.json(), clock_.Now());
