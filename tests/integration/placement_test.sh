@@ -7,7 +7,9 @@
 #   3. a VM whose disk already sits on a node its selector excludes does not start:
 #      BlockDevicesReady False NodeSelectorMismatch (a stopped VM is not moved);
 #   4. a selector no node satisfies leaves the disk Pending with a message naming the VM and the
-#      selector, never a silent choice.
+#      selector, never a silent choice;
+#   5. a NoExecute taint on a node moves the running VMs that do not tolerate it; one whose
+#      selector allows no other node stays, its Evict Failed NoSuitableNode.
 # The VMs boot nothing (an empty disk, no kernel): a running domain is all placement needs.
 source "$(dirname "$0")/lib.sh"
 start_cluster 2
@@ -65,7 +67,7 @@ wait_phase vm move Running 120s
 vm move move-root "{kubernetes.io/hostname: node-2}"
 op=""
 for _ in $(seq 100); do
-  op=$(berth get vmop -o name 2>/dev/null | grep -o 'move-nodeselector-[0-9a-f]*' | head -1) && [ -n "$op" ] && break
+  op=$(berth get vmop -o name 2>/dev/null | grep -o 'move-placement-[0-9a-f]*' | head -1) && [ -n "$op" ] && break
   sleep 0.2
 done
 [ -n "$op" ] || fail "the VM created no Migrate operation"
@@ -102,4 +104,25 @@ expect_eq "disk waits" "$(jp vd nowhere-root '{.status.phase}')" Pending
 msg=$(jp vd nowhere-root '{.status.conditions[0].message}')
 echo "$msg" | grep -q 'VirtualMachine "nowhere" (zone=mars)' || fail "message: $msg"
 CHECKS=$((CHECKS + 1))
+
+# --- 5. a NoExecute taint evicts what does not tolerate it ---
+vm move move-root  # no selector any more: it may live anywhere
+berth get node node-2 -o json | jq 'del(.status) | .spec.taints = [{"key":"maint","effect":"NoExecute"}]' |
+  berth apply -f - >/dev/null || fail "taint node-2"
+CHECKS=$((CHECKS + 1))
+wait_phase vm move Running 60s
+for _ in $(seq 300); do
+  [ "$(jp vm move '{.status.node}')" = node-1 ] && break
+  sleep 0.5
+done
+expect_eq "the tainted node's VM moved" "$(jp vm move '{.status.node}')" node-1
+evict=""
+for _ in $(seq 100); do
+  evict=$(berth get vmop -o name | grep -o 'sel-placement-[0-9a-f]*' | head -1) && [ -n "$evict" ] &&
+    [ "$(jp vmop "$evict" '{.status.phase}')" = Failed ] && break
+  sleep 0.3
+done
+expect_eq "the VM bound to zone=b stays" "$(jp vm sel '{.status.node}')" node-2
+expect_eq "its eviction found no node" "$(jp vmop "$evict" '{.status.conditions[?(@.type=="Completed")].reason}')" \
+  NoSuitableNode
 done_ok

@@ -3,6 +3,7 @@
 // action, requeue), and the figures folded into the status.
 #include "controllers/virtualmachineoperation/migrate_machine.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <optional>
 #include <string>
@@ -71,15 +72,30 @@ TEST_CASE("Migrate: Targets") {
   std::vector<std::string> why;
   std::vector<Node> nodes = {N("node-1"), N("node-3", false), N("node-2"), N("node-4", true, true),
                              N("node-5", true, false, {{"zone", "b"}})};
+  auto sel = [](NodeSelector s) {
+    NodeConstraints c;
+    c.selector = std::move(s);
+    return c;
+  };
   CHECK(Targets("node-1", {}, Disks(), nodes, &why) ==
         std::vector<std::string>{"node-2", "node-5"});
   CHECK(why == std::vector<std::string>{"node-3: not Ready", "node-4: cordoned"});
   why.clear();
-  CHECK(Targets("node-1", {{"zone", "b"}}, Disks(), nodes, &why) ==
+  CHECK(Targets("node-1", sel({{"zone", "b"}}), Disks(), nodes, &why) ==
         std::vector<std::string>{"node-5"});
   CHECK(why.size() == 3);
-  CHECK(Targets("node-1", {{"kubernetes.io/hostname", "node-2"}}, Disks(), nodes, nullptr) ==
+  CHECK(Targets("node-1", sel({{"kubernetes.io/hostname", "node-2"}}), Disks(), nodes, nullptr) ==
         std::vector<std::string>{"node-2"});
+  // The VM's tolerations against the nodes' taints.
+  nodes[2].taints = Json::array({{{"key", "gpu"}, {"effect", "NoSchedule"}}});
+  why.clear();
+  CHECK(Targets("node-1", {}, Disks(), nodes, &why) == std::vector<std::string>{"node-5"});
+  CHECK(std::count(why.begin(), why.end(),
+                   "node-2: does not fit: taint gpu:NoSchedule not tolerated") == 1);
+  NodeConstraints tolerant;
+  tolerant.tolerations = Json::array({{{"key", "gpu"}, {"operator", "Exists"}}});
+  CHECK(Targets("node-1", tolerant, Disks(), nodes, nullptr) ==
+        std::vector<std::string>{"node-2", "node-5"});
   std::vector<Disk> btrfs = {Disk{"data", "u", "btrfs", "/b/u", 1}};
   why.clear();
   CHECK(Targets("node-1", {}, btrfs, {N("node-2")}, &why).empty());
@@ -256,6 +272,9 @@ TEST_CASE("Migrate: figures and conclusions") {
   CHECK(status["progress"] == "42%");
   CHECK(status["migration"]["dataRemainingBytes"] == 580);
   CHECK_FALSE(status["migration"].contains("downtimeMilliseconds"));
+  agentpb::MigrationStatus finished = M("Completed");
+  finished.set_downtime_ms(87);
+  CHECK(WithFigures(Json::object(), finished)["migration"]["downtimeMilliseconds"] == 87);
   const Json json = Op("InProgress", kStepSwitch);
   types::VirtualMachineOperation op(json);
   Step<Action> done = Conclude(op, op.status().json(), true, kReasonCompleted, "moved", kNow);

@@ -246,12 +246,18 @@ TEST_CASE("VirtualDisk: placement") {
   CHECK(*LeastLoaded(nodes, {}, "p") == "b");
   nodes[0].erase("spec");
   nodes[1]["metadata"]["labels"] = {{"zone", "z"}};
-  CHECK(*LeastLoaded(nodes, {}, "p", {Consumer{"vm", {{"zone", "z"}}}}) == "b");
-  CHECK(*LeastLoaded(nodes, {}, "p", {Consumer{"vm", {{"kubernetes.io/hostname", "a"}}}}) == "a");
-  auto none = LeastLoaded(nodes, {}, "p", {Consumer{"vm", {{"zone", "mars"}}}});
+  auto sel = [](NodeSelector s) {
+    NodeConstraints c;
+    c.selector = std::move(s);
+    return c;
+  };
+  CHECK(*LeastLoaded(nodes, {}, "p", {Consumer{"vm", sel({{"zone", "z"}})}}) == "b");
+  CHECK(*LeastLoaded(nodes, {}, "p", {Consumer{"vm", sel({{"kubernetes.io/hostname", "a"}})}}) ==
+        "a");
+  auto none = LeastLoaded(nodes, {}, "p", {Consumer{"vm", sel({{"zone", "mars"}})}});
   CHECK(absl::IsFailedPrecondition(none.status()));
   CHECK_THAT(std::string(none.status().message()),
-             Catch::Contains("nodeSelector of VirtualMachine \"vm\" (zone=mars)"));
+             Catch::Contains("node constraints of VirtualMachine \"vm\" (zone=mars)"));
 
   ControllerConfig config = Config();
   Json disk = Disk(Blank());

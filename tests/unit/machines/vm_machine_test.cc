@@ -356,11 +356,18 @@ TEST_CASE("VirtualMachine: nodeSelector against the devices' node") {
   CHECK(running.action == Action::kSyncUsb);
   CHECK(running.migrate);
   Json op = MigrationFor(types::VirtualMachine(vm));
-  CHECK(op["spec"]["type"] == "Migrate");
-  CHECK(op["spec"]["migrate"]["nodeSelector"] == Json{{"zone", "b"}});
+  CHECK(op["spec"]["type"] == "Evict");
+  CHECK(op["spec"]["virtualMachineName"] == "vm");
   CHECK(op["metadata"]["name"] == MigrationFor(types::VirtualMachine(vm))["metadata"]["name"]);
   // The hostname label matches the node's name; a matching node asks nothing.
   vm["spec"]["nodeSelector"] = {{"kubernetes.io/hostname", "n1"}, {"zone", "a"}};
+  CHECK_FALSE(Plan(types::VirtualMachine(vm), w.Observe(), kNow, kGrace, kPoll).migrate);
+  // A NoSchedule taint keeps a running VM where it is; NoExecute moves it.
+  (*w.node)["spec"]["taints"] = Json::array({{{"key", "k"}, {"effect", "NoSchedule"}}});
+  CHECK_FALSE(Plan(types::VirtualMachine(vm), w.Observe(), kNow, kGrace, kPoll).migrate);
+  (*w.node)["spec"]["taints"][0]["effect"] = "NoExecute";
+  CHECK(Plan(types::VirtualMachine(vm), w.Observe(), kNow, kGrace, kPoll).migrate);
+  vm["spec"]["tolerations"] = Json::array({{{"key", "k"}, {"operator", "Exists"}}});
   CHECK_FALSE(Plan(types::VirtualMachine(vm), w.Observe(), kNow, kGrace, kPoll).migrate);
 }
 

@@ -219,11 +219,11 @@ absl::StatusOr<std::string> LeastLoaded(const std::vector<Json>& nodes,
     }
     if (!serves) continue;
     bool allowed = true;
-    for (const Consumer& c : consumers) {  // the VMs using the disk: their nodeSelector
-      if (std::optional<std::string> miss = Unmatched(n, c.selector)) {
+    for (const Consumer& c : consumers) {  // the VMs using the disk: their constraints
+      if (std::optional<std::string> miss = Unmet(n, c.constraints)) {
         if (excluded.empty()) {
-          excluded = absl::StrCat(" matches the nodeSelector of VirtualMachine \"", c.vm, "\" (",
-                                  SelectorString(c.selector), ")");
+          excluded = absl::StrCat(" fits the node constraints of VirtualMachine \"", c.vm, "\" (",
+                                  *miss, ")");
         }
         allowed = false;
         break;

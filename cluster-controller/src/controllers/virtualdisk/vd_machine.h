@@ -106,10 +106,10 @@ absl::StatusOr<Planned> Plan(const types::VirtualDisk& disk, const Observation& 
 
 // The Ready, schedulable (not cordoned) node serving `pool` with the fewest disks (`load`: disks
 // per node name), the first of equals; FailedPrecondition when none.
-// A VM using the disk: the disk goes only where its nodeSelector allows.
+// A VM using the disk: the disk goes only where its node constraints allow.
 struct Consumer {
   std::string vm;
-  NodeSelector selector;
+  NodeConstraints constraints;
 };
 absl::StatusOr<std::string> LeastLoaded(const std::vector<Json>& nodes,
                                         const std::map<std::string, int>& load,

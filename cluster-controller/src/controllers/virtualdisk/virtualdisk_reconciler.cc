@@ -148,8 +148,8 @@ class VirtualDiskReconciler : public Reconciler {
     std::vector<vd::Consumer> consumers;
     BERTH_ASSIGN_OR_RETURN(std::vector<Json> vms, VmsUsingDisk(store_, disk.ns, disk.name));
     for (const Json& vm : vms) {
-      NodeSelector sel = SelectorFrom(types::VirtualMachine(vm).spec().node_selector_json());
-      if (!sel.empty()) consumers.push_back({types::VirtualMachine(vm).name(), std::move(sel)});
+      types::VirtualMachine view(vm);
+      consumers.push_back({view.name(), NodeConstraints::Of(view.spec().json())});
     }
     BERTH_ASSIGN_OR_RETURN(std::string best, vd::LeastLoaded(nodes, load, pool, consumers));
     placing_[disk.ToString()] = best;

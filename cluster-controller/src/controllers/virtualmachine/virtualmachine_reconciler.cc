@@ -109,10 +109,8 @@ class VirtualMachineReconciler : public Reconciler {
     if (std::optional<std::string> node = vm::Placed(vm, obs)) {
       BERTH_ASSIGN_OR_RETURN(agent, agents_.ForNode(*node));
       BERTH_ASSIGN_OR_RETURN(obs.domain, agent->GetDomain(DomainName(obj)));
-      if (!vm.spec().node_selector_json().empty()) {
-        auto node_obj = store_.Peek(ObjectKey{kinds::kNode, "", *node});
-        if (node_obj.ok()) obs.node = kept.Keep(*std::move(node_obj));
-      }
+      auto node_obj = store_.Peek(ObjectKey{kinds::kNode, "", *node});
+      if (node_obj.ok()) obs.node = kept.Keep(*std::move(node_obj));
       if (vm::PowersOn(vm, *obs.domain)) {
         BERTH_ASSIGN_OR_RETURN(obs.exports, store_.List(kinds::kDataExport, vm.namespace_()));
       }
@@ -136,7 +134,7 @@ class VirtualMachineReconciler : public Reconciler {
       default:
         break;
     }
-    if (step.migrate) {  // moved to a node its nodeSelector allows, once per selector
+    if (step.migrate) {  // moved to a node its constraints allow, once per change
       absl::Status created = store_.Create(vm::MigrationFor(vm)).status();
       if (!created.ok() && !absl::IsAlreadyExists(created)) return created;
     }

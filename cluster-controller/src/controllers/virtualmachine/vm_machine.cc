@@ -272,15 +272,15 @@ VmStep Plan(const types::VirtualMachine& vm, const Observation& obs, absl::Time 
   const std::string spec_hash =
       absl::StrCat(std::hash<std::string>()(p.domain.SerializeAsString()));
   const bool running = DomainRunning(dom);
-  const NodeSelector selector = SelectorFrom(vm.spec().node_selector_json());
+  const NodeConstraints constraints = NodeConstraints::Of(vm.spec().json());
   std::optional<std::string> miss;
-  if (!selector.empty() && obs.node != nullptr) miss = Unmatched(*obs.node, selector);
+  if (obs.node != nullptr) miss = Unmet(*obs.node, constraints, running);
   if (miss && desired == Power::kOn && !running) {
     SetCondition(status, kBlockDevicesReady, false, kReasonNodeSelectorMismatch,
                  absl::StrCat("the block devices are on node ", p.node,
-                              ", which does not match nodeSelector ", *miss,
-                              ": a stopped VM is not moved (only a running one migrates); "
-                              "change the nodeSelector or the node's labels"),
+                              ", which the VM's node constraints exclude (", *miss,
+                              "): a stopped VM is not moved (only a running one migrates); "
+                              "change its nodeSelector, affinity or tolerations, or the node"),
                  self, now);
     VmStep wait = Wait(std::move(status));
     wait.node = step.node;
@@ -351,22 +351,26 @@ VmStep Plan(const types::VirtualMachine& vm, const Observation& obs, absl::Time 
 }
 
 Json MigrationFor(const types::VirtualMachine& vm) {
-  const NodeSelector selector = SelectorFrom(vm.spec().node_selector_json());
-  std::string tag = absl::StrCat(
-      absl::Hex(std::hash<std::string>()(SelectorString(selector)) & 0xffffffffu, absl::kZeroPad8));
+  // The target is chosen by the VM's own constraints; the name is stable per (constraints,
+  // node), so each change asks once.
+  std::string tag = absl::StrCat(absl::Hex(
+      std::hash<std::string>()(absl::StrCat(
+          vm.spec().node_selector_json().dump(), "|", vm.spec().affinity_json().dump(), "|",
+          vm.spec().json().value("tolerations", Json::array()).dump(), "|", vm.status().node())) &
+          0xffffffffu,
+      absl::kZeroPad8));
   return {{"apiVersion", kApiVersion},
           {"kind", kinds::kVirtualMachineOperation},
           {"metadata",
-           {{"name", absl::StrCat(vm.name(), "-nodeselector-", tag)},
+           {{"name", absl::StrCat(vm.name(), "-placement-", tag)},
             {"namespace", vm.namespace_()},
             {"ownerReferences", Json::array({{{"apiVersion", kApiVersion},
                                               {"kind", kinds::kVirtualMachine},
                                               {"name", vm.name()},
                                               {"uid", vm.uid()}}})}}},
           {"spec",
-           {{"type", types::Name(types::VirtualMachineOperationSpecType::kMigrate)},
-            {"virtualMachineName", vm.name()},
-            {"migrate", {{"nodeSelector", vm.spec().node_selector_json()}}}}}};
+           {{"type", types::Name(types::VirtualMachineOperationSpecType::kEvict)},
+            {"virtualMachineName", vm.name()}}}};
 }
 
 VmStep PlanDeletion(const types::VirtualMachine& vm) {

@@ -17,11 +17,13 @@
 //   any         devices placed, IP or MAC not yet leased      -> Pending (unless active), poll 2 s
 //   any         placed and leased                             -> BlockDevicesReady True,
 //                                                                status.node, then by power:
-//   (placed)    the node misses spec.nodeSelector, On, domain
-//               not running                                   -> Pending, BlockDevicesReady False
+//   (placed)    the node fails the VM's nodeSelector, required
+//               nodeAffinity or tolerations (NoSchedule,
+//               NoExecute taints), On, domain not running     -> Pending, BlockDevicesReady False
 //                                                                NodeSelectorMismatch (a stopped
 //                                                                VM does not move), poll 2 s
-//   (placed)    the node misses spec.nodeSelector, running    -> as Running below, and a Migrate
+//   (placed)    the same with the domain running (only
+//               NoExecute taints count then)                  -> as Running below, and an Evict
 //                                                                operation to an allowed node
 //                                                                (MigrationFor) created
 //   (placed)    On, domain not running, a disk being exported -> Pending (unless active),
@@ -86,13 +88,14 @@ struct VmStep : Step<Action> {
   agentpb::DefineDomainRequest domain;  // kStart: the domain to define; its name always
   bool force = false;                   // kStop: cut the power
   bool running = false;                 // kSyncUsb: the domain runs (devices hot-plug)
-  // The running VM's node does not match its nodeSelector: a Migrate operation is to move it
+  // The running VM's node does not fit its constraints: an Evict operation is to move it
   // (MigrationFor).
   bool migrate = false;
 };
 
-// The Migrate operation moving a running VM to a node its nodeSelector allows; its name is
-// stable per selector, so the VM asks once per selector value.
+// The Evict operation moving a running VM to a node its constraints allow (the migration
+// applies the VM's nodeSelector, affinity and tolerations); its name is stable per
+// (constraints, node), so the VM asks once per change.
 Json MigrationFor(const types::VirtualMachine& vm);
 
 // What a pass looked at. Null pointers: not found.
@@ -106,7 +109,7 @@ struct Observation {
   const Json* user_data_secret = nullptr;  // provisioning.userDataRef's Secret
   // Observed once the VM is placed and leased (Placed):
   std::optional<agentpb::DomainStatus> domain;
-  const Json* node = nullptr;  // the Node its block devices are on (nodeSelector check)
+  const Json* node = nullptr;  // the Node its block devices are on (its constraints checked)
   // The namespace's DataExports, observed when the VM is to power on (PowersOn).
   std::optional<std::vector<Json>> exports;
 };

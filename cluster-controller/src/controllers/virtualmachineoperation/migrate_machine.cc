@@ -30,14 +30,18 @@ Step<Action> Fail(const VirtualMachineOperation& op, const std::string& reason,
   return Store(Concluded(op.json(), op.status().json(), false, reason, message, now));
 }
 
-NodeSelector Selector(const VirtualMachineOperation& op) {
-  return SelectorFrom(op.spec().migrate().node_selector_json());
+// The VM's constraints with the operation's nodeSelector added.
+NodeConstraints Constraints(const VirtualMachineOperation& op, const types::VirtualMachine& vm) {
+  NodeConstraints c = NodeConstraints::Of(vm.spec().json());
+  for (const auto& [k, v] : SelectorFrom(op.spec().migrate().node_selector_json())) {
+    c.selector[k] = v;
+  }
+  return c;
 }
 
 }  // namespace
 
-std::vector<std::string> Targets(const std::string& source,
-                                 const std::map<std::string, std::string>& selector,
+std::vector<std::string> Targets(const std::string& source, const NodeConstraints& constraints,
                                  const std::vector<Disk>& disks, const std::vector<Node>& nodes,
                                  std::vector<std::string>* why) {
   std::vector<std::string> out;
@@ -49,8 +53,8 @@ std::vector<std::string> Targets(const std::string& source,
     } else if (n.unschedulable) {
       refused = "cordoned";
     } else {
-      if (std::optional<std::string> miss = Unmatched(n.name, n.labels, selector)) {
-        refused = absl::StrCat("does not match nodeSelector ", *miss);
+      if (std::optional<std::string> miss = Unmet(n.name, n.labels, n.taints, constraints)) {
+        refused = absl::StrCat("does not fit: ", *miss);
       }
       for (const Disk& d : disks) {
         if (!refused.empty()) break;
@@ -85,7 +89,9 @@ Json WithFigures(Json status, const agentpb::MigrationStatus& m) {
   mig["dataTotalBytes"] = m.data_total_bytes();
   mig["dataRemainingBytes"] = m.data_remaining_bytes();
   mig["elapsedMilliseconds"] = m.elapsed_ms();
-  if (m.downtime_ms() > 0) mig["downtimeMilliseconds"] = m.downtime_ms();
+  // While it runs libvirt's downtime is the expected one: only the finished job's is recorded.
+  if (m.state() == "Completed" && m.downtime_ms() > 0)
+    mig["downtimeMilliseconds"] = m.downtime_ms();
   if (m.data_total_bytes() > 0) {
     uint64_t done = std::min(m.data_processed_bytes(), m.data_total_bytes());
     status["progress"] = absl::StrCat(done * 100 / m.data_total_bytes(), "%");
@@ -115,7 +121,8 @@ Step<Action> PlanStart(const VirtualMachineOperation& op, const Observation& obs
                 now);
   }
   std::vector<std::string> why;
-  std::vector<std::string> targets = Targets(source, Selector(op), obs.disks, obs.nodes, &why);
+  std::vector<std::string> targets =
+      Targets(source, Constraints(op, vm), obs.disks, obs.nodes, &why);
   if (targets.empty()) {
     return Fail(
         op, kReasonNoSuitableNode,

@@ -59,6 +59,7 @@
 #include "berth/controller/agent_client.h"
 #include "berth/controller/step.h"
 #include "berth/controller/vocabulary.h"
+#include "controllers/common/placement.h"
 
 namespace berth::controller::vmop::migrate {
 
@@ -93,6 +94,7 @@ struct Node {
   bool unschedulable = false;  // cordoned
   std::map<std::string, std::string> labels;
   std::set<std::string> pools;
+  Json taints = Json::array();  // spec.taints
 };
 
 struct Observation {
@@ -106,11 +108,11 @@ struct Observation {
   std::optional<agentpb::DomainStatus> target_domain;
 };
 
-// Where the VM may go: the nodes other than `source` that are Ready, schedulable, match
-// `selector` (kubernetes.io/hostname matches every node's name) and have every pool; sorted by
-// name. `why` gets one reason per node refused.
-std::vector<std::string> Targets(const std::string& source,
-                                 const std::map<std::string, std::string>& selector,
+// Where the VM may go: the nodes other than `source` that are Ready, schedulable, fit
+// `constraints` (the VM's nodeSelector, required nodeAffinity and tolerations, with the
+// operation's spec.migrate.nodeSelector added) and have every pool; sorted by name. `why` gets
+// one reason per node refused.
+std::vector<std::string> Targets(const std::string& source, const NodeConstraints& constraints,
                                  const std::vector<Disk>& disks, const std::vector<Node>& nodes,
                                  std::vector<std::string>* why);
 

@@ -117,6 +117,8 @@ class Migration {
           if (v.is_string()) n.labels[k] = v.get<std::string>();
         }
       }
+      const Json& taints = JsonAt(json, "/spec/taints");
+      if (taints.is_array()) n.taints = taints;
       const Json& pools = JsonAt(json, "/status/pools");
       if (pools.is_array()) {
         for (const Json& p : pools) n.pools.insert(p.value("name", ""));
