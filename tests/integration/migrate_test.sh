@@ -8,6 +8,9 @@
 # deadline (the guest stays, the target keeps no volume), the controller killed mid-migration,
 # and `berth node drain` with two VMs.
 source "$(dirname "$0")/lib.sh"
+GUEST=$BERTH_BUILD_DIR/guest  # the test guest (cached; built once)
+bash "$BERTH_SOURCE_DIR/tests/guest/build-guest.sh" "$GUEST" >/dev/null 2>&1 ||
+  bash "$BERTH_SOURCE_DIR/tests/guest/build-guest.sh" "$GUEST"
 start_cluster 2
 CHECKS=0
 

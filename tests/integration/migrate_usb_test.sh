@@ -4,13 +4,17 @@
 # VM node's vhci port). While the VM moves, both entries (and the USBDevices' Attached
 # condition) say DetachedForMigration; after the move each is attached on the target node, the
 # one that was local now over USB/IP and the remote one now local; a migration aborted at its
-# deadline puts them back on the source.
+# deadline puts them back on the source; a migration to a node whose USB/IP ports are all taken
+# moves the guest all the same, the remote device then reporting NoFreeUSBIPPort.
 source "$(dirname "$0")/lib.sh"
 
 TESTBED=$BERTH_BUILD_DIR/tests/unit/usb/berth-usb-testbed
 [ -x "$TESTBED" ] || fail "build berth-usb-testbed first"
 export BERTH_AGENT_WRAPPER="$TESTBED --dir {dir}/usb/{node} --vhci --"
 export BERTH_AGENT_FLAGS="--vhci_dir=/sys/devices/vhci_hcd.0 --usb_guest_attach=none"
+GUEST=$BERTH_BUILD_DIR/guest  # the test guest (cached; built once)
+bash "$BERTH_SOURCE_DIR/tests/guest/build-guest.sh" "$GUEST" >/dev/null 2>&1 ||
+  bash "$BERTH_SOURCE_DIR/tests/guest/build-guest.sh" "$GUEST"
 start_cluster 2
 USB=$IT_DIR/cluster/usb
 CHECKS=0
@@ -208,4 +212,28 @@ wait_entry mover my-project "$LOCAL" ".attached == true and .attachmentNode == \
 wait_entry mover my-project "$REMOTE" ".attached == true and .attachmentNode == \"$B\""
 expect_eq "usbMigration Failed" \
   "$(berth get vm mover -n my-project -o 'jsonpath={.status.usbMigration.phase}')" Failed
+
+# --- 3. the target has no free USB/IP port: the guest moves, the remote device waits ---
+# A filler VM on A holds 8 USB 2.0 devices of B: A's high-speed vhci hub is full. mover (on B)
+# then migrates to A: LOCAL (on A) attaches locally, REMOTE (on B) finds no port.
+check "cordon $B" berth node cordon "$B"
+disk filler-root my-project
+check "uncordon $B" berth node uncordon "$B"
+fill=()
+for k in $(seq 3 10); do plug "$B" "1-$k" 1209 "00$((k + 10))" 480 "FILL$k" "Stick $k"; done
+for k in $(seq 3 10); do fill+=("$(wait_name "1-$k" "$B")"); done
+for d in "${fill[@]}"; do assign "$d" my-project; done
+for d in "${fill[@]}"; do wait_cond usbdevice "$d" my-project Ready True/Ready; done
+vm_yaml filler my-project filler-root "${fill[@]}" | berth apply -f - >/dev/null
+for d in "${fill[@]}"; do wait_entry filler my-project "$d" ".attached == true and .attachmentNode == \"$A\""; done
+check "lift the bandwidth cap" node_virsh "$B" migrate-setspeed "$DOM" --bandwidth 100000
+migrate to-full
+watch_states to-full "$IT_DIR/full.states"
+expect_eq "migration to the full node completed" \
+  "$(berth get vmop to-full -n my-project -o 'jsonpath={.status.phase}')" Completed
+expect_eq "mover on $A" "$(berth get vm mover -n my-project -o 'jsonpath={.status.node}')" "$A"
+expect_eq "the guest runs on $A only" "$(node_virsh "$B" list --name | grep -c -- "-mover-" || true)" 0
+wait_entry mover my-project "$LOCAL" ".attached == true and .attachmentNode == \"$A\""
+wait_entry mover my-project "$REMOTE" '.attached == false and .reason == "NoFreeUSBIPPort"'
+wait_cond usbdevice "$REMOTE" my-project Attached False/NoFreeUSBIPPort
 done_ok

@@ -203,8 +203,9 @@ class LibvirtHypervisor : public Hypervisor {
     return reply;
   }
 
-  absl::Status Migrate(const std::string& name, const MigrationParams& p) override {
-    return WithDomain(name, "migrate", [&](virDomainPtr d) -> absl::Status {
+  absl::StatusOr<MigrationProgress> Migrate(const std::string& name,
+                                            const MigrationParams& p) override {
+    BERTH_RETURN_IF_ERROR(WithDomain(name, "migrate", [&](virDomainPtr d) -> absl::Status {
       UniqueChars xml(virDomainGetXMLDesc(d, VIR_DOMAIN_XML_MIGRATABLE | VIR_DOMAIN_XML_SECURE));
       if (!xml) return LastError("migratable definition of domain " + name);
       std::string dest_xml = xml.get();
@@ -221,9 +222,10 @@ class LibvirtHypervisor : public Hypervisor {
       int n = 0, max = 0;
       virTypedParamsAddString(&params, &n, &max, VIR_MIGRATE_PARAM_DEST_XML, dest_xml.c_str());
       virTypedParamsAddString(&params, &n, &max, VIR_MIGRATE_PARAM_PERSIST_XML, dest_xml.c_str());
+      // Without UNDEFINE_SOURCE: the definition left here keeps the finished job's figures
+      // (the target keeps none), read below before it is undefined.
       unsigned flags = VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER | VIR_MIGRATE_PERSIST_DEST |
-                       VIR_MIGRATE_UNDEFINE_SOURCE | VIR_MIGRATE_NON_SHARED_DISK |
-                       VIR_MIGRATE_ABORT_ON_ERROR;
+                       VIR_MIGRATE_NON_SHARED_DISK | VIR_MIGRATE_ABORT_ON_ERROR;
       int rc = virDomainMigrateToURI3(d, p.dest_uri.c_str(), params, n, flags);
       absl::Status s = rc == 0
                            ? absl::OkStatus()
@@ -233,7 +235,17 @@ class LibvirtHypervisor : public Hypervisor {
         return absl::AbortedError(s.message());
       }
       return s;
-    });
+    }));
+    absl::StatusOr<MigrationProgress> done = Progress(name, true);
+    MigrationProgress figures = done.ok() ? *done : MigrationProgress{};
+    // The guest runs on the target now: the definition left here goes (a failure leaves it for
+    // the controller's clean-up, which deletes the domain here after the switch-over).
+    absl::Status undefined = Undefine(name);
+    if (!undefined.ok()) {
+      log::Warning(
+          absl::StrCat("migrated domain ", name, " stays defined here: ", undefined.ToString()));
+    }
+    return figures;
   }
 
   absl::StatusOr<MigrationProgress> Progress(const std::string& name, bool completed) override {

@@ -216,7 +216,7 @@ TEST_CASE("Migrate: PlanStep, row by row") {
        Action::kRollBack,
        none},
       {"running: figures, poll", Op("InProgress", kStepMigrate), false, M("Running"), run, gone,
-       kStepMigrate, kReasonMigrating, Action::kNone, kPoll},
+       kStepMigrate, kReasonMigrating, Action::kNone, kMigratePoll},
       {"completed", Op("InProgress", kStepMigrate), false, M("Completed"), gone, run, kStepSwitch,
        kReasonSwitchingOver, Action::kSwitch, none},
       {"failed", Op("InProgress", kStepMigrate), false, M("Failed"), run, gone, kStepRollBack,

@@ -184,7 +184,7 @@ Step<Action> PlanStep(const VirtualMachineOperation& op, const Observation& obs,
         status, kCompleted, false, kReasonMigrating,
         absl::StrCat("migrating to ", target, ": ", m.data_remaining_bytes(), " bytes remaining"),
         op.json(), now);
-    return Store(std::move(status), Action::kNone, kPoll);
+    return Store(std::move(status), Action::kNone, kMigratePoll);
   }
   if (m.state() == "Completed" || (on_target && !on_source)) {
     Json status = AtStep(op, kStepSwitch, kReasonSwitchingOver,

@@ -24,7 +24,7 @@
 //                                                                  starts), MigrateDomain; step
 //                                                                  migrate
 //   migrate          source Running                             -> Migrating, figures, progress,
-//                                                                  poll 1 s
+//                                                                  poll 250 ms
 //                    source Completed, or the guest runs on the
 //                    target                                     -> step switch
 //                    source Failed                              -> step rollback, the reason
@@ -69,6 +69,9 @@ inline constexpr char kStepSwitch[] = "switch";
 inline constexpr char kStepRollBack[] = "rollback";
 
 inline constexpr int64_t kDefaultMaxDowntimeMs = 300;
+// How often step migrate asks the source how far it got: the switch-over follows the end of the
+// job by at most this much.
+inline constexpr absl::Duration kMigratePoll = absl::Milliseconds(250);
 inline constexpr int64_t kDefaultTimeoutSeconds = 600;
 
 enum class Action {

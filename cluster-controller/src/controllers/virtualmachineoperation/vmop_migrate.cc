@@ -128,11 +128,22 @@ class Migration {
     return absl::OkStatus();
   }
 
-  // What the agents say; an agent that does not answer leaves its field unset.
+  // What the agents say; an agent that does not answer leaves its field unset. While the source
+  // reports the migration running, that is all: the domains are not looked at (GetDomain asks
+  // each guest's agent, work the guests had better not do while they migrate).
   void ObserveAgents(mig::Observation& obs) {
     if (domain_.empty()) return;
-    if (auto src = agents_.ForNode(Source()); src.ok()) {
+    auto src = agents_.ForNode(Source());
+    if (src.ok()) {
       if (auto m = (*src)->GetMigration(domain_); m.ok()) obs.source = *m;
+    }
+    const std::string step = view_.status().step();
+    if (step == mig::kStepMigrate && !view_.deleting() && obs.source &&
+        (obs.source->state() == "Running" || obs.source->state() == "Completed" ||
+         obs.source->state() == "Failed")) {
+      return;
+    }
+    if (src.ok()) {
       if (auto d = (*src)->GetDomain(domain_); d.ok()) obs.source_domain = *d;
     }
     if (auto dst = agents_.ForNode(Target()); dst.ok()) {
@@ -266,7 +277,7 @@ class Migration {
                                 vmop::kReasonMigrationFailed, started.error(), now_);
       BERTH_RETURN_IF_ERROR(WriteStatus(store_, stored, std::move(failed)).status());
     }
-    return ReconcileResult{vmop::kPoll};
+    return ReconcileResult{mig::kMigratePoll};
   }
 
   absl::StatusOr<ReconcileResult> Switch(const VirtualMachineOperation& op,

@@ -80,9 +80,11 @@ class Hypervisor {
                                                    const std::string& command_json,
                                                    absl::Duration timeout) = 0;
   // Migrates the running domain live to `p.dest_uri` with its writable disks copied, defining
-  // it there and undefining it here on success. Blocks until the migration ends; Aborted when
-  // AbortMigration cancelled it. The guest keeps running here on any failure.
-  virtual absl::Status Migrate(const std::string& name, const MigrationParams& p) {
+  // it there and undefining it here on success; returns the finished job's figures (with the
+  // guest's real downtime). Blocks until the migration ends; Aborted when AbortMigration
+  // cancelled it. The guest keeps running here on any failure.
+  virtual absl::StatusOr<MigrationProgress> Migrate(const std::string& name,
+                                                    const MigrationParams& p) {
     return absl::UnimplementedError("this hypervisor cannot migrate " + name);
   }
   // The running migration job's figures, or with `completed` the last finished job's (on the
