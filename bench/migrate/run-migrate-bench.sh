@@ -9,7 +9,7 @@
 # appends records to its data disk all through the migrations) whose local-reflink VirtualDisk
 # of SIZE GiB is an ext4 filesystem 90% full: one file of incompressible (urandom) data written
 # into the volume before the VM first starts, so the storage mirror copies SIZE*0.9 GiB of
-# allocated extents, not holes. Then --runs rounds, each:
+# allocated extents, not holes. Then --runs rounds (odd ones Berth first, even ones virsh), each:
 #   berth  one Migrate operation (spec.migrate.maxDowntimeMilliseconds left at its default,
 #          300 ms); wall time from `berth apply` to phase Completed (`berth wait`); downtime
 #          status.migration.downtimeMilliseconds (status.migration is logged per run).
@@ -175,6 +175,63 @@ virsh_migrate() {  # virsh_migrate SIZE RUN DOMAIN FROM TO SRC_DISK DST_DISK SRC
 }
 
 header >&2
+berth_round() {  # one Berth Migrate (uses size, r, vm, vd, dom)
+    # --- Berth: one Migrate operation ---
+    from=$(jp vm "$vm" '{.status.node}')
+    : >"$DIR/cli"
+    ev_start "${URI[$from]}" "$dom"
+    h0=$(cpu_ns hv) b0=$(cpu_ns berth) t0=$(now_ns)
+    printf 'apiVersion: virtualization.deckhouse.io/v1alpha2\nkind: VirtualMachineOperation\nmetadata:\n  name: %s\nspec:\n  type: Migrate\n  virtualMachineName: %s\n  migrate:\n    timeoutSeconds: 3600\n' \
+      "mig-$size-$r" "$vm" | timed "$DIR/cli" berth apply -f - >/dev/null
+    # Until Completed; a second watch ends the wait early if the operation fails.
+    berth wait "vmop/mig-$size-$r" --for=jsonpath='{.status.phase}=Failed' --timeout=3600s \
+      >/dev/null 2>&1 &
+    failed_watch=$!
+    timed "$DIR/cli" berth wait "vmop/mig-$size-$r" --for=jsonpath='{.status.phase}=Completed' \
+      --timeout=3600s >/dev/null 2>&1 &
+    done_watch=$!
+    wait -n "$failed_watch" "$done_watch" || true
+    t1=$(now_ns) h1=$(cpu_ns hv) b1=$(cpu_ns berth)
+    kill "$failed_watch" 2>/dev/null || true
+    wait "$failed_watch" 2>/dev/null || true
+    [ "$(jp vmop "mig-$size-$r" '{.status.phase}')" = Completed ] ||
+      die "vmop/mig-$size-$r: $(berth get vmop "mig-$size-$r" -o json | jq -c .status)"
+    wait "$done_watch" || true
+    ev_end
+    m=$(berth get vmop "mig-$size-$r" -o json | jq -c .status.migration)
+    log "mig-$size-$r status.migration: $m"
+    row "$size" berth "$r" "$from>$(jq -r .targetNode <<<"$m")" "$(secs $((t1 - t0)) 1e9)" \
+      "$(secs "$(ev_stat time_elapsed)" 1e3)" "$(jq -r '.downtimeMilliseconds // "-"' <<<"$m")" \
+      "$(ev_stat downtime)" "$(secs $((h1 - h0 + b1 - b0)) 1e9)" "$(secs $((b1 - b0)) 1e9)" \
+      "$(sum_cli "$DIR/cli")" "$(ev_stat data_total)"
+    wait_for "vm/$vm" jsonpath='{.status.phase}=Running' 120s
+    sleep 2
+
+}
+
+virsh_round() {  # the same domain away and back by hand, the controller stopped
+    # --- virsh: away and back by hand, the controller stopped ---
+    here=$(jp vm "$vm" '{.status.node}') there=$(other "$here")
+    disk=$(jp vd "$vd" '{.status.path}')
+    slog=$(virsh -c "${URI[$here]}" dumpxml "$dom" | sed -n "/<serial/,/<\/serial>/s/.*<source path='\([^']*\)'.*/\1/p" | head -1)
+    cluster stop controller >/dev/null 2>&1
+    away=$DIR/cluster/mnt/xfs/$there/bench-virsh/disk.img
+    virsh_migrate "$size" "$r" "$dom" "$here" "$there" "$disk" "$away" "$slog" "${slog:+$slog.virsh}"
+    sleep 2
+    # Back onto the VM's own volume path, re-created empty and sparse (a fresh target, as
+    # Berth's is; nothing has it open since the guest left).
+    virsh_migrate "$size" "$r" "$dom" "$there" "$here" "$away" "$disk" "${slog:+$slog.virsh}" "$slog"
+    rm -rf "$(dirname "$away")"
+    cluster start controller >/dev/null 2>&1
+    join_cg berth controller
+    # The agents reconnect with a backoff: both nodes Ready again before the next Migrate.
+    for n in node-1 node-2; do wait_for "node/$n" condition=Ready 120s; done
+    [ "$(virsh -c "${URI[$here]}" domstate "$dom" | head -1)" = running ] || die "$dom not back on $here"
+    wait_for "vm/$vm" jsonpath='{.status.phase}=Running' 120s
+    [ "$(jp vm "$vm" '{.status.node}')" = "$here" ] || die "Berth places $vm elsewhere than $here"
+    sleep 2
+}
+
 for size in $sizes; do
   vd=data-$size vm=bench-$size
   # --- the disk: ext4, 90% full of incompressible data, written before the VM starts ---
@@ -213,58 +270,10 @@ YAML
   dom=berth-default-$vm-$(jp vm "$vm" '{.metadata.uid}' | cut -c1-8)
   sleep 3  # the writer under way
 
+  # Rounds alternate which tool goes first (odd: Berth, even: virsh), so neither always meets
+  # the host in the state the other left it in.
   for r in $(seq "$runs"); do
-    # --- Berth: one Migrate operation ---
-    from=$(jp vm "$vm" '{.status.node}')
-    : >"$DIR/cli"
-    ev_start "${URI[$from]}" "$dom"
-    h0=$(cpu_ns hv) b0=$(cpu_ns berth) t0=$(now_ns)
-    printf 'apiVersion: virtualization.deckhouse.io/v1alpha2\nkind: VirtualMachineOperation\nmetadata:\n  name: %s\nspec:\n  type: Migrate\n  virtualMachineName: %s\n  migrate:\n    timeoutSeconds: 3600\n' \
-      "mig-$size-$r" "$vm" | timed "$DIR/cli" berth apply -f - >/dev/null
-    # Until Completed; a second watch ends the wait early if the operation fails.
-    berth wait "vmop/mig-$size-$r" --for=jsonpath='{.status.phase}=Failed' --timeout=3600s \
-      >/dev/null 2>&1 &
-    failed_watch=$!
-    timed "$DIR/cli" berth wait "vmop/mig-$size-$r" --for=jsonpath='{.status.phase}=Completed' \
-      --timeout=3600s >/dev/null 2>&1 &
-    done_watch=$!
-    wait -n "$failed_watch" "$done_watch" || true
-    t1=$(now_ns) h1=$(cpu_ns hv) b1=$(cpu_ns berth)
-    kill "$failed_watch" 2>/dev/null || true
-    wait "$failed_watch" 2>/dev/null || true
-    [ "$(jp vmop "mig-$size-$r" '{.status.phase}')" = Completed ] ||
-      die "vmop/mig-$size-$r: $(berth get vmop "mig-$size-$r" -o json | jq -c .status)"
-    wait "$done_watch" || true
-    ev_end
-    m=$(berth get vmop "mig-$size-$r" -o json | jq -c .status.migration)
-    log "mig-$size-$r status.migration: $m"
-    row "$size" berth "$r" "$from>$(jq -r .targetNode <<<"$m")" "$(secs $((t1 - t0)) 1e9)" \
-      "$(secs "$(ev_stat time_elapsed)" 1e3)" "$(jq -r '.downtimeMilliseconds // "-"' <<<"$m")" \
-      "$(ev_stat downtime)" "$(secs $((h1 - h0 + b1 - b0)) 1e9)" "$(secs $((b1 - b0)) 1e9)" \
-      "$(sum_cli "$DIR/cli")" "$(ev_stat data_total)"
-    wait_for "vm/$vm" jsonpath='{.status.phase}=Running' 120s
-    sleep 2
-
-    # --- virsh: away and back by hand, the controller stopped ---
-    here=$(jp vm "$vm" '{.status.node}') there=$(other "$here")
-    disk=$(jp vd "$vd" '{.status.path}')
-    slog=$(virsh -c "${URI[$here]}" dumpxml "$dom" | sed -n "/<serial/,/<\/serial>/s/.*<source path='\([^']*\)'.*/\1/p" | head -1)
-    cluster stop controller >/dev/null 2>&1
-    away=$DIR/cluster/mnt/xfs/$there/bench-virsh/disk.img
-    virsh_migrate "$size" "$r" "$dom" "$here" "$there" "$disk" "$away" "$slog" "${slog:+$slog.virsh}"
-    sleep 2
-    # Back onto the VM's own volume path, re-created empty and sparse (a fresh target, as
-    # Berth's is; nothing has it open since the guest left).
-    virsh_migrate "$size" "$r" "$dom" "$there" "$here" "$away" "$disk" "${slog:+$slog.virsh}" "$slog"
-    rm -rf "$(dirname "$away")"
-    cluster start controller >/dev/null 2>&1
-    join_cg berth controller
-    # The agents reconnect with a backoff: both nodes Ready again before the next Migrate.
-    for n in node-1 node-2; do wait_for "node/$n" condition=Ready 120s; done
-    [ "$(virsh -c "${URI[$here]}" domstate "$dom" | head -1)" = running ] || die "$dom not back on $here"
-    wait_for "vm/$vm" jsonpath='{.status.phase}=Running' 120s
-    [ "$(jp vm "$vm" '{.status.node}')" = "$here" ] || die "Berth places $vm elsewhere than $here"
-    sleep 2
+    if [ $((r % 2)) -eq 1 ]; then berth_round; virsh_round; else virsh_round; berth_round; fi
   done
   berth delete vm "$vm" >/dev/null
   berth wait "vm/$vm" --for=delete --timeout=300s >/dev/null 2>&1 || true

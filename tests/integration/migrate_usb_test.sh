@@ -18,7 +18,7 @@ bash "$BERTH_SOURCE_DIR/tests/guest/build-guest.sh" "$GUEST" >/dev/null 2>&1 ||
 start_cluster 2
 USB=$IT_DIR/cluster/usb
 CHECKS=0
-trap 'rc=$?; [ $rc -ne 0 ] && tail -n 5 "${USB:-/nonexistent}"/*/log 2>/dev/null; (exit $rc); cleanup' EXIT
+trap 'rc=$?; [ $rc -ne 0 ] && tail -n 5 "${USB:-/nonexistent}"/*/log 2>/dev/null; set +e; (exit $rc); cleanup' EXIT
 
 ctl() {  # ctl NODE LINE: one testbed command, waiting for its acknowledgement
   local log="$USB/$1/log" before=0 tries=0

@@ -37,7 +37,7 @@ vm_cleanup() {
   done
 }
 # The controller goes first: it would start the domains again.
-trap 'rc=$?; cluster kill controller >/dev/null 2>&1; vm_cleanup; (exit $rc); cleanup' EXIT
+trap 'rc=$?; cluster kill controller >/dev/null 2>&1; vm_cleanup; set +e; (exit $rc); cleanup' EXIT
 
 # Guest file access through qemu-guest-agent: the guest's own view of its data disk.
 qga() { timeout 20 virsh -c "$(dom_uri "$1")" qemu-agent-command "$1" "$2"; }

@@ -111,7 +111,7 @@ YAML
 }
 # `cluster down` (in cleanup) stops the controller first (it would start AlwaysOn VMs again),
 # then destroys and undefines every domain on each node's libvirtd.
-trap 'rc=$?; [ $rc -ne 0 ] && tail -n 5 "${USB:-/nonexistent}"/*/log 2>/dev/null; (exit $rc); cleanup' EXIT
+trap 'rc=$?; [ $rc -ne 0 ] && tail -n 5 "${USB:-/nonexistent}"/*/log 2>/dev/null; set +e; (exit $rc); cleanup' EXIT
 
 # --- 1. discovery -----------------------------------------------------------------------------
 # The VMs' disks decide their node: make five, run the VMs on a node holding three of them and

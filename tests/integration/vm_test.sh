@@ -49,7 +49,7 @@ vm_cleanup() {
 }
 declare -A DOMS
 VMS=""
-trap 'rc=$?; vm_cleanup; (exit $rc); cleanup' EXIT
+trap 'rc=$?; vm_cleanup; set +e; (exit $rc); cleanup' EXIT
 
 vm_yaml() {  # vm_yaml NAME DISK CMDLINE_EXTRA [RUN_POLICY]: the test guest with cloud-init
   guest_vm_yaml "$1" "$2" "$3" "${4:-AlwaysOn}"
