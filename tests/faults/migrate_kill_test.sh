@@ -22,21 +22,7 @@ running_on() {  # the nodes whose libvirtd runs DOMAIN
   done
   true
 }
-boot_id() {
-  local uri pid out
-  uri=$(libvirt_uri "$(running_on "$DOM" | head -1)")
-  pid=$(timeout 20 virsh -c "$uri" qemu-agent-command "$DOM" \
-    '{"execute":"guest-exec","arguments":{"path":"/bin/cat","arg":["/proc/sys/kernel/random/boot_id"],"capture-output":true}}' |
-    sed -n 's/.*"pid":\([0-9]*\).*/\1/p')
-  [ -n "$pid" ] || return 1
-  for _ in $(seq 20); do
-    out=$(timeout 20 virsh -c "$uri" qemu-agent-command "$DOM" \
-      "{\"execute\":\"guest-exec-status\",\"arguments\":{\"pid\":$pid}}")
-    grep -q '"exited":true' <<<"$out" && { sed -n 's/.*"out-data":"\([^"]*\)".*/\1/p' <<<"$out" | base64 -d; return 0; }
-    sleep 0.5
-  done
-  return 1
-}
+boot_id() { guest_boot_id "$(libvirt_uri "$(running_on "$DOM" | head -1)")" "$DOM"; }
 volumes_on() { find "$IT_DIR/cluster/mnt" "$IT_DIR/cluster/copy" -path "*/$1/*" -name "*$DISK_UID*" 2>/dev/null; }
 wait_step() {  # wait_step OP STEP
   for _ in $(seq 300); do

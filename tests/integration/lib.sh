@@ -131,3 +131,21 @@ spec:
     - {kind: VirtualDisk, name: $2}
 YAML
 }
+
+guest_boot_id() {  # guest_boot_id LIBVIRT_URI DOMAIN: the guest kernel's boot id (guest-exec)
+  local pid out
+  pid=$(timeout 20 virsh -c "$1" qemu-agent-command "$2" \
+    '{"execute":"guest-exec","arguments":{"path":"/bin/cat","arg":["/proc/sys/kernel/random/boot_id"],"capture-output":true}}' |
+    sed -n 's/.*"pid":\([0-9]*\).*/\1/p')
+  [ -n "$pid" ] || return 1
+  for _ in $(seq 20); do
+    out=$(timeout 20 virsh -c "$1" qemu-agent-command "$2" \
+      "{\"execute\":\"guest-exec-status\",\"arguments\":{\"pid\":$pid}}")
+    if grep -q '"exited":true' <<<"$out"; then
+      sed -n 's/.*"out-data":"\([^"]*\)".*/\1/p' <<<"$out" | base64 -d
+      return 0
+    fi
+    sleep 0.5
+  done
+  return 1
+}

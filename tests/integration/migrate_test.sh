@@ -15,25 +15,7 @@ start_cluster 2
 CHECKS=0
 
 dom_of() { echo "berth-default-$1-$(jp vm "$1" '{.metadata.uid}' | cut -c1-8)"; }
-qga() {  # qga VM COMMAND_JSON: on the VM's current node
-  local uri; uri=$(libvirt_uri "$(jp vm "$1" '{.status.node}')")
-  timeout 20 virsh -c "$uri" qemu-agent-command "$(dom_of "$1")" "$2"
-}
-boot_id() {  # the guest kernel's boot id, read through guest-exec
-  local pid out
-  pid=$(qga "$1" '{"execute":"guest-exec","arguments":{"path":"/bin/cat","arg":["/proc/sys/kernel/random/boot_id"],"capture-output":true}}' |
-    sed -n 's/.*"pid":\([0-9]*\).*/\1/p')
-  [ -n "$pid" ] || return 1
-  for _ in $(seq 20); do
-    out=$(qga "$1" "{\"execute\":\"guest-exec-status\",\"arguments\":{\"pid\":$pid}}")
-    if grep -q '"exited":true' <<<"$out"; then
-      sed -n 's/.*"out-data":"\([^"]*\)".*/\1/p' <<<"$out" | base64 -d
-      return 0
-    fi
-    sleep 0.5
-  done
-  return 1
-}
+boot_id() { guest_boot_id "$(libvirt_uri "$(jp vm "$1" '{.status.node}')")" "$(dom_of "$1")"; }
 other() { if [ "$1" = node-1 ]; then echo node-2; else echo node-1; fi; }
 migrate() {  # migrate OP VM [SPEC_MIGRATE_YAML]
   cat <<YAML | berth apply -f - >/dev/null
