@@ -185,6 +185,14 @@ VmStep Wait(Json status) {
   return step;
 }
 
+// A placed VM that waits before it starts: the step keeps where and what it would run.
+VmStep WaitPlaced(Json status, const VmStep& placed) {
+  VmStep wait = Wait(std::move(status));
+  wait.node = placed.node;
+  wait.domain = placed.domain;
+  return wait;
+}
+
 }  // namespace
 
 bool Active(const types::VirtualMachine& vm) { return ActiveStatus(vm.status().json()); }
@@ -282,10 +290,7 @@ VmStep Plan(const types::VirtualMachine& vm, const Observation& obs, absl::Time 
                               "): a stopped VM is not moved (only a running one migrates); "
                               "change its nodeSelector, affinity or tolerations, or the node"),
                  self, now);
-    VmStep wait = Wait(std::move(status));
-    wait.node = step.node;
-    wait.domain = step.domain;
-    return wait;
+    return WaitPlaced(std::move(status), step);
   }
   step.migrate = miss.has_value() && running;
   if (desired == Power::kOn && !running) {
@@ -297,10 +302,7 @@ VmStep Plan(const types::VirtualMachine& vm, const Observation& obs, absl::Time 
                      absl::StrCat("VirtualDisk \"", disk,
                                   "\" is being exported; the VM starts when the export ends"),
                      self, now);
-        VmStep wait = Wait(std::move(status));
-        wait.node = step.node;
-        wait.domain = step.domain;
-        return wait;
+        return WaitPlaced(std::move(status), step);
       }
     }
     w.set_applied_spec_hash(spec_hash);
