@@ -32,17 +32,7 @@ wait_step() {  # wait_step OP STEP
   fail "vmop/$1 never reached step $2 ($(jp vmop "$1" '{.status}' 2>&1))"
 }
 wait_back() { for _ in $(seq 100); do sleep 0.3; berth version >/dev/null 2>&1 && return; done; }
-migrate() {
-  cat <<YAML | berth apply -f - >/dev/null
-apiVersion: virtualization.deckhouse.io/v1alpha2
-kind: VirtualMachineOperation
-metadata:
-  name: $1
-spec:
-  type: Migrate
-  virtualMachineName: app
-YAML
-}
+migrate() { migrate_yaml "$1" app | berth apply -f - >/dev/null; }
 cap() { node_virsh "$1" migrate-setspeed "$DOM" --bandwidth "$2" >/dev/null; }
 # invariants ROUND OP: what must hold after every round
 invariants() {

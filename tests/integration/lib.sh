@@ -112,6 +112,19 @@ spec:
 YAML
 }
 
+migrate_yaml() {  # migrate_yaml OP VM [NAMESPACE] [SPEC_MIGRATE_YAML]: a Migrate operation
+  cat <<YAML
+apiVersion: virtualization.deckhouse.io/v1alpha2
+kind: VirtualMachineOperation
+metadata: {name: $1, namespace: ${3:-default}}
+spec:
+  type: Migrate
+  virtualMachineName: $2
+${4:+  migrate:
+$4}
+YAML
+}
+
 guest_vm_yaml() {  # guest_vm_yaml NAME DISK [CMDLINE_EXTRA] [RUN_POLICY]: a VM booting the test guest
   cat <<YAML
 apiVersion: virtualization.deckhouse.io/v1alpha2

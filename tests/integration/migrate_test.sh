@@ -17,19 +17,7 @@ CHECKS=0
 dom_of() { echo "berth-default-$1-$(jp vm "$1" '{.metadata.uid}' | cut -c1-8)"; }
 boot_id() { guest_boot_id "$(libvirt_uri "$(jp vm "$1" '{.status.node}')")" "$(dom_of "$1")"; }
 other() { if [ "$1" = node-1 ]; then echo node-2; else echo node-1; fi; }
-migrate() {  # migrate OP VM [SPEC_MIGRATE_YAML]
-  cat <<YAML | berth apply -f - >/dev/null
-apiVersion: virtualization.deckhouse.io/v1alpha2
-kind: VirtualMachineOperation
-metadata:
-  name: $1
-spec:
-  type: Migrate
-  virtualMachineName: $2
-${3:+  migrate:
-$3}
-YAML
-}
+migrate() { migrate_yaml "$1" "$2" default "${3:-}" | berth apply -f - >/dev/null; }  # OP VM [SPEC]
 reason() { jp vmop "$1" '{.status.conditions[?(@.type=="Completed")].reason}'; }
 volumes_on() {  # volumes_on NODE UID: volume directories of UID in NODE's pools
   find "$IT_DIR/cluster/mnt" "$IT_DIR/cluster/copy" -path "*/$1/*" -name "*$2*" 2>/dev/null

@@ -23,18 +23,7 @@ trap 'rc=$?; [ $rc -ne 0 ] && tail -n 5 "${USB:-/nonexistent}"/*/log 2>/dev/null
 # shellcheck source=tests/integration/usb_lib.sh
 source "$BERTH_SOURCE_DIR/tests/integration/usb_lib.sh"
 other() { if [ "$1" = node-1 ]; then echo node-2; else echo node-1; fi; }
-migrate() {  # migrate OP [SPEC_MIGRATE_YAML]
-  cat <<YAML | berth apply -f - >/dev/null
-apiVersion: virtualization.deckhouse.io/v1alpha2
-kind: VirtualMachineOperation
-metadata: {name: $1, namespace: my-project}
-spec:
-  type: Migrate
-  virtualMachineName: mover
-${2:+  migrate:
-$2}
-YAML
-}
+migrate() { migrate_yaml "$1" mover my-project "${2:-}" | berth apply -f - >/dev/null; }  # OP [SPEC]
 # watch_states OP FILE: records every entry state and USBDevice Attached reason until OP ends.
 watch_states() {
   local phase=""
