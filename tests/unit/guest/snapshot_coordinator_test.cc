@@ -51,7 +51,7 @@ class FakePool : public StorageBackend {
     absl::MutexLock l(&mu_);
     ++cuts_;
     if (failing.count(volume_id)) return absl::ResourceExhaustedError("no space left");
-    SnapshotInfo s{snapshot_id, volume_id, 1 << 20, "/fake/snap/" + snapshot_id};
+    SnapshotInfo s{snapshot_id, volume_id, 1 << 20, "/fake/snap/" + snapshot_id, /*cache_dir=*/""};
     snapshots_[snapshot_id] = s;
     return s;
   }
@@ -283,10 +283,10 @@ TEST_CASE("every volume is cut in parallel") {
 
 TEST_CASE("cuts made by an earlier call are reported and never rolled back") {
   Fixture f;
-  f.p1->Put({"s-a", "vol-a", 7, "/fake/snap/s-a"});
+  f.p1->Put({"s-a", "vol-a", 7, "/fake/snap/s-a", /*cache_dir=*/""});
   SECTION("a retry after every cut was made answers without freezing again") {
-    f.p1->Put({"s-b", "vol-b", 7, "/fake/snap/s-b"});
-    f.p2->Put({"s-c", "vol-c", 7, "/fake/snap/s-c"});
+    f.p1->Put({"s-b", "vol-b", 7, "/fake/snap/s-b", /*cache_dir=*/""});
+    f.p2->Put({"s-c", "vol-c", 7, "/fake/snap/s-c", /*cache_dir=*/""});
     absl::StatusOr<SnapshotResult> r = f.Make(&f.freezer).Snapshot(Fixture::Request(true));
     REQUIRE(r.ok());
     CHECK(f.freezer.Acquires() == 0);
@@ -323,7 +323,7 @@ TEST_CASE("bad requests cut nothing") {
     CHECK(absl::IsNotFound(coord.Snapshot(req).status()));
   }
   SECTION("a snapshot id taken by another volume") {
-    f.p1->Put({"s-b", "vol-a", 7, "/fake/snap/s-b"});
+    f.p1->Put({"s-b", "vol-a", 7, "/fake/snap/s-b", /*cache_dir=*/""});
     CHECK(absl::IsFailedPrecondition(coord.Snapshot(req).status()));
   }
   SECTION("a freeze without a domain") {

@@ -88,7 +88,7 @@ absl::StatusOr<Planned> PlanUpload(const types::VirtualDisk& disk, const Observa
                   now);
   }
   Planned p;
-  p.upload = UploadVolume{*size, /*resizable=*/false, config.upload_ttl};
+  p.upload = UploadVolume{*size, /*resizable=*/false, config.upload_ttl, /*since_snapshot_id=*/""};
   std::string since = disk.spec().data_source().upload().since().name();
   std::string since_node, since_pool;
   if (!since.empty()) {

@@ -171,7 +171,8 @@ absl::StatusOr<Planned> Plan(const Image& image, const Observation& obs,
     }
   } else {
     p.action = Action::kUpload;
-    p.upload = UploadVolume{kPlaceholderSize, /*resizable=*/true, config.upload_ttl};
+    p.upload = UploadVolume{kPlaceholderSize, /*resizable=*/true, config.upload_ttl,
+                            /*since_snapshot_id=*/""};
   }
   p.add_finalizer = true;
   return p;
