@@ -1,5 +1,5 @@
 // Outgoing live migrations: a worker thread blocks in Hypervisor::Migrate while a watchdog
-// samples the job's figures every 200 ms and aborts it at its deadline.
+// samples the job's figures once a second and aborts it at its deadline.
 #include "guest/migrations.h"
 
 #include <utility>
@@ -15,6 +15,8 @@ namespace {
 // time only, so the sampling costs the migrating guest little.
 constexpr absl::Duration kSample = absl::Milliseconds(200);
 constexpr int kStatsEvery = 5;
+// An abort is repeated this often until the migration has ended.
+constexpr absl::Duration kAbortAgain = absl::Seconds(1);
 }  // namespace
 
 const char* MigrationPhaseName(MigrationState::Phase p) {
@@ -39,8 +41,13 @@ Migrations::~Migrations() {
     }
   }
   for (const std::string& name : running) Abort(name);
-  absl::MutexLock l(&mu_);
-  for (auto& [name, e] : entries_) Join(*e);
+  // Joined without the lock: a watchdog takes it once more before it sees its migration ended.
+  std::map<std::string, std::unique_ptr<Entry>> entries;
+  {
+    absl::MutexLock l(&mu_);
+    entries.swap(entries_);
+  }
+  for (auto& [name, e] : entries) Join(*e);
 }
 
 void Migrations::Join(Entry& e) {
@@ -100,9 +107,14 @@ void Migrations::Watch(const std::string& name, Entry* e) {
       absl::MutexLock l(&mu_);
       if (e->state.phase != MigrationState::Phase::kRunning) return;
       if (p.ok() && p->active) e->state.progress = *p;
-      if (!e->aborting && clock_.Now() >= e->deadline) {
+      const absl::Time now = clock_.Now();
+      if (!e->aborting && now >= e->deadline) {
         e->aborting = true;
         e->state.timed_out = true;
+        log::Warning("migration deadline passed: aborting", {{"domain", name}});
+      }
+      if (e->aborting && now >= e->next_abort) {
+        e->next_abort = now + kAbortAgain;
         abort = true;
       }
     }
@@ -129,6 +141,7 @@ MigrationState Migrations::Abort(const std::string& name) {
       return it == entries_.end() ? MigrationState{} : it->second->state;
     }
     it->second->aborting = true;
+    it->second->next_abort = clock_.Now() + kAbortAgain;  // the watchdog repeats it from then
   }
   absl::Status s = hv_.AbortMigration(name);
   if (!s.ok()) log::Warning("migration abort failed", {{"domain", name}, {"error", s.ToString()}});

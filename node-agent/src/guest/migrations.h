@@ -27,7 +27,8 @@ struct MigrationState {
 const char* MigrationPhaseName(MigrationState::Phase p);
 
 // The live migrations this agent drives, one per domain. Each runs Hypervisor::Migrate on its
-// own thread; a watchdog thread samples its progress and aborts it at its deadline. Ended
+// own thread; a watchdog thread samples its progress and aborts it at its deadline (and again
+// every second until it has ended). Ended
 // migrations are remembered until the domain's next migration starts (not across restarts:
 // then the caller looks at where the domain runs). Destruction aborts running migrations (the
 // guests stay on this node) and joins. Thread-safe.
@@ -49,6 +50,9 @@ class Migrations {
     MigrationState state;
     absl::Time deadline = absl::InfiniteFuture();
     bool aborting = false;
+    // While aborting, the abort is asked for again from then on, once a second: libvirt answers
+    // "no job" (and does nothing) when asked before the migration job has begun.
+    absl::Time next_abort = absl::InfinitePast();
     std::thread worker;
     std::thread watchdog;
   };
