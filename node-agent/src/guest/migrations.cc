@@ -118,11 +118,18 @@ void Migrations::Watch(const std::string& name, Entry* e) {
         abort = true;
       }
     }
-    if (abort) {
-      absl::Status s = hv_.AbortMigration(name);
-      if (!s.ok())
-        log::Warning("migration abort failed", {{"domain", name}, {"error", s.ToString()}});
-    }
+    if (abort) AskToAbort(name);
+  }
+}
+
+void Migrations::AskToAbort(const std::string& name) {
+  absl::Status s = hv_.AbortMigration(name);
+  if (s.ok()) {
+    log::Info("migration abort asked", {{"domain", name}});
+  } else if (absl::IsFailedPrecondition(s)) {  // no job yet, or one that cannot be aborted now
+    log::Info("migration abort not taken yet", {{"domain", name}, {"error", s.ToString()}});
+  } else {
+    log::Warning("migration abort failed", {{"domain", name}, {"error", s.ToString()}});
   }
 }
 
@@ -143,8 +150,7 @@ MigrationState Migrations::Abort(const std::string& name) {
     it->second->aborting = true;
     it->second->next_abort = clock_.Now() + kAbortAgain;  // the watchdog repeats it from then
   }
-  absl::Status s = hv_.AbortMigration(name);
-  if (!s.ok()) log::Warning("migration abort failed", {{"domain", name}, {"error", s.ToString()}});
+  AskToAbort(name);
   absl::MutexLock l(&mu_);
   auto ended = [this, &name]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return entries_[name]->state.phase != MigrationState::Phase::kRunning;

@@ -57,6 +57,8 @@ class Migrations {
     std::thread watchdog;
   };
   void Watch(const std::string& name, Entry* e);
+  // One virDomainAbortJob; its answer logged (the watchdog repeats it while the job runs).
+  void AskToAbort(const std::string& name);
   static void Join(Entry& e);
 
   Hypervisor& hv_;

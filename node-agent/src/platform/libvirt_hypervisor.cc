@@ -278,8 +278,7 @@ class LibvirtHypervisor : public Hypervisor {
   absl::Status AbortMigration(const std::string& name) override {
     return WithDomain(name, "abort the migration of", [&](virDomainPtr d) {
       if (virDomainAbortJob(d) == 0) return absl::OkStatus();
-      absl::Status s = LastError("abort the migration of domain " + name);
-      return absl::IsFailedPrecondition(s) ? absl::OkStatus() : s;  // no job: nothing to abort
+      return LastError("abort the migration of domain " + name);  // e.g. no job (yet)
     });
   }
 
