@@ -34,8 +34,9 @@
 # CPU s: CPU consumed meanwhile by both libvirtds and every QEMU they run (a cpuacct cgroup
 # holding the libvirtds: their QEMUs are born in it) plus, for Berth, the controller and both
 # agents (a second cgroup, shown alone as mgmt); cli: the client processes (berth apply + berth
-# wait, or virsh), not in CPU s. Per size: medians, Berth/virsh ratios against the targets
-# wall <= 1.1x virsh's, downtime <= virsh's. Needs root; writes ~3*SIZE GiB into a sparse loop
+# wait, or virsh), not in CPU s. Per size and direction: medians and Berth/virsh ratios; the
+# geometric mean of the two directions' ratios is held against the targets wall <= 1.1x
+# virsh's, downtime <= virsh's. Use an even --runs: Berth's runs alternate direction. Needs root; writes ~3*SIZE GiB into a sparse loop
 # image (BERTH_IMAGE_SIZE, default 4*max(SIZE)+8 GiB) under /var/tmp. DEBUG_EVENT=1 prints
 # every job-completed event. See bench/migrate/README.md.
 set -euo pipefail
@@ -160,6 +161,7 @@ virsh_migrate() {  # virsh_migrate SIZE RUN DOMAIN FROM TO SRC_DISK DST_DISK SRC
   [ -n "$slog" ] && xml=${xml//"'$slog'"/"'$dlog'"}
   echo "$xml" >"$DIR/dest.xml"
   virsh -c "${URI[$from]}" migrate-setmaxdowntime "$dom" 300 >/dev/null
+  sync  # every run starts with no writeback of the last one's copy pending
   : >"$DIR/cli"
   ev_start "${URI[$from]}" "$dom"
   c0=$(cpu_ns hv) t0=$(now_ns)
@@ -178,6 +180,7 @@ header >&2
 berth_round() {  # one Berth Migrate (uses size, r, vm, vd, dom)
     # --- Berth: one Migrate operation ---
     from=$(jp vm "$vm" '{.status.node}')
+    sync  # every run starts with no writeback of the last one's copy pending
     : >"$DIR/cli"
     ev_start "${URI[$from]}" "$dom"
     h0=$(cpu_ns hv) b0=$(cpu_ns berth) t0=$(now_ns)
@@ -247,6 +250,7 @@ for size in $sizes; do
   chunks=$((size * 1024 * 9 / 10 / 64))
   for _ in $(seq "$chunks"); do cat "$DIR/chunk"; done >"$DIR/fill/fill"
   umount "$DIR/fill"
+  sync  # the fill's dirty pages written back now, not during the first migration
   log "$vd: $((chunks * 64)) MiB of data in ext4 on $img ($(du -m "$img" | cut -f1) MiB allocated)"
   # --- the guest ---
   cat <<YAML | berth apply -f - >/dev/null
@@ -289,15 +293,27 @@ while read -r line; do
   printf "$FMT" $line
 done <"$ROWS"
 echo
-printf '%4s %-22s %10s %10s %7s  %s\n' GiB "median" berth virsh ratio target
-col() {  # col SIZE TOOL COLUMN: the median of a column
-  awk -v s="$1" -v t="$2" -v c="$3" '$1 == s && $2 == t && $c != "-" { print $c }' "$ROWS" | median
+# The two directions need not be alike (in one run node-1 -> node-2 took 30-33 s for both tools
+# where node-2 -> node-1 took 21-25 s). Berth's runs alternate direction and virsh's cover both
+# every round, so medians are compared per direction (path), and the verdict is on the
+# geometric mean of the per-direction ratios.
+printf '%4s %-15s %-22s %10s %10s %7s  %s\n' GiB path "median" berth virsh ratio target
+col() {  # col SIZE TOOL COLUMN PATH: the median of a column
+  awk -v s="$1" -v t="$2" -v c="$3" -v p="$4" \
+    '$1 == s && $2 == t && $4 == p && $c != "-" { print $c }' "$ROWS" | median
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'; }
 verdict() { awk -v r="$1" -v lim="$2" 'BEGIN { if (r == "-") print "n/a"; else print (r <= lim) ? "met" : "NOT met" }'; }
-line() {  # line SIZE LABEL COLUMN [LIMIT]
-  local b v r; b=$(col "$1" berth "$3") v=$(col "$1" virsh "$3") r=$(ratio "$b" "$v")
-  printf '%4s %-22s %10s %10s %7s  %s\n' "$1" "$2" "$b" "$v" "$r" \
+geomean() { awk '$1 != "-" { l += log($1); n++ } END { if (n == 0) print "-"; else printf "%.2f", exp(l / n) }'; }
+line() {  # line SIZE LABEL COLUMN [LIMIT]: one line per direction, then the overall ratio
+  local b v r p ratios=""
+  for p in node-1\>node-2 node-2\>node-1; do
+    b=$(col "$1" berth "$3" "$p") v=$(col "$1" virsh "$3" "$p") r=$(ratio "$b" "$v")
+    printf '%4s %-15s %-22s %10s %10s %7s\n' "$1" "$p" "$2" "$b" "$v" "$r"
+    ratios+="$r"$'\n'
+  done
+  r=$(printf '%s' "$ratios" | geomean)
+  printf '%4s %-15s %-22s %10s %10s %7s  %s\n' "$1" "both" "$2" "" "" "$r" \
     "$([ -n "${4:-}" ] && echo "<= $4: $(verdict "$r" "$4")")"
 }
 for size in $sizes; do
