@@ -205,7 +205,7 @@ class LibvirtHypervisor : public Hypervisor {
 
   absl::StatusOr<MigrationProgress> Migrate(const std::string& name,
                                             const MigrationParams& p) override {
-    BERTH_RETURN_IF_ERROR(WithDomain(name, "migrate", [&](virDomainPtr d) -> absl::Status {
+    BERTH_RETURN_IF_ERROR(OnOwnConnection(name, "migrate", [&](virDomainPtr d) -> absl::Status {
       UniqueChars xml(virDomainGetXMLDesc(d, VIR_DOMAIN_XML_MIGRATABLE | VIR_DOMAIN_XML_SECURE));
       if (!xml) return LastError("migratable definition of domain " + name);
       std::string dest_xml = xml.get();
@@ -298,6 +298,19 @@ class LibvirtHypervisor : public Hypervisor {
     absl::ReaderMutexLock l(&mu_);
     if (!conn_) return absl::UnavailableError("libvirt connection lost");
     UniqueDomain dom(virDomainLookupByName(conn_.get(), name.c_str()));
+    if (!dom) return LastError(absl::StrCat("cannot ", what, " domain ", name));
+    return fn(dom.get());
+  }
+
+  // Runs `fn` on the domain through a connection opened for it alone, for calls that last as
+  // long as a migration: behind such a call libvirt's client was seen to leave other calls on the
+  // same connection unanswered (the abort's domain lookup waited for the whole migration).
+  template <typename Fn>
+  absl::Status OnOwnConnection(const std::string& name, absl::string_view what, Fn fn) {
+    UniqueConn own(virConnectOpen(uri_.c_str()));
+    if (!own) return LastError(absl::StrCat("cannot connect to libvirt at ", uri_));
+    virConnSetErrorFunc(own.get(), nullptr, IgnoreLibvirtError);
+    UniqueDomain dom(virDomainLookupByName(own.get(), name.c_str()));
     if (!dom) return LastError(absl::StrCat("cannot ", what, " domain ", name));
     return fn(dom.get());
   }
