@@ -297,7 +297,14 @@ class LibvirtHypervisor : public Hypervisor {
     BERTH_RETURN_IF_ERROR(EnsureConnected());
     absl::ReaderMutexLock l(&mu_);
     if (!conn_) return absl::UnavailableError("libvirt connection lost");
-    UniqueDomain dom(virDomainLookupByName(conn_.get(), name.c_str()));
+    return OnDomain(conn_.get(), name, what, fn);
+  }
+
+  // Looks `name` up on `conn` and runs `fn` on it.
+  template <typename Fn>
+  static absl::Status OnDomain(virConnectPtr conn, const std::string& name, absl::string_view what,
+                               Fn fn) {
+    UniqueDomain dom(virDomainLookupByName(conn, name.c_str()));
     if (!dom) return LastError(absl::StrCat("cannot ", what, " domain ", name));
     return fn(dom.get());
   }
@@ -307,12 +314,8 @@ class LibvirtHypervisor : public Hypervisor {
   // same connection unanswered (the abort's domain lookup waited for the whole migration).
   template <typename Fn>
   absl::Status OnOwnConnection(const std::string& name, absl::string_view what, Fn fn) {
-    UniqueConn own(virConnectOpen(uri_.c_str()));
-    if (!own) return LastError(absl::StrCat("cannot connect to libvirt at ", uri_));
-    virConnSetErrorFunc(own.get(), nullptr, IgnoreLibvirtError);
-    UniqueDomain dom(virDomainLookupByName(own.get(), name.c_str()));
-    if (!dom) return LastError(absl::StrCat("cannot ", what, " domain ", name));
-    return fn(dom.get());
+    BERTH_ASSIGN_OR_RETURN(UniqueConn own, Connect("cannot connect to libvirt at "));
+    return OnDomain(own.get(), name, what, fn);
   }
 
   // Reopens the connection when libvirtd went away (e.g. restarted).
@@ -323,10 +326,18 @@ class LibvirtHypervisor : public Hypervisor {
     }
     absl::MutexLock l(&mu_);
     if (conn_ && virConnectIsAlive(conn_.get()) == 1) return absl::OkStatus();
-    conn_.reset(virConnectOpen(uri_.c_str()));
-    if (!conn_) return LastError(absl::StrCat("cannot reconnect to libvirt at ", uri_));
-    virConnSetErrorFunc(conn_.get(), nullptr, IgnoreLibvirtError);
+    conn_.reset();
+    BERTH_ASSIGN_OR_RETURN(conn_, Connect("cannot reconnect to libvirt at "));
     return absl::OkStatus();
+  }
+
+  // A new connection to uri_ whose errors are not printed (LastError reads them); `failure`
+  // starts the error's message.
+  absl::StatusOr<UniqueConn> Connect(absl::string_view failure) const {
+    UniqueConn conn(virConnectOpen(uri_.c_str()));
+    if (!conn) return LastError(absl::StrCat(failure, uri_));
+    virConnSetErrorFunc(conn.get(), nullptr, IgnoreLibvirtError);
+    return conn;
   }
 
   const std::string uri_;
