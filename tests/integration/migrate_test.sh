@@ -135,6 +135,12 @@ expect_eq "VM back on $A" "$(jp vm app '{.status.node}')" "$A"
 expect_eq "no domain left on $B" "$(node_virsh "$B" list --all --name | grep -c berth- || true)" 0
 expect_eq "no volume left on $B" "$(volumes_on "$B" "$DISK_UID" | wc -l)" 0
 expect_eq "still the same boot" "$(boot_id app)" "$BOOT"
+# The downtime reported is this migration's, libvirt's record of the job on its target, not the
+# figure of A's earlier migration away (A's agent still remembered that one).
+lv_downtime=$(node_virsh "$A" domjobinfo "$(dom_of app)" --completed --keep-completed --rawstats |
+  sed -n 's/^downtime: *//p')
+expect_eq "downtime reported is libvirt's for this job" \
+  "$(jp vmop to-a '{.status.migration.downtimeMilliseconds}')" "${lv_downtime:-none}"
 
 # --- 6. drain A with two VMs on it ---
 check "cordon $B: new disks go elsewhere" berth node cordon "$B"

@@ -140,6 +140,20 @@ MigrationState Migrations::Get(const std::string& name) {
   return it->second->state;
 }
 
+bool Migrations::Forget(const std::string& name) {
+  std::unique_ptr<Entry> ended;
+  {
+    absl::MutexLock l(&mu_);
+    auto it = entries_.find(name);
+    if (it == entries_.end()) return true;
+    if (it->second->state.phase == MigrationState::Phase::kRunning) return false;
+    ended = std::move(it->second);
+    entries_.erase(it);
+  }
+  Join(*ended);  // without the lock, as in the destructor
+  return true;
+}
+
 MigrationState Migrations::Abort(const std::string& name) {
   {
     absl::MutexLock l(&mu_);

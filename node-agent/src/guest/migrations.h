@@ -29,9 +29,9 @@ const char* MigrationPhaseName(MigrationState::Phase p);
 // The live migrations this agent drives, one per domain. Each runs Hypervisor::Migrate on its
 // own thread; a watchdog thread samples its progress and aborts it at its deadline (and again
 // every second until it has ended). Ended
-// migrations are remembered until the domain's next migration starts (not across restarts:
-// then the caller looks at where the domain runs). Destruction aborts running migrations (the
-// guests stay on this node) and joins. Thread-safe.
+// migrations are remembered until the domain's next migration starts or it comes back here
+// (Forget; not across restarts: then the caller looks at where the domain runs). Destruction aborts
+// running migrations (the guests stay on this node) and joins. Thread-safe.
 class Migrations {
  public:
   Migrations(Hypervisor& hypervisor, const Clock& clock) : hv_(hypervisor), clock_(clock) {}
@@ -44,6 +44,9 @@ class Migrations {
   MigrationState Get(const std::string& name);
   // Cancels a running migration (the guest stays here) and waits until it ended.
   MigrationState Abort(const std::string& name);
+  // Drops the record of an ended migration of `name`, as when the domain migrates back to this
+  // node: its figures are no longer the domain's. False (and kept) while one runs.
+  bool Forget(const std::string& name);
 
  private:
   struct Entry {

@@ -253,8 +253,10 @@ class LibvirtHypervisor : public Hypervisor {
     absl::Status s = WithDomain(name, "read the migration job of", [&](virDomainPtr d) {
       int type = 0, n = 0;
       virTypedParameterPtr params = nullptr;
-      if (virDomainGetJobStats(d, &type, &params, &n,
-                               completed ? VIR_DOMAIN_JOB_STATS_COMPLETED : 0) != 0) {
+      // A finished job's figures are kept for the next reader (libvirt drops them once read).
+      unsigned flags =
+          completed ? VIR_DOMAIN_JOB_STATS_COMPLETED | VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED : 0;
+      if (virDomainGetJobStats(d, &type, &params, &n, flags) != 0) {
         return LastError("migration job of domain " + name);
       }
       auto get = [&](const char* field) {

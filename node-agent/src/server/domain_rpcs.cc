@@ -205,6 +205,12 @@ grpc::Status DomainRpcs::PrepareMigration(const pb::DefineDomainRequest& req,
       return absl::FailedPreconditionError(
           absl::StrCat("domain ", req.name(), " already runs on node ", node_));
     }
+    // The domain comes back: the figures of its migration away are not the incoming one's
+    // (GetMigration reports libvirt's record of the incoming job instead).
+    if (!migrations_->Forget(req.name())) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "an earlier migration of domain ", req.name(), " from node ", node_, " has not ended"));
+    }
     BERTH_ASSIGN_OR_RETURN(DomainSpec spec, ToSpec(req));  // writes the seed image
     resp->set_hypervisor_uri(guests_.migration_uri);
     resp->set_serial_log(spec.serial_log);

@@ -1,6 +1,6 @@
 // Migrations (the agent's outgoing live migrations) against a fake hypervisor whose migration
 // runs until it is aborted: the deadline aborts it, an abort asked for before the job began is
-// asked for again, and Abort() waits for the end.
+// asked for again, Abort() waits for the end, and Forget() drops only an ended record.
 #include "guest/migrations.h"
 
 #include <catch2/catch.hpp>
@@ -105,6 +105,19 @@ TEST_CASE("Abort cancels a migration without a deadline and waits for its end") 
   CHECK(ended.phase == MigrationState::Phase::kFailed);
   CHECK_FALSE(ended.timed_out);
   CHECK(hv.Aborts() == 2);
+}
+
+TEST_CASE("Forget keeps a running migration's record and drops an ended one") {
+  SlowHypervisor hv(/*ignored_aborts=*/0);
+  RealClock clock;
+  Migrations m(hv, clock);
+  CHECK(m.Forget("never-migrated"));
+  m.Start("dom", MigrationParams{}, absl::ZeroDuration());
+  CHECK_FALSE(m.Forget("dom"));
+  CHECK(m.Get("dom").phase == MigrationState::Phase::kRunning);
+  CHECK(m.Abort("dom").phase == MigrationState::Phase::kFailed);
+  CHECK(m.Forget("dom"));  // e.g. the domain migrated back here: its old figures are not its own
+  CHECK(m.Get("dom").phase == MigrationState::Phase::kNone);
 }
 
 }  // namespace
