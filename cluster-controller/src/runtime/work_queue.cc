@@ -4,6 +4,11 @@
 
 namespace berth::controller {
 
+namespace {
+// The timer's longest sleep: a clock the queue cannot watch (a test's) is read this often.
+constexpr absl::Duration kTimerMaxWait = absl::Seconds(1);
+}  // namespace
+
 WorkQueue::WorkQueue(const Clock& clock, absl::Duration base_backoff, absl::Duration max_backoff)
     : clock_(clock), base_backoff_(base_backoff), max_backoff_(max_backoff) {}
 
@@ -36,6 +41,7 @@ void WorkQueue::AddAfter(const std::string& key, absl::Duration delay) {
     EraseDelayedLocked(key);
     delayed_[key] = when;
     due_.insert({when, key});
+    if (due_.begin()->second == key) ++earliest_changes_;  // the timer waits for it now
   }
 }
 
@@ -70,12 +76,22 @@ std::optional<std::string> WorkQueue::Get() {
     if (shutdown_) return std::nullopt;
     PromoteDueLocked();
     if (!queue_.empty()) break;
-    absl::Duration wait = absl::Milliseconds(200);
-    absl::Time now = clock_.Now();
-    if (!due_.empty()) wait = std::min(wait, due_.begin()->first - now);
-    auto ready = [this]()
-                     ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return shutdown_ || !queue_.empty(); };
-    mu_.AwaitWithTimeout(absl::Condition(&ready), std::max(wait, absl::Milliseconds(1)));
+    if (timer_taken_) {
+      auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return shutdown_ || !queue_.empty() || !timer_taken_;
+      };
+      mu_.Await(absl::Condition(&wake));
+      continue;
+    }
+    timer_taken_ = true;
+    absl::Duration wait = kTimerMaxWait;
+    if (!due_.empty()) wait = std::min(wait, due_.begin()->first - clock_.Now());
+    const uint64_t seen = earliest_changes_;
+    auto wake = [this, seen]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return shutdown_ || !queue_.empty() || earliest_changes_ != seen;
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&wake), std::max(wait, absl::Milliseconds(1)));
+    timer_taken_ = false;
   }
   std::string key = queue_.front();
   queue_.pop_front();
@@ -97,6 +113,7 @@ void WorkQueue::ShutDown() {
 
 void WorkQueue::Restart() {
   absl::MutexLock l(&mu_);
+  timer_taken_ = false;
   queue_.clear();
   dirty_.clear();
   processing_.clear();

@@ -83,3 +83,35 @@ TEST_CASE("WorkQueue with concurrent workers processes each key exclusively") {
   CHECK(violations == 0);
   CHECK(processed >= 1);
 }
+
+TEST_CASE(
+    "WorkQueue wakes every idle worker a queued key needs, and the timer for an earlier key") {
+  RealClock clock;
+  WorkQueue q(clock);
+  // Three workers asleep in Get (one of them as the timer); three keys: each worker must get one
+  // while the others still hold theirs, or the barrier below times out.
+  std::atomic<int> taken{0};
+  std::atomic<int> stuck{0};
+  std::vector<std::thread> workers;
+  for (int w = 0; w < 3; ++w) {
+    workers.emplace_back([&] {
+      auto k = q.Get();
+      if (!k) return;
+      taken++;
+      absl::Time until = absl::Now() + absl::Seconds(10);
+      while (taken.load() < 3 && absl::Now() < until) absl::SleepFor(absl::Milliseconds(5));
+      if (taken.load() < 3) stuck++;
+      q.Done(*k);
+    });
+  }
+  absl::SleepFor(absl::Milliseconds(50));
+  q.AddAfter("late", absl::Seconds(30));  // the timer sleeps towards this one...
+  absl::SleepFor(absl::Milliseconds(20));
+  q.Add("a");
+  q.Add("b");
+  q.AddAfter("soon", absl::Milliseconds(30));  // ...and wakes for this earlier one
+  for (auto& t : workers) t.join();
+  CHECK(taken == 3);
+  CHECK(stuck == 0);
+  q.ShutDown();
+}

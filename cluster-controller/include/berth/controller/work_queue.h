@@ -59,6 +59,12 @@ class WorkQueue {
   std::set<std::pair<absl::Time, std::string>> due_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int> failures_ ABSL_GUARDED_BY(mu_);
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  // One waiting worker at a time sleeps until the earliest delayed key is due (the timer); the
+  // others sleep until a key is queued or the timer is free, so an idle queue wakes no thread
+  // but the timer, and that one only when a key is due (at least once a second, for clocks
+  // that move without the queue seeing it, as a test's).
+  bool timer_taken_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t earliest_changes_ ABSL_GUARDED_BY(mu_) = 0;  // the timer re-reads the earliest due
 };
 
 }  // namespace berth::controller
