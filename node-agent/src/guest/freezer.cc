@@ -16,7 +16,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
+#include "absl/synchronization/mutex.h"
 #include "berth/agent/guest.h"
 #include "berth/log.h"
 #include "berth/status_macros.h"
@@ -25,7 +25,10 @@
 namespace berth::agent {
 namespace {
 
+// The auto-thaw timer looks at frozen domains this often; with none frozen it sleeps until a
+// freeze wakes it, or kIdleTick at most (a clock it cannot watch, as a test's, may move).
 constexpr absl::Duration kTick = absl::Milliseconds(20);
+constexpr absl::Duration kIdleTick = absl::Seconds(1);
 constexpr absl::Duration kThawRetry = absl::Seconds(1);
 
 // Measures how long a guest-agent command took, for the log only (deadlines use the Clock).
@@ -53,7 +56,10 @@ class FreezerImpl : public Freezer {
     timer_ = std::thread([this] { TimerLoop(); });
   }
   ~FreezerImpl() override {
-    stop_.Notify();
+    {
+      absl::MutexLock l(&timer_mu_);
+      stopping_ = true;
+    }
     timer_.join();
   }
 
@@ -108,6 +114,7 @@ class FreezerImpl : public Freezer {
       Slot& s = SlotFor(domain);
       absl::MutexLock l(&s.op);
       s.frozen = true;  // maybe: the journal says a freeze was (about to be) sent
+      WakeTimer();
       s.holders = 0;
       absl::Status st = ThawLocked(domain, s);
       Log(absl::StrCat("recover: domain ", domain, ": ", st.ok() ? "thawed" : st.ToString()));
@@ -146,6 +153,7 @@ class FreezerImpl : public Freezer {
                           absl::StrCat("cannot journal the freeze: ", journaled.message()));
     }
     s.frozen = true;  // from here on Release, the timer or Recover thaws
+    WakeTimer();
     s.deadline = clock_.Now() + options_.auto_thaw;
     if (status == "frozen") {
       Log(absl::StrCat("domain ", domain, " was already frozen by someone else: adopting it"));
@@ -190,19 +198,40 @@ class FreezerImpl : public Freezer {
     return absl::OkStatus();
   }
 
-  void TimerLoop() {
-    while (!stop_.WaitForNotificationWithTimeout(kTick)) Tick();
+  void WakeTimer() {
+    absl::MutexLock l(&timer_mu_);
+    woken_ = true;
   }
 
-  // Thaws every frozen domain past its deadline. Skips domains busy with a command.
-  void Tick() {
+  void TimerLoop() {
+    bool watching = false;  // the last tick saw a frozen (or busy) domain
+    for (;;) {
+      {
+        absl::MutexLock l(&timer_mu_);
+        auto woken = [this]()
+                         ABSL_EXCLUSIVE_LOCKS_REQUIRED(timer_mu_) { return stopping_ || woken_; };
+        timer_mu_.AwaitWithTimeout(absl::Condition(&woken), watching ? kTick : kIdleTick);
+        if (stopping_) return;
+        woken_ = false;
+      }
+      watching = Tick();
+    }
+  }
+
+  // Thaws every frozen domain past its deadline. Skips domains busy with a command. Returns
+  // whether a domain is still frozen, or was busy (it may be freezing now).
+  bool Tick() {
+    bool watching = false;
     std::vector<std::pair<std::string, Slot*>> slots;
     {
       absl::MutexLock l(&mu_);
       for (auto& [name, slot] : slots_) slots.emplace_back(name, slot.get());
     }
     for (auto& [domain, s] : slots) {
-      if (!s->op.TryLock()) continue;
+      if (!s->op.TryLock()) {
+        watching = true;
+        continue;
+      }
       if (s->frozen && clock_.Now() >= s->deadline) {
         if (s->holders > 0) {
           Log(absl::StrCat("auto-thaw deadline passed for domain ", domain, " with ", s->holders,
@@ -212,8 +241,10 @@ class FreezerImpl : public Freezer {
         s->holders = 0;
         ThawLocked(domain, *s).IgnoreError();  // logged; retried on the next deadline
       }
+      watching = watching || s->frozen;
       s->op.Unlock();
     }
+    return watching;
   }
 
   static void Log(const std::string& line) { log::Warning(absl::StrCat("freezer: ", line)); }
@@ -226,8 +257,10 @@ class FreezerImpl : public Freezer {
   std::map<std::string, std::unique_ptr<Slot>> slots_ ABSL_GUARDED_BY(mu_);
   std::atomic<int> freezes_sent_{0};
   std::atomic<int> thaws_sent_{0};
-  absl::Notification stop_;
-  std::thread timer_;  // runs TimerLoop until stop_; joined by the destructor
+  absl::Mutex timer_mu_;
+  bool stopping_ ABSL_GUARDED_BY(timer_mu_) = false;
+  bool woken_ ABSL_GUARDED_BY(timer_mu_) = false;  // a domain was frozen since the last tick
+  std::thread timer_;  // runs TimerLoop until stopping_; joined by the destructor
 };
 
 }  // namespace
