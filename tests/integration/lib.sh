@@ -125,6 +125,22 @@ $4}
 YAML
 }
 
+small_vm_yaml() {  # small_vm_yaml NAME NAMESPACE DISK [SPEC_LINES]: a 64 MiB VM of no particular guest
+  cat <<YAML
+apiVersion: virtualization.deckhouse.io/v1alpha2
+kind: VirtualMachine
+metadata: {name: $1, namespace: $2}
+spec:
+  runPolicy: AlwaysOn
+  virtualMachineClassName: generic
+  cpu: {cores: 1}
+  memory: {size: 64Mi}
+  blockDeviceRefs:
+    - {kind: VirtualDisk, name: $3}
+${4:-}
+YAML
+}
+
 guest_vm_yaml() {  # guest_vm_yaml NAME DISK [CMDLINE_EXTRA] [RUN_POLICY]: a VM booting the test guest
   cat <<YAML
 apiVersion: virtualization.deckhouse.io/v1alpha2

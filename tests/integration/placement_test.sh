@@ -25,19 +25,7 @@ spec:
 YAML
 }
 vm() {  # vm NAME DISK [SELECTOR_FLOW_MAP]
-  cat <<YAML | berth apply -f - >/dev/null
-apiVersion: virtualization.deckhouse.io/v1alpha2
-kind: VirtualMachine
-metadata: {name: $1}
-spec:
-  runPolicy: AlwaysOn
-  virtualMachineClassName: generic
-  cpu: {cores: 1}
-  memory: {size: 64Mi}
-  blockDeviceRefs:
-    - {kind: VirtualDisk, name: $2}
-${3:+  nodeSelector: $3}
-YAML
+  small_vm_yaml "$1" default "$2" "${3:+  nodeSelector: $3}" | berth apply -f - >/dev/null
 }
 reason() { jp "$1" "$2" "{.status.conditions[?(@.type==\"$3\")].reason}"; }
 

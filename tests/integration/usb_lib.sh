@@ -52,21 +52,9 @@ spec:
 YAML
 }
 vm_yaml() {  # vm_yaml NAME NS DISK DEVICE...
-  local name=$1 ns=$2 disk=$3; shift 3
-  cat <<YAML
-apiVersion: virtualization.deckhouse.io/v1alpha2
-kind: VirtualMachine
-metadata: {name: $name, namespace: $ns}
-spec:
-  runPolicy: AlwaysOn
-  virtualMachineClassName: generic
-  cpu: {cores: 1}
-  memory: {size: 64Mi}
-  blockDeviceRefs:
-    - {kind: VirtualDisk, name: $disk}
-  usbDevices:
-YAML
-  for d in "$@"; do echo "    - {name: $d}"; done
+  local name=$1 ns=$2 disk=$3 lines="  usbDevices:"; shift 3
+  for d in "$@"; do lines+=$'\n'"    - {name: $d}"; done
+  small_vm_yaml "$name" "$ns" "$disk" "$lines"
 }
 disk() {  # disk NAME NS
   cat <<YAML | berth apply -f - >/dev/null
