@@ -10,8 +10,9 @@
 # of SIZE GiB is an ext4 filesystem 90% full: one file of incompressible (urandom) data written
 # into the volume before the VM first starts, so the storage mirror copies SIZE*0.9 GiB of
 # allocated extents, not holes. Then --runs rounds (odd ones Berth first, even ones virsh), each:
-#   berth  one Migrate operation (spec.migrate.maxDowntimeMilliseconds left at its default,
-#          300 ms); wall time from `berth apply` to phase Completed (`berth wait`); downtime
+#   berth  two Migrate operations, away to the other node and back (two timed runs;
+#          spec.migrate.maxDowntimeMilliseconds at its default, 300 ms); wall time from
+#          `berth apply` to phase Completed (`berth wait`); downtime
 #          status.migration.downtimeMilliseconds (status.migration is logged per run).
 #   virsh  the controller stopped (local-cluster stop controller; agents keep running), the same
 #          domain moved by hand AWAY to the other node and BACK (two timed runs), as
@@ -24,8 +25,9 @@
 #          Going back, the VM's own volume path is re-created sparse and used as the target, so
 #          the guest ends where Berth thinks it is, on the same path; then the controller
 #          starts again. Downtime: `virsh domjobinfo --completed --rawstats` on the
-#          target. Same guest, same data, same hypervisors, same process tree as Berth's runs;
-#          so --runs N gives N Berth samples and 2N virsh samples (both directions).
+#          target. Same guest, same data, same hypervisors, same process tree as Berth's runs.
+# Each round moves the VM away and back with each tool, so --runs N gives 2N samples per tool,
+# N per direction.
 # Columns: wall s (start to end as the caller sees it: berth apply .. berth wait returns, or the
 # virsh migrate command); job s, lv dtime, data bytes: libvirt's own figures of the migration
 # job (time_elapsed, downtime, data_total = memory + whole disk) from the source libvirtd's
@@ -36,7 +38,7 @@
 # agents (a second cgroup, shown alone as mgmt); cli: the client processes (berth apply + berth
 # wait, or virsh), not in CPU s. Per size and direction: medians and Berth/virsh ratios; the
 # geometric mean of the two directions' ratios is held against the targets wall <= 1.1x
-# virsh's, downtime <= virsh's. Use an even --runs: Berth's runs alternate direction. Needs root; writes ~3*SIZE GiB into a sparse loop
+# virsh's, downtime <= virsh's. Needs root; writes ~3*SIZE GiB into a sparse loop
 # image (BERTH_IMAGE_SIZE, default 4*max(SIZE)+8 GiB) under /var/tmp. DEBUG_EVENT=1 prints
 # every job-completed event. See bench/migrate/README.md.
 set -euo pipefail
@@ -49,7 +51,7 @@ while [ $# -gt 0 ]; do
     --sizes) sizes=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     --port) port=$2; shift 2 ;;
-    *) sed -n '2,40p' "$0"; exit 2 ;;
+    *) sed -n '2,43p' "$0"; exit 2 ;;
   esac
 done
 [ "$(id -u)" = 0 ] || { echo "run-migrate-bench: needs root" >&2; exit 1; }
@@ -177,39 +179,42 @@ virsh_migrate() {  # virsh_migrate SIZE RUN DOMAIN FROM TO SRC_DISK DST_DISK SRC
 }
 
 header >&2
-berth_round() {  # one Berth Migrate (uses size, r, vm, vd, dom)
-    # --- Berth: one Migrate operation ---
+berth_migrate() {  # berth_migrate NAME: one Berth Migrate to the other node (uses size, r, vm)
     from=$(jp vm "$vm" '{.status.node}')
     sync  # every run starts with no writeback of the last one's copy pending
     : >"$DIR/cli"
     ev_start "${URI[$from]}" "$dom"
     h0=$(cpu_ns hv) b0=$(cpu_ns berth) t0=$(now_ns)
     printf 'apiVersion: virtualization.deckhouse.io/v1alpha2\nkind: VirtualMachineOperation\nmetadata:\n  name: %s\nspec:\n  type: Migrate\n  virtualMachineName: %s\n  migrate:\n    timeoutSeconds: 3600\n' \
-      "mig-$size-$r" "$vm" | timed "$DIR/cli" berth apply -f - >/dev/null
+      "$1" "$vm" | timed "$DIR/cli" berth apply -f - >/dev/null
     # Until Completed; a second watch ends the wait early if the operation fails.
-    berth wait "vmop/mig-$size-$r" --for=jsonpath='{.status.phase}=Failed' --timeout=3600s \
+    berth wait "vmop/$1" --for=jsonpath='{.status.phase}=Failed' --timeout=3600s \
       >/dev/null 2>&1 &
     failed_watch=$!
-    timed "$DIR/cli" berth wait "vmop/mig-$size-$r" --for=jsonpath='{.status.phase}=Completed' \
+    timed "$DIR/cli" berth wait "vmop/$1" --for=jsonpath='{.status.phase}=Completed' \
       --timeout=3600s >/dev/null 2>&1 &
     done_watch=$!
     wait -n "$failed_watch" "$done_watch" || true
     t1=$(now_ns) h1=$(cpu_ns hv) b1=$(cpu_ns berth)
     kill "$failed_watch" 2>/dev/null || true
     wait "$failed_watch" 2>/dev/null || true
-    [ "$(jp vmop "mig-$size-$r" '{.status.phase}')" = Completed ] ||
-      die "vmop/mig-$size-$r: $(berth get vmop "mig-$size-$r" -o json | jq -c .status)"
+    [ "$(jp vmop "$1" '{.status.phase}')" = Completed ] ||
+      die "vmop/$1: $(berth get vmop "$1" -o json | jq -c .status)"
     wait "$done_watch" || true
     ev_end
-    m=$(berth get vmop "mig-$size-$r" -o json | jq -c .status.migration)
-    log "mig-$size-$r status.migration: $m"
+    m=$(berth get vmop "$1" -o json | jq -c .status.migration)
+    log "$1 status.migration: $m"
     row "$size" berth "$r" "$from>$(jq -r .targetNode <<<"$m")" "$(secs $((t1 - t0)) 1e9)" \
       "$(secs "$(ev_stat time_elapsed)" 1e3)" "$(jq -r '.downtimeMilliseconds // "-"' <<<"$m")" \
       "$(ev_stat downtime)" "$(secs $((h1 - h0 + b1 - b0)) 1e9)" "$(secs $((b1 - b0)) 1e9)" \
       "$(sum_cli "$DIR/cli")" "$(ev_stat data_total)"
     wait_for "vm/$vm" jsonpath='{.status.phase}=Running' 120s
     sleep 2
+}
 
+berth_round() {  # the VM away and back by two Migrate operations, as virsh_round does by hand
+    berth_migrate "mig-$size-$r-away"
+    berth_migrate "mig-$size-$r-back"
 }
 
 virsh_round() {  # the same domain away and back by hand, the controller stopped
@@ -294,8 +299,8 @@ while read -r line; do
 done <"$ROWS"
 echo
 # The two directions need not be alike (in one run node-1 -> node-2 took 30-33 s for both tools
-# where node-2 -> node-1 took 21-25 s). Berth's runs alternate direction and virsh's cover both
-# every round, so medians are compared per direction (path), and the verdict is on the
+# where node-2 -> node-1 took 21-25 s). Both tools cover both directions every round, so
+# medians are compared per direction (path), and the verdict is on the
 # geometric mean of the per-direction ratios.
 printf '%4s %-15s %-22s %10s %10s %7s  %s\n' GiB path "median" berth virsh ratio target
 col() {  # col SIZE TOOL COLUMN PATH: the median of a column
