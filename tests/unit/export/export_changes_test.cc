@@ -67,6 +67,23 @@ TEST_CASE("A leaf tree gives the file digest and survives storing") {
   CHECK(!ew::LeafTreeFromBytes("berth-tree v1 other-alg size=1 digest=x\n").ok());
 }
 
+TEST_CASE("A leaf tree of an image with holes and zero data gives the file digest") {
+  // Chunk 0 data, chunk 1 a hole, chunk 2 written zeros, chunk 3 a hole ending in a partial leaf.
+  const uint64_t chunk = ew::kChunkSize, size = 3 * chunk + (1 << 20) + 100;
+  TempImage img(RandomBytes(chunk, 2));
+  std::string zeros(chunk, '\0');
+  REQUIRE(pwrite(img.fd, zeros.data(), zeros.size(), 2 * chunk) == static_cast<ssize_t>(chunk));
+  REQUIRE(ftruncate(img.fd, size) == 0);
+  auto extents = ew::DataExtents(img.fd, size);
+  REQUIRE(extents.ok());
+  auto tree = ew::FileLeafTree(img.fd, size, *extents, 2);
+  REQUIRE(tree.ok());
+  CHECK(tree->ChunkDigestAt(1) == ew::ZeroChunkDigest(chunk));
+  CHECK(tree->ChunkDigestAt(2) == ew::ZeroChunkDigest(chunk));
+  CHECK(tree->ChunkDigestAt(3) == ew::ZeroChunkDigest(size - 3 * chunk));
+  CHECK(tree->Digest() == Digest(img.fd, size));
+}
+
 TEST_CASE("Changing a few leaves and the size needs only those leaves rehashed") {
   std::string bytes = RandomBytes(6 << 20, 2);
   TempImage img(bytes);
