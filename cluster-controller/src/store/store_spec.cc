@@ -77,9 +77,11 @@ absl::StatusOr<std::unique_ptr<ObjectStore>> OpenStore(const StoreSpec& spec,
     etcd.prefix = spec.prefix;
     etcd.call_timeout = options.call_timeout;
     absl::StatusOr<std::unique_ptr<ObjectStore>> store = OpenEtcdStore(etcd, clock);
-    // gRPC words a TLS mismatch as a closed socket or a failed handshake: say what to check.
+    // gRPC words a TLS mismatch as a closed or reset socket (a plaintext member answering a
+    // ClientHello closes or resets, depending on timing) or a failed handshake: say what to check.
     if (!store.ok() && absl::StartsWith(spec.endpoints[0], "https://") &&
         (absl::StrContains(store.status().message(), "Socket closed") ||
+         absl::StrContains(store.status().message(), "reset by peer") ||
          absl::StrContains(store.status().message(), "andshake") ||
          absl::StrContains(store.status().message(), "certificate"))) {
       return absl::Status(
