@@ -36,7 +36,8 @@
 # CPU s: CPU consumed meanwhile by both libvirtds and every QEMU they run (a cpuacct cgroup
 # holding the libvirtds: their QEMUs are born in it) plus, for Berth, the controller and both
 # agents (a second cgroup, shown alone as mgmt); cli: the client processes (berth apply + berth
-# wait, or virsh), not in CPU s. Per size and direction: medians and Berth/virsh ratios; the
+# wait, or virsh), not in CPU s; free: the host's MemFree (MiB) as the run starts; dscan: MiB the
+# kernel scanned in direct reclaim during the run (pgscan_direct). Per size and direction: medians and Berth/virsh ratios; the
 # geometric mean of the two directions' ratios is held against the targets wall <= 1.1x
 # virsh's, downtime <= virsh's. Needs root; writes ~3*SIZE GiB into a sparse loop
 # image (BERTH_IMAGE_SIZE, default 4*max(SIZE)+8 GiB) under /var/tmp. DEBUG_EVENT=1 prints
@@ -143,11 +144,17 @@ secs() { awk -v d="$1" -v u="$2" 'BEGIN { if (d == "" || d == "-") print "-"; el
 
 ROWS=$DIR/rows
 : >"$ROWS"
-FMT='%4s %-6s %-3s %-13s %7s %6s %9s %9s %6s %6s %6s %14s\n'
+FMT='%4s %-6s %-3s %-13s %7s %6s %9s %9s %6s %6s %6s %14s %6s %7s\n'
 header() { printf "$FMT" GiB tool run path "wall s" "job s" "downtime" "lv dtime" "CPU s" "mgmt" \
-  "cli" "data bytes"; }
+  "cli" "data bytes" "free" "dscan"; }
 # row SIZE TOOL RUN PATH WALL_S JOB_S DOWNTIME_MS LV_DOWNTIME_MS CPU_S MGMT_CPU_S CLI_CPU_S DATA
+#     FREE_MIB DIRECT_SCAN_MIB
 row() { echo "$*" >>"$ROWS"; printf "$FMT" "$@" >&2; }
+# The host's memory: MemFree (MiB) when a run starts, and how much the kernel scanned in direct
+# reclaim (MiB, pgscan_direct) during it: allocations that had to free page cache first.
+mem_free() { awk '$1 == "MemFree:" { printf "%d", $2 / 1024 }' /proc/meminfo; }
+direct_scan() { awk '$1 == "pgscan_direct" { print $2 }' /proc/vmstat; }
+pages_mib() { echo $(($1 * $(getconf PAGESIZE) / 1048576)); }
 
 # One hand migration of DOMAIN from node FROM to node TO, the disk going to DST_DISK (created
 # sparse here, SIZE GiB) and the serial log to DST_LOG. Prints a row.
@@ -166,16 +173,16 @@ virsh_migrate() {  # virsh_migrate SIZE RUN DOMAIN FROM TO SRC_DISK DST_DISK SRC
   sync  # every run starts with no writeback of the last one's copy pending
   : >"$DIR/cli"
   ev_start "${URI[$from]}" "$dom"
-  c0=$(cpu_ns hv) t0=$(now_ns)
+  f0=$(mem_free) s0=$(direct_scan) c0=$(cpu_ns hv) t0=$(now_ns)
   timed "$DIR/cli" virsh -q -c "${URI[$from]}" migrate --live --p2p --persistent --undefinesource \
     --copy-storage-all --abort-on-error --xml "$DIR/dest.xml" --persistent-xml "$DIR/dest.xml" \
     "$dom" "${TCP[$to]}" || die "virsh migrate $dom $from -> $to failed"
-  t1=$(now_ns) c1=$(cpu_ns hv)
+  t1=$(now_ns) c1=$(cpu_ns hv) s1=$(direct_scan)
   ev_end
   raw=$(virsh -c "${URI[$to]}" domjobinfo --completed --rawstats "$dom" 2>/dev/null || true)
   row "$size" virsh "$run" "$from>$to" "$(secs $((t1 - t0)) 1e9)" "$(secs "$(ev_stat time_elapsed)" 1e3)" \
     "$(raw_stat downtime "$raw")" "$(ev_stat downtime)" "$(secs $((c1 - c0)) 1e9)" - \
-    "$(sum_cli "$DIR/cli")" "$(ev_stat data_total)"
+    "$(sum_cli "$DIR/cli")" "$(ev_stat data_total)" "$f0" "$(pages_mib $((s1 - s0)))"
 }
 
 header >&2
@@ -184,7 +191,7 @@ berth_migrate() {  # berth_migrate NAME: one Berth Migrate to the other node (us
     sync  # every run starts with no writeback of the last one's copy pending
     : >"$DIR/cli"
     ev_start "${URI[$from]}" "$dom"
-    h0=$(cpu_ns hv) b0=$(cpu_ns berth) t0=$(now_ns)
+    f0=$(mem_free) s0=$(direct_scan) h0=$(cpu_ns hv) b0=$(cpu_ns berth) t0=$(now_ns)
     printf 'apiVersion: virtualization.deckhouse.io/v1alpha2\nkind: VirtualMachineOperation\nmetadata:\n  name: %s\nspec:\n  type: Migrate\n  virtualMachineName: %s\n  migrate:\n    timeoutSeconds: 3600\n' \
       "$1" "$vm" | timed "$DIR/cli" berth apply -f - >/dev/null
     # Until Completed; a second watch ends the wait early if the operation fails.
@@ -195,7 +202,7 @@ berth_migrate() {  # berth_migrate NAME: one Berth Migrate to the other node (us
       --timeout=3600s >/dev/null 2>&1 &
     done_watch=$!
     wait -n "$failed_watch" "$done_watch" || true
-    t1=$(now_ns) h1=$(cpu_ns hv) b1=$(cpu_ns berth)
+    t1=$(now_ns) h1=$(cpu_ns hv) b1=$(cpu_ns berth) s1=$(direct_scan)
     kill "$failed_watch" 2>/dev/null || true
     wait "$failed_watch" 2>/dev/null || true
     [ "$(jp vmop "$1" '{.status.phase}')" = Completed ] ||
@@ -207,7 +214,7 @@ berth_migrate() {  # berth_migrate NAME: one Berth Migrate to the other node (us
     row "$size" berth "$r" "$from>$(jq -r .targetNode <<<"$m")" "$(secs $((t1 - t0)) 1e9)" \
       "$(secs "$(ev_stat time_elapsed)" 1e3)" "$(jq -r '.downtimeMilliseconds // "-"' <<<"$m")" \
       "$(ev_stat downtime)" "$(secs $((h1 - h0 + b1 - b0)) 1e9)" "$(secs $((b1 - b0)) 1e9)" \
-      "$(sum_cli "$DIR/cli")" "$(ev_stat data_total)"
+      "$(sum_cli "$DIR/cli")" "$(ev_stat data_total)" "$f0" "$(pages_mib $((s1 - s0)))"
     wait_for "vm/$vm" jsonpath='{.status.phase}=Running' 120s
     sleep 2
 }
