@@ -7,8 +7,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -81,27 +79,13 @@ std::string TreeFile(const std::string& file) { return file + ".berth-tree"; }
 absl::Status RecordTree(const std::string& file, const ew::LeafTree& tree) {
   BERTH_RETURN_IF_ERROR(FsyncFile(file));
   BERTH_ASSIGN_OR_RETURN(std::string id, FileIdentity(file));
-  std::string path = TreeFile(file), tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << id << ew::LeafTreeToBytes(tree);
-    if (!out) return absl::InternalError(absl::StrCat("writing ", tmp));
-  }
-  if (rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::InternalError(absl::StrCat("renaming ", tmp, ": ", strerror(errno)));
-  }
-  return absl::OkStatus();
+  return ew::WriteLeafTreeFile(TreeFile(file), tree, id);
 }
 
 std::optional<ew::LeafTree> TrustedTree(const std::string& file) {
   auto id = FileIdentity(file);
-  std::ifstream in(TreeFile(file), std::ios::binary);
-  if (!id.ok() || !in) return std::nullopt;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string bytes = ss.str();
-  if (bytes.rfind(*id, 0) != 0) return std::nullopt;
-  auto tree = ew::LeafTreeFromBytes(bytes.substr(id->size()));
+  if (!id.ok()) return std::nullopt;
+  auto tree = ew::ReadLeafTreeFile(TreeFile(file), *id);
   struct stat st {};
   if (!tree.ok() || stat(file.c_str(), &st) != 0 ||
       tree->size != static_cast<uint64_t>(st.st_size)) {

@@ -220,25 +220,28 @@ absl::StatusOr<ew::LeafTree> BuildTree(ExportEntry& e, int fd, uint64_t size) {
 }
 
 // The leaf tree of the export's image: kept with a snapshot, derived, or built (and then kept).
-// For an upload: the tree of the snapshot the volume was made from until the first write.
-absl::StatusOr<ew::LeafTree> ImageTree(ExportEntry& e, const OpenImage& image)
+// For an upload: the tree of the snapshot the volume was made from until the first write. Points
+// into `e.tree` (valid while digest_mu is held), or at `scratch` for an upload's built tree,
+// which is not kept since the content may still change: no copy of a tree that may be 32 MiB.
+absl::StatusOr<const ew::LeafTree*> ImageTree(ExportEntry& e, const OpenImage& image,
+                                              ew::LeafTree& scratch)
     ABSL_EXCLUSIVE_LOCKS_REQUIRED(e.digest_mu) {
   if (e.source.upload && e.written) e.tree.reset();
-  if (e.tree) return *e.tree;
+  if (e.tree) return &*e.tree;
   if (e.source.upload && e.since_image) {
     auto since = StoredTree(e.since_tree_file, e.since_size);
-    if (since && since->size == e.size) return *(e.tree = *std::move(since));
+    if (since && since->size == e.size) return &*(e.tree = *std::move(since));
   }
   if (auto stored = StoredTree(e.tree_file, e.size)) {
     e.tree_known = !e.source.upload;
-    return *(e.tree = *std::move(stored));
+    return &*(e.tree = *std::move(stored));
   }
   auto built = BuildTree(e, image.fd.get(), e.size);
   if (!built.ok()) return built.status();
-  if (e.source.upload) return built;  // the content may still change
+  if (e.source.upload) return &(scratch = *std::move(built));
   StoreTree(e.tree_file, *built);
   e.tree_known = true;
-  return *(e.tree = *std::move(built));
+  return &*(e.tree = *std::move(built));
 }
 
 // The leaf tree of the snapshot an incremental export starts from.
@@ -254,10 +257,18 @@ absl::StatusOr<ew::LeafTree> SinceTree(ExportEntry& e) {
 absl::StatusOr<std::string> ExportDigest(ExportEntry& e, const OpenImage& image) {
   absl::MutexLock l(&e.digest_mu);
   if (e.digest) return *e.digest;
+  if (!e.source.upload && !e.tree && !e.tree_file.empty()) {
+    // A snapshot's stored tree names its digest in its header: the leaves (32 MiB for 64 GiB)
+    // are read only when changes are compared. The client checks the digest against the bytes
+    // it received, so a damaged tree file fails the download rather than passing bad data.
+    auto header = ew::ReadLeafTreeHeader(e.tree_file);
+    if (header.ok() && header->size == e.size) return *(e.digest = header->digest);
+  }
   if (!e.source.upload && (e.tree || !e.tree_file.empty())) {
-    auto tree = ImageTree(e, image);
+    ew::LeafTree scratch;
+    auto tree = ImageTree(e, image, scratch);
     if (!tree.ok()) return tree.status();
-    return *(e.digest = tree->Digest());
+    return *(e.digest = (*tree)->Digest());
   }
   auto extents = ew::DataExtents(image.fd.get(), e.size);
   if (!extents.ok()) return extents.status();
@@ -341,13 +352,16 @@ absl::Status CompareClientLeaves(Conn& c, Request& r, Admission& a) {
   std::vector<ew::Sha256Bytes> leaves(ew::LeafCount(e.size));
   absl::Status st = c.http.ReadExact(reinterpret_cast<char*>(leaves.data()), want);
   if (!st.ok()) return st;
-  absl::StatusOr<ew::LeafTree> tree;
+  absl::StatusOr<Changes> changes;
+  absl::Status tree_st;
   {
     absl::MutexLock l(&e.digest_mu);
-    tree = ImageTree(e, *a.image);
+    ew::LeafTree scratch;
+    auto tree = ImageTree(e, *a.image, scratch);
+    tree_st = tree.status();
+    if (tree.ok()) changes = CompareLeaves(**tree, leaves);
   }
-  if (!tree.ok()) return SendText(c, 500, std::string(tree.status().message()));
-  auto changes = CompareLeaves(*tree, leaves);
+  if (!tree_st.ok()) return SendText(c, 500, std::string(tree_st.message()));
   if (!changes.ok()) return SendText(c, 400, std::string(changes.status().message()));
   return SendChanges(c, r, *changes, changes->ToJson(e.size));
 }

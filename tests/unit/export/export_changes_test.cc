@@ -67,6 +67,44 @@ TEST_CASE("A leaf tree gives the file digest and survives storing") {
   CHECK(!ew::LeafTreeFromBytes("berth-tree v1 other-alg size=1 digest=x\n").ok());
 }
 
+TEST_CASE("A leaf tree file keeps its caller's prefix, and its header alone gives the digest") {
+  std::string bytes = RandomBytes((5 << 20) + 7, 3);
+  TempImage img(bytes);
+  auto extents = ew::DataExtents(img.fd, bytes.size());
+  REQUIRE(extents.ok());
+  auto tree = ew::FileLeafTree(img.fd, bytes.size(), *extents, 1);
+  REQUIRE(tree.ok());
+  std::string path = img.path + ".tree";
+  REQUIRE(ew::WriteLeafTreeFile(path, *tree, "who=me\n").ok());
+  auto back = ew::ReadLeafTreeFile(path, "who=me\n");
+  REQUIRE(back.ok());
+  CHECK(back->size == tree->size);
+  CHECK(back->leaves == tree->leaves);
+  CHECK(ew::ReadLeafTreeFile(path, "who=you\n").status().code() == absl::StatusCode::kDataLoss);
+  CHECK(ew::ReadLeafTreeFile(path + ".none").status().code() == absl::StatusCode::kNotFound);
+
+  REQUIRE(ew::WriteLeafTreeFile(path, *tree).ok());
+  auto header = ew::ReadLeafTreeHeader(path);
+  REQUIRE(header.ok());
+  CHECK(header->size == bytes.size());
+  CHECK(header->digest == Digest(img.fd, bytes.size()));
+  // A leaf flipped: the header still reads, the whole tree does not; cut short: neither does.
+  int fd = open(path.c_str(), O_RDWR);
+  REQUIRE(fd >= 0);
+  off_t end = lseek(fd, 0, SEEK_END);
+  char c = 0;
+  REQUIRE(pread(fd, &c, 1, end - 1) == 1);
+  c ^= 1;
+  REQUIRE(pwrite(fd, &c, 1, end - 1) == 1);
+  CHECK(ew::ReadLeafTreeHeader(path).ok());
+  CHECK(ew::ReadLeafTreeFile(path).status().code() == absl::StatusCode::kDataLoss);
+  REQUIRE(ftruncate(fd, end - 1) == 0);
+  close(fd);
+  CHECK(!ew::ReadLeafTreeHeader(path).ok());
+  CHECK(!ew::ReadLeafTreeFile(path).ok());
+  unlink(path.c_str());
+}
+
 TEST_CASE("A leaf tree of an image with holes and zero data gives the file digest") {
   // Chunk 0 data, chunk 1 a hole, chunk 2 written zeros, chunk 3 a hole ending in a partial leaf.
   const uint64_t chunk = ew::kChunkSize, size = 3 * chunk + (1 << 20) + 100;

@@ -154,9 +154,18 @@ std::vector<uint64_t> LeavesTouching(const std::vector<Extent>& ranges, uint64_t
 // The stored form: "berth-tree v1 ALGORITHM size=N digest=HEX\n" then 32 bytes per leaf.
 std::string LeafTreeToBytes(const LeafTree& tree);
 absl::StatusOr<LeafTree> LeafTreeFromBytes(const std::string& bytes);
-// Writes `tree` to `path` atomically (temporary file, fsync, rename); reads it back.
-absl::Status WriteLeafTreeFile(const std::string& path, const LeafTree& tree);
-absl::StatusOr<LeafTree> ReadLeafTreeFile(const std::string& path);
+// Writes `prefix` then `tree` in its stored form to `path` atomically (temporary file, fsync,
+// rename). Reading it back checks the prefix (a caller's own identity line), the header and the
+// digest; a file that is not such a tree is DataLoss, a missing one NotFound.
+absl::Status WriteLeafTreeFile(const std::string& path, const LeafTree& tree,
+                               absl::string_view prefix = "");
+absl::StatusOr<LeafTree> ReadLeafTreeFile(const std::string& path, absl::string_view prefix = "");
+// A stored tree's header alone (no leaves read, nothing verified): its size and its digest.
+struct LeafTreeHeader {
+  uint64_t size = 0;
+  std::string digest;
+};
+absl::StatusOr<LeafTreeHeader> ReadLeafTreeHeader(const std::string& path);
 // Merges sorted ranges that touch or overlap; drops empty ones.
 std::vector<Extent> MergeRanges(std::vector<Extent> ranges);
 
