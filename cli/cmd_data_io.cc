@@ -28,16 +28,6 @@ absl::StatusOr<std::string> FetchDigest(ExportSession::Connection& conn) {
   return JsonString(j, "/digest");
 }
 
-absl::Status PwriteAll(int fd, const char* p, uint64_t n, uint64_t off) {
-  while (n > 0) {
-    ssize_t w = pwrite(fd, p, n, off);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return absl::InternalError(absl::StrCat("writing: ", strerror(errno)));
-    p += w, n -= w, off += w;
-  }
-  return absl::OkStatus();
-}
-
 absl::Status PreadAll(int fd, char* p, uint64_t n, uint64_t off) {
   while (n > 0) {
     ssize_t r = pread(fd, p, n, off);

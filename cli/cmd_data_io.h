@@ -19,7 +19,7 @@
 
 namespace berth::cli {
 
-absl::Status PwriteAll(int fd, const char* p, uint64_t n, uint64_t off);
+using exportwire::PwriteAll;
 absl::Status PreadAll(int fd, char* p, uint64_t n, uint64_t off);
 // GET digest: the agent's sha256-tree digest of the export's image (hex).
 absl::StatusOr<std::string> FetchDigest(ExportSession::Connection& conn);

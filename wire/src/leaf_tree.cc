@@ -145,6 +145,16 @@ absl::Status ResizeLeafTree(int fd, uint64_t new_size, LeafTree& tree) {
   return absl::OkStatus();
 }
 
+absl::Status PwriteAll(int fd, const char* p, uint64_t n, uint64_t off) {
+  while (n > 0) {
+    ssize_t w = pwrite(fd, p, n, off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return absl::InternalError(absl::StrCat("writing: ", strerror(errno)));
+    p += w, n -= w, off += w;
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ZeroRange(int fd, const Extent& range) {
   if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, range.offset, range.length) == 0) {
     return absl::OkStatus();
@@ -203,16 +213,6 @@ absl::StatusOr<LeafTree> Verified(LeafTree tree, const std::string& digest) {
   return tree;
 }
 
-absl::Status WriteAll(int fd, const char* p, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return absl::InternalError(strerror(errno));
-    p += w, n -= w;
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 std::string LeafTreeToBytes(const LeafTree& tree) {
@@ -249,14 +249,14 @@ absl::Status WriteLeafTreeFile(const std::string& path, const LeafTree& tree,
   UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (!fd.valid())
     return absl::InternalError(absl::StrCat("creating ", tmp, ": ", strerror(errno)));
-  absl::Status st = WriteAll(fd.get(), head.data(), head.size());
+  absl::Status st = PwriteAll(fd.get(), head.data(), head.size(), 0);
   if (st.ok()) {
-    st = WriteAll(fd.get(), reinterpret_cast<const char*>(tree.leaves.data()),
-                  tree.leaves.size() * sizeof(Sha256Bytes));
+    st = PwriteAll(fd.get(), reinterpret_cast<const char*>(tree.leaves.data()),
+                   tree.leaves.size() * sizeof(Sha256Bytes), head.size());
   }
   if (!st.ok()) {
     unlink(tmp.c_str());
-    return absl::InternalError(absl::StrCat("writing ", tmp, ": ", st.message()));
+    return absl::InternalError(absl::StrCat(tmp, ": ", st.message()));
   }
   if (fsync(fd.get()) != 0 || rename(tmp.c_str(), path.c_str()) != 0) {
     unlink(tmp.c_str());

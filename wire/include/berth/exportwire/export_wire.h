@@ -149,6 +149,8 @@ absl::Status ResizeLeafTree(int fd, uint64_t new_size, LeafTree& tree);
 // Makes `range` of `fd` read as zeros: a punched hole where the filesystem can, else zeros
 // written.
 absl::Status ZeroRange(int fd, const Extent& range);
+// Writes all `n` bytes at `off` (pwrite, retried on EINTR and short writes).
+absl::Status PwriteAll(int fd, const char* p, uint64_t n, uint64_t off);
 // Returns the indexes of the leaves that overlap any of `ranges` (sorted, unique).
 std::vector<uint64_t> LeavesTouching(const std::vector<Extent>& ranges, uint64_t size);
 // The stored form: "berth-tree v1 ALGORITHM size=N digest=HEX\n" then 32 bytes per leaf.
