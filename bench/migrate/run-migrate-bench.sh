@@ -37,11 +37,11 @@
 # holding the libvirtds: their QEMUs are born in it) plus, for Berth, the controller and both
 # agents (a second cgroup, shown alone as mgmt); cli: the client processes (berth apply + berth
 # wait, or virsh), not in CPU s; free: the host's MemFree (MiB) as the run starts; dscan: MiB the
-# kernel scanned in direct reclaim during the run (pgscan_direct). Per size and direction: medians and Berth/virsh ratios; the
-# geometric mean of the two directions' ratios is held against the targets wall <= 1.1x
-# virsh's, downtime <= virsh's. Needs root; writes ~3*SIZE GiB into a sparse loop
-# image (BERTH_IMAGE_SIZE, default 4*max(SIZE)+8 GiB) under /var/tmp. DEBUG_EVENT=1 prints
-# every job-completed event. See bench/migrate/README.md.
+# kernel scanned in direct reclaim during the run (pgscan_direct). Per size and direction:
+# medians and Berth/virsh ratios; the geometric mean of the two directions' ratios is held
+# against the targets wall <= 1.1x virsh's, downtime <= virsh's. Needs root; writes ~3*SIZE
+# GiB into a sparse loop image (BERTH_IMAGE_SIZE, default 4*max(SIZE)+8 GiB) under /var/tmp.
+# DEBUG_EVENT=1 prints every job-completed event. See bench/migrate/README.md.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
 build=$src/build sizes="1 8" runs=3
@@ -52,7 +52,7 @@ while [ $# -gt 0 ]; do
     --sizes) sizes=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     --port) port=$2; shift 2 ;;
-    *) sed -n '2,43p' "$0"; exit 2 ;;
+    *) awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0"; exit 2 ;;  # the header comment
   esac
 done
 [ "$(id -u)" = 0 ] || { echo "run-migrate-bench: needs root" >&2; exit 1; }
