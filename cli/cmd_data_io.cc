@@ -28,16 +28,6 @@ absl::StatusOr<std::string> FetchDigest(ExportSession::Connection& conn) {
   return JsonString(j, "/digest");
 }
 
-absl::Status PreadAll(int fd, char* p, uint64_t n, uint64_t off) {
-  while (n > 0) {
-    ssize_t r = pread(fd, p, n, off);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return absl::InternalError(absl::StrCat("reading: ", strerror(errno)));
-    p += r, n -= r, off += r;
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace berth::cli
 
 namespace berth::cli {

@@ -19,8 +19,8 @@
 
 namespace berth::cli {
 
+using exportwire::PreadAll;
 using exportwire::PwriteAll;
-absl::Status PreadAll(int fd, char* p, uint64_t n, uint64_t off);
 // GET digest: the agent's sha256-tree digest of the export's image (hex).
 absl::StatusOr<std::string> FetchDigest(ExportSession::Connection& conn);
 

@@ -24,16 +24,6 @@ namespace {
 constexpr char kTreeMagic[] = "berth-tree v1 ";
 constexpr uint64_t kLeavesPerChunk = kChunkSize / kDigestLeaf;
 
-absl::Status ReadAt(int fd, char* p, uint64_t n, uint64_t off) {
-  while (n > 0) {
-    ssize_t r = pread(fd, p, n, off);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return absl::DataLossError(absl::StrCat("short read at byte ", off));
-    p += r, n -= r, off += r;
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 Sha256Bytes ZeroLeafDigest(uint64_t length) {
@@ -101,7 +91,7 @@ absl::StatusOr<LeafTree> FileLeafTree(int fd, uint64_t size, const std::vector<E
     std::vector<char> buf(kChunkSize);
     for (size_t k = next++; k < chunks.size() && !failed; k = next++) {
       uint64_t i = chunks[k], len = ChunkLength(i, size);
-      if (!ReadAt(fd, buf.data(), len, i * kChunkSize).ok()) {
+      if (!PreadAll(fd, buf.data(), len, i * kChunkSize).ok()) {
         failed = true;
         break;
       }
@@ -121,7 +111,7 @@ absl::Status RehashLeaves(int fd, const std::vector<uint64_t>& leaves, LeafTree&
   for (uint64_t i : leaves) {
     if (i >= tree.leaves.size()) continue;
     uint64_t len = LeafLength(i, tree.size);
-    absl::Status st = ReadAt(fd, buf.data(), len, i * kDigestLeaf);
+    absl::Status st = PreadAll(fd, buf.data(), len, i * kDigestLeaf);
     if (!st.ok()) return st;
     tree.leaves[i] = Sha256(buf.data(), len);
   }
@@ -142,6 +132,18 @@ absl::Status ResizeLeafTree(int fd, uint64_t new_size, LeafTree& tree) {
     got += r;
   }
   tree.leaves[i] = Sha256(leaf.data(), leaf.size());
+  return absl::OkStatus();
+}
+
+absl::Status PreadAll(int fd, char* p, uint64_t n, uint64_t off) {
+  while (n > 0) {
+    ssize_t r = pread(fd, p, n, off);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0)
+      return absl::InternalError(absl::StrCat("reading at byte ", off, ": ", strerror(errno)));
+    if (r == 0) return absl::DataLossError(absl::StrCat("short read at byte ", off));
+    p += r, n -= r, off += r;
+  }
   return absl::OkStatus();
 }
 
@@ -283,7 +285,7 @@ absl::StatusOr<TreeFileHead> OpenTreeFile(const std::string& path, absl::string_
   }
   // The header is one short line after the prefix.
   std::string head(std::min<uint64_t>(st.st_size, prefix.size() + 512), '\0');
-  BERTH_RETURN_IF_ERROR(ReadAt(t.fd.get(), head.data(), head.size(), 0));
+  BERTH_RETURN_IF_ERROR(PreadAll(t.fd.get(), head.data(), head.size(), 0));
   if (!absl::StartsWith(head, prefix)) return absl::DataLossError("leaf tree of another file");
   size_t nl = head.find('\n', prefix.size());
   if (nl == std::string::npos) return absl::DataLossError("not a berth leaf tree");
@@ -310,8 +312,8 @@ absl::StatusOr<LeafTree> ReadLeafTreeFile(const std::string& path, absl::string_
   LeafTree tree;
   tree.size = t.header.size;
   tree.leaves.resize(LeafCount(tree.size));
-  BERTH_RETURN_IF_ERROR(ReadAt(t.fd.get(), reinterpret_cast<char*>(tree.leaves.data()),
-                               tree.leaves.size() * sizeof(Sha256Bytes), t.leaves_at));
+  BERTH_RETURN_IF_ERROR(PreadAll(t.fd.get(), reinterpret_cast<char*>(tree.leaves.data()),
+                                 tree.leaves.size() * sizeof(Sha256Bytes), t.leaves_at));
   return Verified(std::move(tree), t.header.digest);
 }
 

@@ -149,6 +149,9 @@ absl::Status ResizeLeafTree(int fd, uint64_t new_size, LeafTree& tree);
 // Makes `range` of `fd` read as zeros: a punched hole where the filesystem can, else zeros
 // written.
 absl::Status ZeroRange(int fd, const Extent& range);
+// Reads all `n` bytes at `off` (pread, retried on EINTR and short reads); end of file before
+// them is DataLoss.
+absl::Status PreadAll(int fd, char* p, uint64_t n, uint64_t off);
 // Writes all `n` bytes at `off` (pwrite, retried on EINTR and short writes).
 absl::Status PwriteAll(int fd, const char* p, uint64_t n, uint64_t off);
 // Returns the indexes of the leaves that overlap any of `ranges` (sorted, unique).
