@@ -119,8 +119,10 @@ bool LooksLikeUuid(absl::string_view text) {
 
 std::string DomainXml(const DomainSpec& spec, const DomainXmlOptions& options) {
   std::string out;
-  absl::StrAppend(&out, "<domain type='", options.accelerator == "kvm" ? "kvm" : "qemu", "'>\n",
-                  "  <name>", XmlEscape(spec.name), "</name>\n");
+  absl::StrAppend(
+      &out, "<domain type='", options.accelerator == "kvm" ? "kvm" : "qemu", "'",
+      options.qemu_glibc_tunables.empty() ? "" : " xmlns:qemu='" + std::string(kQemuXmlns) + "'",
+      ">\n", "  <name>", XmlEscape(spec.name), "</name>\n");
   if (LooksLikeUuid(spec.uuid)) absl::StrAppend(&out, "  <uuid>", spec.uuid, "</uuid>\n");
   absl::StrAppend(&out, "  <memory unit='KiB'>", spec.memory_bytes / 1024, "</memory>\n",
                   "  <vcpu>", spec.vcpus > 0 ? spec.vcpus : 1, "</vcpu>\n");
@@ -130,6 +132,10 @@ std::string DomainXml(const DomainSpec& spec, const DomainXmlOptions& options) {
   absl::StrAppend(&out, "  <clock offset='utc'/>\n", "  <on_poweroff>destroy</on_poweroff>\n",
                   "  <on_reboot>restart</on_reboot>\n", "  <on_crash>destroy</on_crash>\n");
   AppendDevices(spec, options, out);
+  if (!options.qemu_glibc_tunables.empty()) {
+    absl::StrAppend(&out, "  <qemu:commandline>\n", "    <qemu:env name='GLIBC_TUNABLES' value='",
+                    XmlEscape(options.qemu_glibc_tunables), "'/>\n", "  </qemu:commandline>\n");
+  }
   absl::StrAppend(&out, "</domain>\n");
   return out;
 }

@@ -26,7 +26,7 @@ DomainSpec TestGuest() {
 
 TEST_CASE("a TCG guest with direct kernel boot") {
   std::string xml = DomainXml(TestGuest(), DomainXmlOptions{});
-  CHECK(Has(xml, "<domain type='qemu'>"));
+  CHECK(Has(xml, "<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>"));
   CHECK(Has(xml, "<name>berth-default-vm1</name>"));
   CHECK(Has(xml, "<uuid>0f8fad5b-d9cb-469f-a165-70867728950e</uuid>"));
   CHECK(Has(xml, "<memory unit='KiB'>524288</memory>"));
@@ -36,6 +36,19 @@ TEST_CASE("a TCG guest with direct kernel boot") {
   CHECK(Has(xml, "<cmdline>console=ttyS0 berth.writer=1</cmdline>"));
   CHECK_FALSE(Has(xml, "<boot dev="));
   CHECK_FALSE(Has(xml, "host-passthrough"));
+}
+
+TEST_CASE("QEMU runs with fixed malloc thresholds unless told otherwise") {
+  std::string xml = DomainXml(TestGuest(), DomainXmlOptions{});
+  CHECK(Has(xml,
+            "  <qemu:commandline>\n    <qemu:env name='GLIBC_TUNABLES' "
+            "value='glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold="
+            "67108864'/>\n  </qemu:commandline>\n</domain>\n"));
+  DomainXmlOptions plain;
+  plain.qemu_glibc_tunables.clear();
+  xml = DomainXml(TestGuest(), plain);
+  CHECK(Has(xml, "<domain type='qemu'>"));
+  CHECK_FALSE(Has(xml, "qemu:"));
 }
 
 TEST_CASE("disks are raw virtio with O_DIRECT, read-only where asked") {
@@ -75,7 +88,7 @@ TEST_CASE("kvm, cloud-init seed and network") {
   DomainXmlOptions kvm;
   kvm.accelerator = "kvm";
   std::string xml = DomainXml(spec, kvm);
-  CHECK(Has(xml, "<domain type='kvm'>"));
+  CHECK(Has(xml, "<domain type='kvm' "));
   CHECK(Has(xml, "<cpu mode='host-passthrough'/>"));
   CHECK(Has(xml, "<disk type='file' device='cdrom'>"));
   CHECK(Has(xml, "<source file='/state/cloud-init/vm.iso'/>"));
