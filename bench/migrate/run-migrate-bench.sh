@@ -37,7 +37,10 @@
 # holding the libvirtds: their QEMUs are born in it) plus, for Berth, the controller and both
 # agents (a second cgroup, shown alone as mgmt); cli: the client processes (berth apply + berth
 # wait, or virsh), not in CPU s; free: the host's MemFree (MiB) as the run starts; dscan: MiB the
-# kernel scanned in direct reclaim during the run (pgscan_direct). Per size and direction:
+# kernel scanned in direct reclaim during the run (pgscan_direct); kflt: thousands of page
+# faults on the host during the run (pgfault), nearly all of them the target QEMU's receive
+# buffers when its malloc returns them to the kernel between requests (docs/migration.md, the
+# GLIBC_TUNABLES domains get). Per size and direction:
 # medians and Berth/virsh ratios; the geometric mean of the two directions' ratios is held
 # against the targets wall <= 1.1x virsh's, downtime <= virsh's. Needs root; writes ~3*SIZE
 # GiB into a sparse loop image (BERTH_IMAGE_SIZE, default 4*max(SIZE)+8 GiB) under /var/tmp.
@@ -144,16 +147,17 @@ secs() { awk -v d="$1" -v u="$2" 'BEGIN { if (d == "" || d == "-") print "-"; el
 
 ROWS=$DIR/rows
 : >"$ROWS"
-FMT='%4s %-6s %-3s %-13s %7s %6s %9s %9s %6s %6s %6s %14s %6s %7s\n'
+FMT='%4s %-6s %-3s %-13s %7s %6s %9s %9s %6s %6s %6s %14s %6s %7s %6s\n'
 header() { printf "$FMT" GiB tool run path "wall s" "job s" "downtime" "lv dtime" "CPU s" "mgmt" \
-  "cli" "data bytes" "free" "dscan"; }
+  "cli" "data bytes" "free" "dscan" "kflt"; }
 # row SIZE TOOL RUN PATH WALL_S JOB_S DOWNTIME_MS LV_DOWNTIME_MS CPU_S MGMT_CPU_S CLI_CPU_S DATA
-#     FREE_MIB DIRECT_SCAN_MIB
+#     FREE_MIB DIRECT_SCAN_MIB KILO_FAULTS
 row() { echo "$*" >>"$ROWS"; printf "$FMT" "$@" >&2; }
 # The host's memory: MemFree (MiB) when a run starts, and how much the kernel scanned in direct
 # reclaim (MiB, pgscan_direct) during it: allocations that had to free page cache first.
 mem_free() { awk '$1 == "MemFree:" { printf "%d", $2 / 1024 }' /proc/meminfo; }
 direct_scan() { awk '$1 == "pgscan_direct" { print $2 }' /proc/vmstat; }
+faults() { awk '$1 == "pgfault" { print $2 }' /proc/vmstat; }
 pages_mib() { echo $(($1 * $(getconf PAGESIZE) / 1048576)); }
 
 # One hand migration of DOMAIN from node FROM to node TO, the disk going to DST_DISK (created
@@ -173,16 +177,17 @@ virsh_migrate() {  # virsh_migrate SIZE RUN DOMAIN FROM TO SRC_DISK DST_DISK SRC
   sync  # every run starts with no writeback of the last one's copy pending
   : >"$DIR/cli"
   ev_start "${URI[$from]}" "$dom"
-  f0=$(mem_free) s0=$(direct_scan) c0=$(cpu_ns hv) t0=$(now_ns)
+  f0=$(mem_free) s0=$(direct_scan) p0=$(faults) c0=$(cpu_ns hv) t0=$(now_ns)
   timed "$DIR/cli" virsh -q -c "${URI[$from]}" migrate --live --p2p --persistent --undefinesource \
     --copy-storage-all --abort-on-error --xml "$DIR/dest.xml" --persistent-xml "$DIR/dest.xml" \
     "$dom" "${TCP[$to]}" || die "virsh migrate $dom $from -> $to failed"
-  t1=$(now_ns) c1=$(cpu_ns hv) s1=$(direct_scan)
+  t1=$(now_ns) c1=$(cpu_ns hv) s1=$(direct_scan) p1=$(faults)
   ev_end
   raw=$(virsh -c "${URI[$to]}" domjobinfo --completed --rawstats "$dom" 2>/dev/null || true)
   row "$size" virsh "$run" "$from>$to" "$(secs $((t1 - t0)) 1e9)" "$(secs "$(ev_stat time_elapsed)" 1e3)" \
     "$(raw_stat downtime "$raw")" "$(ev_stat downtime)" "$(secs $((c1 - c0)) 1e9)" - \
-    "$(sum_cli "$DIR/cli")" "$(ev_stat data_total)" "$f0" "$(pages_mib $((s1 - s0)))"
+    "$(sum_cli "$DIR/cli")" "$(ev_stat data_total)" "$f0" "$(pages_mib $((s1 - s0)))" \
+    $(((p1 - p0) / 1000))
 }
 
 header >&2
@@ -191,7 +196,7 @@ berth_migrate() {  # berth_migrate NAME: one Berth Migrate to the other node (us
     sync  # every run starts with no writeback of the last one's copy pending
     : >"$DIR/cli"
     ev_start "${URI[$from]}" "$dom"
-    f0=$(mem_free) s0=$(direct_scan) h0=$(cpu_ns hv) b0=$(cpu_ns berth) t0=$(now_ns)
+    f0=$(mem_free) s0=$(direct_scan) p0=$(faults) h0=$(cpu_ns hv) b0=$(cpu_ns berth) t0=$(now_ns)
     printf 'apiVersion: virtualization.deckhouse.io/v1alpha2\nkind: VirtualMachineOperation\nmetadata:\n  name: %s\nspec:\n  type: Migrate\n  virtualMachineName: %s\n  migrate:\n    timeoutSeconds: 3600\n' \
       "$1" "$vm" | timed "$DIR/cli" berth apply -f - >/dev/null
     # Until Completed; a second watch ends the wait early if the operation fails.
@@ -202,7 +207,7 @@ berth_migrate() {  # berth_migrate NAME: one Berth Migrate to the other node (us
       --timeout=3600s >/dev/null 2>&1 &
     done_watch=$!
     wait -n "$failed_watch" "$done_watch" || true
-    t1=$(now_ns) h1=$(cpu_ns hv) b1=$(cpu_ns berth) s1=$(direct_scan)
+    t1=$(now_ns) h1=$(cpu_ns hv) b1=$(cpu_ns berth) s1=$(direct_scan) p1=$(faults)
     kill "$failed_watch" 2>/dev/null || true
     wait "$failed_watch" 2>/dev/null || true
     [ "$(jp vmop "$1" '{.status.phase}')" = Completed ] ||
@@ -214,7 +219,8 @@ berth_migrate() {  # berth_migrate NAME: one Berth Migrate to the other node (us
     row "$size" berth "$r" "$from>$(jq -r .targetNode <<<"$m")" "$(secs $((t1 - t0)) 1e9)" \
       "$(secs "$(ev_stat time_elapsed)" 1e3)" "$(jq -r '.downtimeMilliseconds // "-"' <<<"$m")" \
       "$(ev_stat downtime)" "$(secs $((h1 - h0 + b1 - b0)) 1e9)" "$(secs $((b1 - b0)) 1e9)" \
-      "$(sum_cli "$DIR/cli")" "$(ev_stat data_total)" "$f0" "$(pages_mib $((s1 - s0)))"
+      "$(sum_cli "$DIR/cli")" "$(ev_stat data_total)" "$f0" "$(pages_mib $((s1 - s0)))" \
+      $(((p1 - p0) / 1000))
     wait_for "vm/$vm" jsonpath='{.status.phase}=Running' 120s
     sleep 2
 }
