@@ -9,7 +9,6 @@
 
 namespace berth::agent {
 
-// What the host decided about a domain that the spec does not say.
 // The malloc settings QEMU runs with (GLIBC_TUNABLES in its environment). QEMU's NBD server,
 // the target of a storage migration, allocates a buffer per write request and frees it after
 // the write; with glibc's dynamic thresholds those buffers come from fresh mmaps or from heap
@@ -22,6 +21,7 @@ inline constexpr char kQemuGlibcTunables[] =
     "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=67108864";
 inline constexpr char kQemuXmlns[] = "http://libvirt.org/schemas/domain/qemu/1.0";
 
+// What the host decided about a domain that the spec does not say.
 struct DomainXmlOptions {
   std::string accelerator = "qemu";  // libvirt domain type: kvm | qemu (TCG)
   // Disk images whose filesystem cannot do O_DIRECT (e.g. tmpfs): cache='writeback' there.
