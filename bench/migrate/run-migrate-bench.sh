@@ -40,7 +40,9 @@
 # kernel scanned in direct reclaim during the run (pgscan_direct); kflt: thousands of page
 # faults on the host during the run (pgfault), nearly all of them the target QEMU's receive
 # buffers when its malloc returns them to the kernel between requests (docs/migration.md, the
-# GLIBC_TUNABLES domains get). Per size and direction:
+# GLIBC_TUNABLES domains get); RAM/s: libvirt's memory_bps of the job, MiB/s, how fast the
+# guest's RAM went (it swung fivefold between invocations on one host, and the downtime with
+# it: docs/migration.md, "Downtime"). Per size and direction:
 # medians and Berth/virsh ratios; the geometric mean of the two directions' ratios is held
 # against the targets wall <= 1.1x virsh's, downtime <= virsh's. Needs root; writes ~3*SIZE
 # GiB into a sparse loop image (BERTH_IMAGE_SIZE, default 4*max(SIZE)+8 GiB) under /var/tmp.
@@ -143,15 +145,17 @@ ev_end() {  # waits (at most 30 s) for the event
   [ -n "${DEBUG_EVENT:-}" ] && cat "$DIR/event" >&2
   return 0
 }
+# libvirt's memory_bps of the job (bytes/s): how fast the guest's RAM went, MiB/s.
+ram_rate() { secs "$(ev_stat memory_bps)" 1048576 | cut -d. -f1; }
 secs() { awk -v d="$1" -v u="$2" 'BEGIN { if (d == "" || d == "-") print "-"; else printf "%.2f", d / u }'; }
 
 ROWS=$DIR/rows
 : >"$ROWS"
-FMT='%4s %-6s %-3s %-13s %7s %6s %9s %9s %6s %6s %6s %14s %6s %7s %6s\n'
+FMT='%4s %-6s %-3s %-13s %7s %6s %9s %9s %6s %6s %6s %14s %6s %7s %6s %6s\n'
 header() { printf "$FMT" GiB tool run path "wall s" "job s" "downtime" "lv dtime" "CPU s" "mgmt" \
-  "cli" "data bytes" "free" "dscan" "kflt"; }
+  "cli" "data bytes" "free" "dscan" "kflt" "RAM/s"; }
 # row SIZE TOOL RUN PATH WALL_S JOB_S DOWNTIME_MS LV_DOWNTIME_MS CPU_S MGMT_CPU_S CLI_CPU_S DATA
-#     FREE_MIB DIRECT_SCAN_MIB KILO_FAULTS
+#     FREE_MIB DIRECT_SCAN_MIB KILO_FAULTS RAM_MIB_S
 row() { echo "$*" >>"$ROWS"; printf "$FMT" "$@" >&2; }
 # The host's memory: MemFree (MiB) when a run starts, and how much the kernel scanned in direct
 # reclaim (MiB, pgscan_direct) during it: allocations that had to free page cache first.
@@ -187,7 +191,7 @@ virsh_migrate() {  # virsh_migrate SIZE RUN DOMAIN FROM TO SRC_DISK DST_DISK SRC
   row "$size" virsh "$run" "$from>$to" "$(secs $((t1 - t0)) 1e9)" "$(secs "$(ev_stat time_elapsed)" 1e3)" \
     "$(raw_stat downtime "$raw")" "$(ev_stat downtime)" "$(secs $((c1 - c0)) 1e9)" - \
     "$(sum_cli "$DIR/cli")" "$(ev_stat data_total)" "$f0" "$(pages_mib $((s1 - s0)))" \
-    $(((p1 - p0) / 1000))
+    $(((p1 - p0) / 1000)) "$(ram_rate)"
 }
 
 header >&2
@@ -220,7 +224,7 @@ berth_migrate() {  # berth_migrate NAME: one Berth Migrate to the other node (us
       "$(secs "$(ev_stat time_elapsed)" 1e3)" "$(jq -r '.downtimeMilliseconds // "-"' <<<"$m")" \
       "$(ev_stat downtime)" "$(secs $((h1 - h0 + b1 - b0)) 1e9)" "$(secs $((b1 - b0)) 1e9)" \
       "$(sum_cli "$DIR/cli")" "$(ev_stat data_total)" "$f0" "$(pages_mib $((s1 - s0)))" \
-      $(((p1 - p0) / 1000))
+      $(((p1 - p0) / 1000)) "$(ram_rate)"
     wait_for "vm/$vm" jsonpath='{.status.phase}=Running' 120s
     sleep 2
 }
@@ -334,10 +338,27 @@ line() {  # line SIZE LABEL COLUMN [LIMIT]: one line per direction, then the ove
   printf '%4s %-15s %-22s %10s %10s %7s  %s\n' "$1" "both" "$2" "" "" "$r" \
     "$([ -n "${4:-}" ] && echo "<= $4: $(verdict "$r" "$4")")"
 }
+# Single runs' downtime spreads threefold around its median for both tools alike (docs/migration.md,
+# "Downtime"), so a few runs per direction decide little. Beside the verdict: every run of both
+# directions pooled, and in what share of all (Berth run, virsh run) pairs Berth's was the
+# smaller (ties count half; 0.50: neither tool's downtime tends to be smaller).
+pooled() {  # pooled SIZE LABEL COLUMN
+  local b v r
+  b=$(awk -v s="$1" -v c="$3" '$1 == s && $2 == "berth" && $c != "-" { print $c }' "$ROWS" | median)
+  v=$(awk -v s="$1" -v c="$3" '$1 == s && $2 == "virsh" && $c != "-" { print $c }' "$ROWS" | median)
+  r=$(awk -v s="$1" -v c="$3" '$1 == s && $c != "-" {
+        if ($2 == "berth") b[++nb] = $c; else if ($2 == "virsh") v[++nv] = $c }
+      END {
+        if (nb == 0 || nv == 0) { print "-"; exit }
+        for (i = 1; i <= nb; i++) for (j = 1; j <= nv; j++) w += (b[i] < v[j]) + 0.5 * (b[i] == v[j])
+        printf "Berth smaller in %.2f of %dx%d pairs", w / (nb * nv), nb, nv }' "$ROWS")
+  printf '%4s %-15s %-22s %10s %10s %7s  %s\n' "$1" "pooled" "$2" "$b" "$v" "$(ratio "$b" "$v")" "$r"
+}
 for size in $sizes; do
   line "$size" "wall s" 5 1.1
   line "$size" "job s (libvirt)" 6
   line "$size" "downtime ms" 7 1.0
+  pooled "$size" "downtime ms" 7
   line "$size" "downtime ms (libvirt)" 8 1.0
   line "$size" "CPU s" 9
 done
