@@ -31,6 +31,7 @@ sigset_t BlockStopSignals() {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("berth-agent --node_name=NAME --pools=NAME:TYPE:PATH,...");
+  berth::HelpListsOptionsFlags();
   absl::ParseCommandLine(argc, argv);
   berth::ConfigureDaemonProcess();
   absl::StatusOr<ba::AgentOptions> options = ba::AgentOptionsFromFlags();

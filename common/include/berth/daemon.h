@@ -3,6 +3,9 @@
 
 #include <malloc.h>
 
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/server_builder.h"
 
@@ -20,6 +23,18 @@ inline void ConfigureDaemonProcess() {
   // fewer arenas bound what short-lived handler threads leave behind.
   mallopt(M_MMAP_THRESHOLD, 128 * 1024);
   mallopt(M_ARENA_MAX, 4);
+}
+
+// --help lists the flags of the file each daemon reads them in (server/agent_options.cc,
+// src/server/controller_options.cc), not only main.cc's, as Abseil would by default. Call
+// before absl::ParseCommandLine.
+inline void HelpListsOptionsFlags() {
+  absl::FlagsUsageConfig config;
+  config.contains_help_flags = [](absl::string_view path) {
+    return absl::EndsWith(path, "_options.cc") || absl::EndsWith(path, "main.cc");
+  };
+  config.contains_helpshort_flags = config.contains_help_flags;
+  absl::SetFlagsUsageConfig(config);
 }
 
 // A synchronous gRPC server runs each call on a thread of its own and by default keeps at most
