@@ -54,7 +54,8 @@ invariants() {
   expect_eq "$round: no domain on the other node" \
     "$(node_virsh "$(other "$on")" list --all --name | grep -c berth- || true)" 0
   expect_eq "$round: no volume left on the other node" "$(volumes_on "$(other "$on")" | wc -l)" 0
-  berth wait vm/app --for=condition=AgentReady --timeout=120s >/dev/null || fail "$round: agent"
+  berth wait vm/app --for=condition=AgentReady --timeout=120s >/dev/null ||
+    fail "$round: agent: $(berth get vm app -o json | jq -c '.status.conditions[] | select(.type == "AgentReady")')"
   expect_eq "$round: same boot" "$(boot_id)" "$BOOT"
   local why; why=$(jp vmop "$op" '{.status.conditions[?(@.type=="Completed")].reason}')
   echo "$round: $phase ($why), guest on $on"
