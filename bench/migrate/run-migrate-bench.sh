@@ -7,7 +7,8 @@
 # Starts a private 2-node local cluster (scripts/local-cluster up --no-build; each node its own
 # libvirtd) and, per SIZE GiB in --sizes, a 256 MiB test guest (kernel boot, berth.writer=1: it
 # appends records to its data disk all through the migrations) whose local-reflink VirtualDisk
-# of SIZE GiB is an ext4 filesystem 90% full: one file of incompressible (urandom) data written
+# of SIZE GiB is an ext4 filesystem 90% full (less when the writer needs the room for --runs
+# rounds: 128 + 24*runs MiB are left free): one file of incompressible (urandom) data written
 # into the volume before the VM first starts, so the storage mirror copies SIZE*0.9 GiB of
 # allocated extents, not holes. Then --runs rounds (odd ones Berth first, even ones virsh), each:
 #   berth  two Migrate operations, away to the other node and back (two timed runs;
@@ -259,7 +260,7 @@ virsh_round() {  # the same domain away and back by hand, the controller stopped
 
 for size in $sizes; do
   vd=data-$size vm=bench-$size
-  # --- the disk: ext4, 90% full of incompressible data, written before the VM starts ---
+  # --- the disk: ext4, ~90% full of incompressible data, written before the VM starts ---
   printf 'apiVersion: virtualization.deckhouse.io/v1alpha2\nkind: VirtualDisk\nmetadata:\n  name: %s\nspec:\n  persistentVolumeClaim:\n    size: %sGi\n    storageClassName: local-reflink\n' \
     "$vd" "$size" | berth apply -f - >/dev/null
   wait_for "vd/$vd" jsonpath='{.status.phase}=Ready' 120s
@@ -269,7 +270,12 @@ for size in $sizes; do
   mkdir -p "$DIR/fill"
   mount -o loop "$img" "$DIR/fill"
   [ -f "$DIR/chunk" ] || head -c 64M /dev/urandom >"$DIR/chunk"
+  # 90% full, but with room for what the guest's writer appends meanwhile (~150 KiB/s under TCG,
+  # ~12 MiB per round): with 90% of a 1 GiB disk it filled the rest in ~8 minutes, and from
+  # then on the runs moved an idle guest (CPU per run halved, downtimes moved, for both tools).
+  room=$((128 + 24 * runs))
   chunks=$((size * 1024 * 9 / 10 / 64))
+  [ $((size * 1024 - chunks * 64)) -ge "$room" ] || chunks=$(((size * 1024 - room) / 64))
   for _ in $(seq "$chunks"); do cat "$DIR/chunk"; done >"$DIR/fill/fill"
   umount "$DIR/fill"
   sync  # the fill's dirty pages written back now, not during the first migration
@@ -301,6 +307,11 @@ YAML
   for r in $(seq "$runs"); do
     if [ $((r % 2)) -eq 1 ]; then berth_round; virsh_round; else virsh_round; berth_round; fi
   done
+  # The writer must still be writing: it logs to the guest's console (the agents' state
+  # directories hold one log per node it ran on; the hand runs' copies sit beside them).
+  if grep -rqs "berth-writer: write failed" "$DIR"/cluster/state/*/console 2>/dev/null; then
+    log "WARNING: the guest's writer ran out of room on $vd during the runs; the later runs moved an idle guest"
+  fi
   berth delete vm "$vm" >/dev/null
   berth wait "vm/$vm" --for=delete --timeout=300s >/dev/null 2>&1 || true
   berth delete vd "$vd" >/dev/null
