@@ -53,12 +53,7 @@ int main(int argc, char** argv) {
     berth::log::Error(berth::log::Str(transport.status().message()));
     return 2;
   }
-  bc::ControllerConfig config;
-  config.storage_classes = o.storage_classes;
-  config.default_storage_class = o.default_storage_class;
-  config.heartbeat_grace = o.heartbeat_grace;
-  config.vm_stop_grace = o.vm_stop_grace;
-  config.ip_cidr = o.ip_cidr;
+  const bc::ControllerConfig& config = o.config;
 
   berth::RealClock clock;
   absl::StatusOr<bc::StoreSpec> store_spec = bc::ParseStoreSpec(o.StoreFlag());
@@ -156,10 +151,6 @@ int main(int argc, char** argv) {
   kube_options.metrics = &metrics;
   kube_options.authorization = o.authorization;
   kube_options.review_server = o.authorization_server;
-  if (!kube_options.listen.empty()) {
-    config.kube_api_url =
-        std::string(transport->insecure ? "http://" : "https://") + kube_options.listen;
-  }
   for (auto [name, limits] :
        {std::pair{"controller-grpc", &grpc_config.limits},
         std::pair{"kube-api", &kube_options.limits}, std::pair{"metrics", &metrics_limits}}) {

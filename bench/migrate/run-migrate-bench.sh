@@ -331,9 +331,9 @@ echo
 # medians are compared per direction (path), and the verdict is on the
 # geometric mean of the per-direction ratios.
 printf '%4s %-15s %-22s %10s %10s %7s  %s\n' GiB path "median" berth virsh ratio target
-col() {  # col SIZE TOOL COLUMN PATH: the median of a column
-  awk -v s="$1" -v t="$2" -v c="$3" -v p="$4" \
-    '$1 == s && $2 == t && $4 == p && $c != "-" { print $c }' "$ROWS" | median
+col() {  # col SIZE TOOL COLUMN [PATH]: the median of a column (no PATH: both directions)
+  awk -v s="$1" -v t="$2" -v c="$3" -v p="${4:-}" \
+    '$1 == s && $2 == t && (p == "" || $4 == p) && $c != "-" { print $c }' "$ROWS" | median
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'; }
 verdict() { awk -v r="$1" -v lim="$2" 'BEGIN { if (r == "-") print "n/a"; else print (r <= lim) ? "met" : "NOT met" }'; }
@@ -355,8 +355,7 @@ line() {  # line SIZE LABEL COLUMN [LIMIT]: one line per direction, then the ove
 # smaller (ties count half; 0.50: neither tool's downtime tends to be smaller).
 pooled() {  # pooled SIZE LABEL COLUMN
   local b v r
-  b=$(awk -v s="$1" -v c="$3" '$1 == s && $2 == "berth" && $c != "-" { print $c }' "$ROWS" | median)
-  v=$(awk -v s="$1" -v c="$3" '$1 == s && $2 == "virsh" && $c != "-" { print $c }' "$ROWS" | median)
+  b=$(col "$1" berth "$3") v=$(col "$1" virsh "$3")
   r=$(awk -v s="$1" -v c="$3" '$1 == s && $c != "-" {
         if ($2 == "berth") b[++nb] = $c; else if ($2 == "virsh") v[++nv] = $c }
       END {

@@ -53,18 +53,18 @@ ABSL_FLAG(int, compaction_interval_seconds, ControllerOptions().compaction_inter
 ABSL_FLAG(int, compaction_keep_revisions, ControllerOptions().compaction_keep_revisions,
           "etcd store: revisions of history kept for watches to resume from");
 ABSL_FLAG(std::vector<std::string>, storage_classes,
-          StorageClassEntries(ControllerOptions().storage_classes),
+          StorageClassEntries(ControllerOptions().config.storage_classes),
           "storage classes as NAME=POOL, comma-separated; POOL is a pool name agents serve");
-ABSL_FLAG(std::string, default_storage_class, ControllerOptions().default_storage_class,
+ABSL_FLAG(std::string, default_storage_class, ControllerOptions().config.default_storage_class,
           "storage class for disks that name none");
 ABSL_FLAG(int, workers, ControllerOptions().workers, "reconcile workers per kind");
 ABSL_FLAG(int, vm_stop_grace_seconds,
-          static_cast<int>(absl::ToInt64Seconds(ControllerOptions().vm_stop_grace)),
+          static_cast<int>(absl::ToInt64Seconds(ControllerOptions().config.vm_stop_grace)),
           "ACPI shutdown time before a VM's power is cut");
-ABSL_FLAG(std::string, ip_cidr, ControllerOptions().ip_cidr,
+ABSL_FLAG(std::string, ip_cidr, ControllerOptions().config.ip_cidr,
           "pool for VirtualMachineIPAddress of type Auto");
 ABSL_FLAG(int, heartbeat_grace_seconds,
-          static_cast<int>(absl::ToInt64Seconds(ControllerOptions().heartbeat_grace)),
+          static_cast<int>(absl::ToInt64Seconds(ControllerOptions().config.heartbeat_grace)),
           "a node is NotReady after this long without heartbeat");
 ABSL_FLAG(std::string, metrics_listen, "",
           "HOST:PORT serving Prometheus /metrics, /healthz and /readyz over HTTP (empty: off)");
@@ -113,6 +113,9 @@ absl::Status CompleteControllerOptions(ControllerOptions& o,
     gethostname(host, sizeof(host) - 1);
     o.id = host;
   }
+  if (!o.kube_api_listen.empty()) {
+    o.config.kube_api_url = absl::StrCat(o.insecure ? "http://" : "https://", o.kube_api_listen);
+  }
   if (o.authorization != "berth" && o.authorization != "kubernetes") {
     return absl::InvalidArgumentError(
         absl::StrCat("--authorization: want berth or kubernetes, got \"", o.authorization, "\""));
@@ -153,12 +156,12 @@ absl::StatusOr<ControllerOptions> ControllerOptionsFromFlags() {
   absl::StatusOr<std::map<std::string, std::string>> classes =
       ParseStorageClasses(absl::GetFlag(FLAGS_storage_classes));
   if (!classes.ok()) return classes.status();
-  o.storage_classes = *std::move(classes);
-  o.default_storage_class = absl::GetFlag(FLAGS_default_storage_class);
+  o.config.storage_classes = *std::move(classes);
+  o.config.default_storage_class = absl::GetFlag(FLAGS_default_storage_class);
   o.workers = absl::GetFlag(FLAGS_workers);
-  o.vm_stop_grace = absl::Seconds(absl::GetFlag(FLAGS_vm_stop_grace_seconds));
-  o.ip_cidr = absl::GetFlag(FLAGS_ip_cidr);
-  o.heartbeat_grace = absl::Seconds(absl::GetFlag(FLAGS_heartbeat_grace_seconds));
+  o.config.vm_stop_grace = absl::Seconds(absl::GetFlag(FLAGS_vm_stop_grace_seconds));
+  o.config.ip_cidr = absl::GetFlag(FLAGS_ip_cidr);
+  o.config.heartbeat_grace = absl::Seconds(absl::GetFlag(FLAGS_heartbeat_grace_seconds));
 
   o.kube_api_listen = absl::GetFlag(FLAGS_kube_api_listen);
   o.requestheader_client_ca_file = absl::GetFlag(FLAGS_requestheader_client_ca_file);

@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "berth/controller/controllers.h"
 #include "berth/log.h"
 
 namespace berth::controller {
@@ -36,14 +37,11 @@ struct ControllerOptions {
   int compaction_interval_seconds = 300;
   int compaction_keep_revisions = 100000;
 
-  // What the reconcilers do (--storage_classes, --workers, ...).
-  std::map<std::string, std::string> storage_classes = {
-      {"local-reflink", "reflink"}, {"local-btrfs", "btrfs"}, {"local-copy", "copy"}};
-  std::string default_storage_class = "local-reflink";
-  int workers = 4;
-  absl::Duration vm_stop_grace = absl::Seconds(30);
-  std::string ip_cidr = "10.66.0.0/16";
-  absl::Duration heartbeat_grace = absl::Seconds(8);
+  // What the reconcilers are told: --storage_classes, --default_storage_class,
+  // --heartbeat_grace_seconds, --vm_stop_grace_seconds, --ip_cidr, and kube_api_url from
+  // --kube_api_listen. Their defaults are ControllerConfig's, but for the storage classes.
+  ControllerConfig config = DefaultConfig();
+  int workers = 4;  // --workers
 
   // The Kubernetes API (--kube_api_listen, --requestheader_*, --authorization*).
   std::string kube_api_listen;  // empty: off
@@ -60,17 +58,26 @@ struct ControllerOptions {
 
   // The store flag in force: --store, or the embedded SQLite store under --data_dir.
   std::string StoreFlag() const { return store.empty() ? "sqlite:" + data_dir : store; }
+
+  // ControllerConfig's defaults with the three local storage classes, local-reflink the default.
+  static ControllerConfig DefaultConfig() {
+    ControllerConfig c;
+    c.storage_classes = {
+        {"local-reflink", "reflink"}, {"local-btrfs", "btrfs"}, {"local-copy", "copy"}};
+    c.default_storage_class = "local-reflink";
+    return c;
+  }
 };
 
 // NAME=POOL entries (--storage_classes) as a map; InvalidArgument naming the bad entry.
 absl::StatusOr<std::map<std::string, std::string>> ParseStorageClasses(
     const std::vector<std::string>& entries);
 
-// Fills what the flags leave to the environment and checks what can be checked before anything
-// starts: the host name for an empty id; for --authorization=kubernetes without a server, the
-// in-pod address from KUBERNETES_SERVICE_HOST/PORT (read through `getenv`). InvalidArgument,
-// naming the flag, for an --authorization that is neither berth nor kubernetes or one that has
-// no server to ask.
+// Fills what the flags leave to the environment or imply and checks what can be checked before
+// anything starts: the host name for an empty id; config.kube_api_url from --kube_api_listen; for
+// --authorization=kubernetes without a server, the in-pod address from KUBERNETES_SERVICE_HOST/PORT
+// (read through `getenv`). InvalidArgument, naming the flag, for an --authorization that is neither
+// berth nor kubernetes or one that has no server to ask.
 absl::Status CompleteControllerOptions(ControllerOptions& o,
                                        const std::function<const char*(const char*)>& getenv);
 
